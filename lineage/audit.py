@@ -1,0 +1,151 @@
+"""The hash-chained, append-only audit log: append, verify (database or exported file), export.
+
+Each event's canonical bytes are compact, key-sorted JSON of
+``{seq, ts, actor, action, object_type, object_id, project_id, request_id, payload}`` and are stored
+as they were hashed, so verification re-hashes bytes and never re-serialises:
+
+    hash = SHA-256( b"labelgate.audit.v1\\x00" || bytes.fromhex(prev_hash) || canonical )
+
+The first event's ``prev_hash`` is 64 zeros. ``seq`` is inside the hashed bytes, so moving an event
+to another position is detected even when its hash is intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import insert, text
+from sqlmodel import Session, col, select
+
+from lineage.models import AuditEvent
+from lineage.models._base import utcnow
+
+__all__ = [
+    "DOMAIN",
+    "GENESIS_HASH",
+    "ChainHead",
+    "append_event",
+    "canonical_bytes",
+    "chain_head",
+    "event_hash",
+    "export_events",
+]
+
+DOMAIN = b"labelgate.audit.v1\x00"
+GENESIS_HASH = "0" * 64
+# Key of the PostgreSQL transaction-level advisory lock that serialises appends.
+_PG_LOCK_KEY = 0x6C6162656C676174  # "labelgat"
+_HEAD_CACHE = "labelgate.audit.head"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    seq: int
+    hash: str
+
+
+def canonical_bytes(
+    *,
+    seq: int,
+    ts: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    project_id: int | None,
+    request_id: str | None,
+    payload: dict[str, Any],
+) -> bytes:
+    body = {
+        "seq": seq,
+        "ts": ts.isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "project_id": project_id,
+        "request_id": request_id,
+        "payload": payload,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def event_hash(prev_hash: str, canonical: bytes) -> str:
+    return hashlib.sha256(DOMAIN + bytes.fromhex(prev_hash) + canonical).hexdigest()
+
+
+def chain_head(session: Session) -> ChainHead | None:
+    row = session.exec(select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc())).first()
+    return None if row is None else ChainHead(seq=row[0], hash=row[1])
+
+
+def append_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    payload: dict[str, Any] | None = None,
+    project_id: int | None = None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction (it commits or rolls back with the change).
+
+    On PostgreSQL a transaction-level advisory lock serialises appenders until commit, so concurrent
+    writers never read the same head; on SQLite the engine's ``BEGIN IMMEDIATE`` does the same.
+    """
+    conn = session.connection()
+    tx = session.get_transaction()
+    cached = session.info.get(_HEAD_CACHE)
+    if cached is not None and cached[0] is tx:
+        # Same transaction as the previous append: the lock is still held, the head cannot have moved.
+        head: ChainHead | None = cached[1]
+    else:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        head = chain_head(session)
+    seq = 1 if head is None else head.seq + 1
+    prev = GENESIS_HASH if head is None else head.hash
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "ts": utcnow(),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "project_id": project_id,
+        "request_id": request_id,
+        "payload": _jsonable(payload or {}),
+    }
+    canonical = canonical_bytes(**fields)
+    digest = event_hash(prev, canonical)
+    # Core insert: an ORM flush per event costs more than the hashing and the row together.
+    conn.execute(insert(AuditEvent).values(**fields, prev_hash=prev, hash=digest, canonical=canonical))
+    session.info[_HEAD_CACHE] = (tx, ChainHead(seq=seq, hash=digest))
+    return AuditEvent(**fields, prev_hash=prev, hash=digest, canonical=canonical)
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    # Round-trip once so the stored payload column equals what was hashed (dates become strings).
+    result: dict[str, Any] = json.loads(json.dumps(payload, default=str))
+    return result
+
+
+def export_events(session: Session, out: IO[str], *, since_seq: int = 1) -> int:
+    """Write events as JSON Lines (one event per line, with its canonical bytes); returns the count."""
+    conn = session.connection()
+    result = conn.execution_options(stream_results=True, yield_per=20_000).execute(
+        text("SELECT seq, prev_hash, hash, canonical FROM audit_events WHERE seq >= :s ORDER BY seq"),
+        {"s": since_seq},
+    )
+    n = 0
+    for seq, prev_hash, stored_hash, canonical in result:
+        raw = bytes(canonical).decode()
+        out.write(f'{{"seq":{seq},"prev_hash":"{prev_hash}","hash":"{stored_hash}","event":{raw}}}\n')
+        n += 1
+    return n

@@ -1,0 +1,45 @@
+"""Every table of labelgate's record store (SQLModel). Importing this registers them all."""
+
+from lineage.models.annotations import (
+    Annotation,
+    AutoLabelRun,
+    ModelVersion,
+    ProvenanceKind,
+    Review,
+    ReviewDecision,
+    ReviewQueueItem,
+    RunState,
+)
+from lineage.models.audit import AuditEvent
+from lineage.models.datasets import Dataset, DatasetVersion, Item, VersionState
+from lineage.models.gates import Approval, GateEvaluation, GatePolicy, GoldenSet, Release
+from lineage.models.identity import ApiToken, Membership, Project, Role, User
+from lineage.models.schemas import LabelSchema, LabelSchemaVersion
+
+__all__ = [
+    "Annotation",
+    "ApiToken",
+    "Approval",
+    "AuditEvent",
+    "AutoLabelRun",
+    "Dataset",
+    "DatasetVersion",
+    "GateEvaluation",
+    "GatePolicy",
+    "GoldenSet",
+    "Item",
+    "LabelSchema",
+    "LabelSchemaVersion",
+    "Membership",
+    "ModelVersion",
+    "Project",
+    "ProvenanceKind",
+    "Release",
+    "Review",
+    "ReviewDecision",
+    "ReviewQueueItem",
+    "Role",
+    "RunState",
+    "User",
+    "VersionState",
+]

@@ -1,0 +1,162 @@
+"""Annotations with provenance, their reviews, model versions and auto-label runs.
+
+Annotations are append-only: a correction is a new row whose ``supersedes_id`` names the old one.
+Provenance completeness per kind is a database CHECK constraint, not only a rule in code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from lineage.models._base import JSONType, UTCDateTime, utcnow
+
+__all__ = [
+    "Annotation",
+    "AutoLabelRun",
+    "ModelVersion",
+    "ProvenanceKind",
+    "Review",
+    "ReviewDecision",
+    "ReviewQueueItem",
+    "RunState",
+]
+
+
+class ProvenanceKind(StrEnum):
+    human = "human"
+    model = "model"
+    import_ = "import"
+    synthetic = "synthetic"
+
+
+class RunState(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class ReviewDecision(StrEnum):
+    accept = "accept"
+    reject = "reject"
+    correct = "correct"
+
+
+PROVENANCE_CHECK = (
+    "(kind = 'human' AND annotator_id IS NOT NULL)"
+    " OR (kind = 'model' AND model_version_id IS NOT NULL AND weights_sha256 IS NOT NULL"
+    " AND confidence IS NOT NULL AND threshold IS NOT NULL AND autolabel_run_id IS NOT NULL)"
+    " OR (kind = 'import' AND source_sha256 IS NOT NULL AND source_format IS NOT NULL)"
+    " OR (kind = 'synthetic' AND generator_config_hash IS NOT NULL)"
+)
+
+
+class ModelVersion(SQLModel, table=True):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("project_id", "name", "version", name="uq_model_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    name: str = Field(max_length=100)
+    version: str = Field(max_length=64)
+    framework: str = Field(default="ultralytics", max_length=32)
+    weights_uri: str = Field(max_length=1000)
+    weights_sha256: str = Field(max_length=64)
+    class_map: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    schema_version_id: int | None = Field(default=None, foreign_key="label_schema_versions.id")
+    created_by: int = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AutoLabelRun(SQLModel, table=True):
+    __tablename__ = "autolabel_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_version_id: int = Field(foreign_key="dataset_versions.id", index=True)
+    model_version_id: int = Field(foreign_key="model_versions.id")
+    threshold: float = Field(ge=0, le=1)
+    review_band_low: float = Field(default=0.0, ge=0, le=1)
+    nms_iou: float = Field(default=0.7, ge=0, le=1)
+    device: str = Field(default="auto", max_length=32)
+    batch_size: int = Field(default=32, ge=1)
+    state: RunState = Field(default=RunState.queued, sa_type=String(16))
+    items_total: int = Field(default=0, ge=0)
+    items_done: int = Field(default=0, ge=0)
+    images_per_s: float | None = None
+    error: str | None = Field(default=None, max_length=4000)
+    created_by: int = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class Annotation(SQLModel, table=True):
+    """One label on one item. Box geometry is ``x, y, w, h`` in pixels (COCO convention)."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (
+        CheckConstraint(PROVENANCE_CHECK, name="ck_annotation_provenance"),
+        CheckConstraint("confidence IS NULL OR (confidence >= 0 AND confidence <= 1)", name="ck_confidence"),
+        Index("ix_annotations_version_item", "dataset_version_id", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_version_id: int = Field(foreign_key="dataset_versions.id")
+    item_id: int = Field(foreign_key="items.id")
+    category: str = Field(max_length=100)
+    geometry_type: str = Field(default="box", max_length=16)
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
+    geometry: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    attributes: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    kind: ProvenanceKind = Field(sa_type=String(16))
+    annotator_id: int | None = Field(default=None, foreign_key="users.id")
+    model_version_id: int | None = Field(default=None, foreign_key="model_versions.id")
+    weights_sha256: str | None = Field(default=None, max_length=64)
+    confidence: float | None = None
+    threshold: float | None = None
+    autolabel_run_id: int | None = Field(default=None, foreign_key="autolabel_runs.id")
+    source_sha256: str | None = Field(default=None, max_length=64)
+    source_format: str | None = Field(default=None, max_length=16)
+    generator_config_hash: str | None = Field(default=None, max_length=64)
+    supersedes_id: int | None = Field(default=None, foreign_key="annotations.id", index=True)
+    origin_id: int | None = Field(default=None, foreign_key="annotations.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Review(SQLModel, table=True):
+    """A reviewer's decision on an annotation; a ``correct`` names the annotation that supersedes it."""
+
+    __tablename__ = "reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    annotation_id: int = Field(foreign_key="annotations.id", index=True)
+    reviewer_id: int = Field(foreign_key="users.id")
+    decision: ReviewDecision = Field(sa_type=String(16))
+    correction_id: int | None = Field(default=None, foreign_key="annotations.id")
+    comment: str = Field(default="", max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ReviewQueueItem(SQLModel, table=True):
+    """An item routed to human review (low confidence, or picked by active learning)."""
+
+    __tablename__ = "review_queue"
+    __table_args__ = (UniqueConstraint("item_id", "autolabel_run_id", name="uq_review_queue_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_version_id: int = Field(foreign_key="dataset_versions.id", index=True)
+    item_id: int = Field(foreign_key="items.id")
+    autolabel_run_id: int | None = Field(default=None, foreign_key="autolabel_runs.id")
+    reason: str = Field(max_length=32)
+    priority: float = Field(default=0.0)
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

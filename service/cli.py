@@ -1,0 +1,78 @@
+"""The ``labelgate`` command line. Commands are thin: each calls one domain function.
+
+Exit codes: 0 ok / gate passed, 1 gate failed (blocked) or chain broken, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from service.cli_admin import project_app, token_app, user_app
+from service.cli_audit import audit_app
+from service.cli_common import exits_cleanly, out
+
+app = typer.Typer(
+    name="labelgate",
+    help="Governance and audit for data labelling: lineage, auto-labelling, quality gates, audit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(project_app, name="project")
+
+
+@app.command()
+@exits_cleanly
+def init(
+    admin: Annotated[str, typer.Option(help="username of the first admin")] = "admin",
+    admin_name: Annotated[str, typer.Option(help="printed name of the first admin")] = "Administrator",
+) -> None:
+    """Create the workspace (database, git + DVC repository, signing key) and the first admin."""
+    from service.settings import get_settings
+    from service.workspace import init_workspace
+
+    result = init_workspace(get_settings(), admin_username=admin, admin_name=admin_name)
+    out.print(f"workspace: {result.workspace}\ndatabase:  {result.database_url}", highlight=False)
+    if result.admin_token:
+        out.print(
+            f"admin user {result.admin_username!r}; token (shown once, store it now):\n{result.admin_token}",
+            highlight=False,
+        )
+    else:
+        out.print(f"already initialised (admin {result.admin_username!r}); nothing else changed", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+@exits_cleanly
+def demo(
+    workspace: Annotated[str | None, typer.Option(help="folder for the demo workspace")] = None,
+) -> None:
+    """Run the whole flow on an embedded SQLite workspace and print what happened."""
+    from service.demo import run_demo
+
+    run_demo(workspace)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

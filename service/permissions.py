@@ -1,0 +1,65 @@
+"""The one permission table: every API route's name maps to the rule that decides who may call it.
+
+``admin`` is global and passes every rule. Project rules read ``project_id`` from the path; a caller
+who is not a member of that project gets 404 (not 403), so the project's existence does not leak.
+A test walks ``app.routes`` and fails on any route missing from ``ROUTE_PERMISSIONS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lineage.models import Role
+
+__all__ = ["ALL_PROJECT_ROLES", "ROUTE_PERMISSIONS", "Rule"]
+
+RuleKind = Literal["public", "authenticated", "admin", "self_or_admin", "project", "any_project_role"]
+
+ALL_PROJECT_ROLES = frozenset(r for r in Role if r is not Role.admin)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """``kind`` says what is checked; ``roles`` are the project roles allowed (for project rules)."""
+
+    kind: RuleKind
+    roles: frozenset[Role] = field(default_factory=frozenset)
+
+
+PUBLIC = Rule("public")
+AUTHENTICATED = Rule("authenticated")
+ADMIN = Rule("admin")
+SELF_OR_ADMIN = Rule("self_or_admin")
+
+
+def project(*roles: Role) -> Rule:
+    return Rule("project", frozenset(roles) if roles else ALL_PROJECT_ROLES)
+
+
+def any_project_role(*roles: Role) -> Rule:
+    return Rule("any_project_role", frozenset(roles))
+
+
+_AUDIT_READERS = (Role.compliance_officer, Role.ml_engineer, Role.reviewer)
+
+ROUTE_PERMISSIONS: dict[str, Rule] = {
+    "health": PUBLIC,
+    "whoami": AUTHENTICATED,
+    # users and tokens
+    "list_users": ADMIN,
+    "create_user": ADMIN,
+    "list_tokens": SELF_OR_ADMIN,
+    "issue_token": SELF_OR_ADMIN,
+    "revoke_token": SELF_OR_ADMIN,
+    # projects
+    "list_projects": AUTHENTICATED,
+    "create_project": ADMIN,
+    "get_project": project(),
+    "list_members": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer),
+    "add_member": ADMIN,
+    # audit
+    "list_audit_events": ADMIN,
+    "list_project_audit_events": project(*_AUDIT_READERS),
+    "verify_audit_chain": any_project_role(Role.compliance_officer),
+}

@@ -1,0 +1,64 @@
+"""Factory helpers: build a scenario in one call, with real rows and real tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from lineage import identity
+from lineage.context import Actor
+from lineage.models import Project, Role, User
+
+SYSTEM = Actor(user_id=0, username="system")
+
+
+def actor_for(user: User, request_id: str | None = None) -> Actor:
+    return Actor(user_id=user.id or 0, username=user.username, request_id=request_id, is_admin=user.is_admin)
+
+
+def make_user(session: Session, username: str, *, admin: bool = False) -> User:
+    return identity.create_user(
+        session, actor=None, username=username, full_name=username.replace("_", " ").title(), is_admin=admin
+    )
+
+
+def make_token(session: Session, user: User) -> str:
+    return identity.issue_token(session, actor=None, user=user, name="test").token
+
+
+@dataclass
+class World:
+    """An admin, one user per project role in project ``alpha``, an outsider, and their tokens."""
+
+    admin: User
+    project: Project
+    other_project: Project
+    users: dict[str, User] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def make_world(session: Session) -> World:
+    admin = make_user(session, "root_admin", admin=True)
+    a = actor_for(admin)
+    project = identity.create_project(session, actor=a, name="alpha")
+    other = identity.create_project(session, actor=a, name="beta")
+    world = World(admin=admin, project=project, other_project=other)
+    world.users["admin"] = admin
+    world.tokens["admin"] = make_token(session, admin)
+    for role in Role:
+        if role is Role.admin:
+            continue
+        user = make_user(session, f"{role.value}_user")
+        identity.add_member(session, actor=a, project=project, user=user, role=role)
+        world.users[role.value] = user
+        world.tokens[role.value] = make_token(session, user)
+    outsider = make_user(session, "outsider")
+    identity.add_member(session, actor=a, project=other, user=outsider, role=Role.ml_engineer)
+    world.users["outsider"] = outsider
+    world.tokens["outsider"] = make_token(session, outsider)
+    session.commit()
+    return world
