@@ -27,6 +27,7 @@ typecheck: venv
 
 unit: venv
 	bash scripts/ensure-postgres.sh
+	bash scripts/install-browser.sh
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test: lint typecheck unit

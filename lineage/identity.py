@@ -33,6 +33,7 @@ __all__ = [
     "list_members",
     "list_tokens",
     "list_users",
+    "memberships_of",
     "project_roles",
     "revoke_token",
     "set_signing_secret",
@@ -262,3 +263,13 @@ def list_members(session: Session, *, project_id: int) -> list[tuple[Membership,
         .order_by(col(User.username), col(Membership.role))
     )
     return [(m, u) for m, u in session.exec(stmt)]
+
+
+def memberships_of(session: Session, *, user: User) -> list[tuple[Membership, Project]]:
+    stmt = (
+        select(Membership, Project)
+        .join(Project, col(Project.id) == Membership.project_id)
+        .where(Membership.user_id == user.id)
+        .order_by(col(Project.name), col(Membership.role))
+    )
+    return [(m, p) for m, p in session.exec(stmt)]

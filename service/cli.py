@@ -12,6 +12,16 @@ import typer
 from service.cli_admin import project_app, token_app, user_app
 from service.cli_audit import audit_app
 from service.cli_common import exits_cleanly, out
+from service.cli_dashboard import dashboard
+from service.cli_inference import (
+    autolabel_command,
+    calibrate_command,
+    model_app,
+    review_app,
+    runs_app,
+    worker_command,
+)
+from service.cli_lineage import dataset_app, export_command, import_command, lineage_app, schema_app
 
 app = typer.Typer(
     name="labelgate",
@@ -23,6 +33,18 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(project_app, name="project")
+app.command("dashboard")(dashboard)
+app.add_typer(schema_app, name="schema")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(lineage_app, name="lineage")
+app.command("import")(import_command)
+app.command("export")(export_command)
+app.add_typer(model_app, name="model")
+app.add_typer(runs_app, name="runs")
+app.add_typer(review_app, name="review")
+app.command("autolabel")(autolabel_command)
+app.command("calibrate")(calibrate_command)
+app.command("worker")(worker_command)
 
 
 @app.command()

@@ -14,6 +14,7 @@ __all__ = [
     "AuditVerifyPublic",
     "MemberCreate",
     "MemberPublic",
+    "MembershipPublic",
     "Page",
     "ProjectCreate",
     "ProjectPublic",
@@ -98,6 +99,12 @@ class MemberCreate(InputModel):
 class MemberPublic(OutputModel):
     user_id: int
     username: str
+    role: Role
+
+
+class MembershipPublic(OutputModel):
+    project_id: int
+    project_name: str
     role: Role
 
 

@@ -8,7 +8,7 @@ from lineage import identity
 from lineage.errors import NotFound
 from lineage.models import ApiToken, User
 from service.deps import CallerDep, SessionDep
-from service.schemas import Page, TokenCreate, TokenIssued, TokenPublic, UserCreate, UserPublic
+from service.schemas import MembershipPublic, Page, TokenCreate, TokenIssued, TokenPublic, UserCreate, UserPublic
 
 router = APIRouter(tags=["users"])
 
@@ -16,6 +16,16 @@ router = APIRouter(tags=["users"])
 @router.get("/me", name="whoami", response_model=UserPublic)
 def whoami(caller: CallerDep) -> User:
     return caller.require_user()
+
+
+@router.get("/me/memberships", name="my_memberships", response_model=list[MembershipPublic])
+def my_memberships(session: SessionDep, caller: CallerDep) -> list[MembershipPublic]:
+    """The caller's roles per project (admins hold every role everywhere and get an empty list)."""
+    user = caller.require_user()
+    return [
+        MembershipPublic(project_id=p.id or 0, project_name=p.name, role=m.role)
+        for m, p in identity.memberships_of(session, user=user)
+    ]
 
 
 @router.get("/users", name="list_users", response_model=Page[UserPublic])

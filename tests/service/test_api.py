@@ -165,3 +165,9 @@ def test_audit_filters_and_pagination(client: TestClient, world: World) -> None:
 def test_verify_endpoint(client: TestClient, world: World) -> None:
     r = client.get("/api/v1/audit/verify", headers=world.headers("compliance_officer")).json()
     assert r["ok"] and r["events"] > 0 and r["broken_seq"] is None
+
+
+def test_my_memberships(client: TestClient, world: World) -> None:
+    rows = client.get("/api/v1/me/memberships", headers=world.headers("reviewer")).json()
+    assert rows == [{"project_id": world.project.id, "project_name": "alpha", "role": "reviewer"}]
+    assert client.get("/api/v1/me/memberships").status_code == 401

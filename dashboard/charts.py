@@ -1,0 +1,294 @@
+"""Evidence plots as pure functions: plain dicts and lists in, an Altair (Vega-Lite) chart out.
+
+No Streamlit and no I/O here: pages pass the evidence a gate evaluation returned and show the chart with
+``st.altair_chart``. Every function accepts empty input and then returns a chart that says "no data".
+Values of ``None`` (a metric the inputs did not define; NaN in the API's JSON) are left out of a chart.
+
+Evidence shapes (from ``quality_gates``; the PR-curve and confusion-matrix ones are what the evaluation's
+``evidence`` is expected to carry):
+
+- PR curves: ``{class: {"precision": [...], "recall": [...], "thresholds": [...]}}``, thresholds descending.
+- confusion matrix: ``{"labels": [class..., "background"], "matrix": [[count]]}``, rows truth, columns predicted.
+- golden-set error per source: ``{source: {"error", "tp", "fp", "fn", "wilson": [lo, hi],
+  "clopper_pearson": [lo, hi]}}``.
+- alpha per class: ``{class: alpha}``; drift: ``{class: share}`` for the version and for its parent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import altair as alt
+
+__all__ = [
+    "Chart",
+    "alpha_chart",
+    "confusion_matrix_chart",
+    "drift_chart",
+    "golden_error_chart",
+    "pr_curves_chart",
+    "provenance_chart",
+    "state_chart",
+    "threshold_points",
+]
+
+Chart = alt.Chart | alt.LayerChart
+_BOUND = "#d62728"  # the colour of a policy bound (threshold line / marker)
+
+
+def _data(rows: list[dict[str, Any]]) -> alt.Data:
+    return alt.Data(values=rows)  # type: ignore[no-untyped-call]
+
+
+def _layer(*charts: alt.Chart) -> alt.LayerChart:
+    return alt.LayerChart(layer=list(charts))
+
+
+def _no_data(message: str = "no data") -> alt.Chart:
+    chart: alt.Chart = (
+        alt.Chart(_data([{"message": message}]))
+        .mark_text(size=14, color="gray")
+        .encode(text="message:N")
+        .properties(height=60)
+    )
+    return chart
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def threshold_points(
+    curves: Mapping[str, Mapping[str, Sequence[float | None]]], threshold: float | Mapping[str, float] | None
+) -> list[dict[str, Any]]:
+    """Per class, the curve point in force at the confidence threshold: the last point whose threshold is
+    ``>=`` it (predictions scoring at least the threshold count). A class with no such point (threshold
+    above every score, or an undefined value there) gets none; ``threshold`` None gives ``[]``.
+    """
+    if threshold is None:
+        return []
+    out = []
+    for cls, c in curves.items():
+        thr = threshold.get(cls) if isinstance(threshold, Mapping) else threshold
+        if not _finite(thr):
+            continue
+        ts = list(c.get("thresholds", []))
+        idx = [i for i, t in enumerate(ts) if _finite(t) and t >= thr]  # type: ignore[operator]
+        if not idx:
+            continue
+        i = idx[-1]
+        p, r = c["precision"][i], c["recall"][i]
+        if _finite(p) and _finite(r):
+            out.append({"class": cls, "recall": r, "precision": p, "threshold": thr, "score": ts[i]})
+    return out
+
+
+def pr_curves_chart(
+    curves: Mapping[str, Mapping[str, Sequence[float | None]]],
+    *,
+    threshold: float | Mapping[str, float] | None = None,
+) -> Chart:
+    """Precision (y) against recall (x) per class, with a diamond where each class's threshold puts it.
+
+    Args:
+        curves: class → ``precision``, ``recall``, ``thresholds`` of equal length.
+        threshold (None): one confidence threshold for all classes, or one per class; None: no marker.
+    """
+    rows = [
+        {"class": cls, "recall": r, "precision": p, "threshold": t}
+        for cls, c in curves.items()
+        for p, r, t in zip(c.get("precision", []), c.get("recall", []), c.get("thresholds", []), strict=False)
+        if _finite(p) and _finite(r)
+    ]
+    if not rows:
+        return _no_data("no PR curve data")
+    unit = alt.Scale(domain=[0, 1])
+    base = alt.Chart(_data(rows)).encode(
+        x=alt.X("recall:Q", scale=unit, title="recall"),
+        y=alt.Y("precision:Q", scale=unit, title="precision"),
+        color=alt.Color("class:N", title="class"),
+    )
+    lines = base.mark_line(point=True).encode(tooltip=["class:N", "threshold:Q", "precision:Q", "recall:Q"])
+    marks = threshold_points(curves, threshold)
+    if not marks:
+        chart: alt.Chart = lines.properties(title="Precision–recall per class")
+        return chart
+    markers = (
+        alt.Chart(_data(marks))
+        .mark_point(shape="diamond", size=160, filled=True, stroke=_BOUND, strokeWidth=2)
+        .encode(
+            x="recall:Q",
+            y="precision:Q",
+            color="class:N",
+            tooltip=["class:N", "threshold:Q", "precision:Q", "recall:Q"],
+        )
+    )
+    return _layer(lines, markers).properties(title="Precision–recall (◆ threshold)")
+
+
+def confusion_matrix_chart(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> Chart:
+    """Heat map of counts, rows the true class, columns the predicted one; raises ValueError on a shape that
+    does not match ``labels`` (a square matrix of ``len(labels)`` rows)."""
+    if not labels:
+        return _no_data("no confusion matrix")
+    n = len(labels)
+    if len(matrix) != n or any(len(row) != n for row in matrix):
+        raise ValueError(f"confusion matrix must be {n}×{n} for labels {list(labels)}")
+    rows = [
+        {"truth": labels[i], "predicted": labels[j], "count": int(matrix[i][j])} for i in range(n) for j in range(n)
+    ]
+    order = list(labels)
+    base = alt.Chart(_data(rows)).encode(
+        x=alt.X("predicted:N", sort=order, title="predicted"),
+        y=alt.Y("truth:N", sort=order, title="ground truth"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues")), tooltip=["truth:N", "predicted:N", "count:Q"]
+    )
+    text = base.mark_text().encode(text="count:Q")
+    return _layer(cells, text).properties(title="Confusion matrix")
+
+
+def golden_error_chart(
+    per_source: Mapping[str, Mapping[str, Any]], *, max_error: float | None = None, interval: str = "clopper_pearson"
+) -> Chart:
+    """Golden-set error per annotator (or model run) with its confidence interval, and the policy's maximum.
+
+    Args:
+        per_source: source → ``error`` and ``interval`` as ``[low, high]`` (plus tp/fp/fn for tooltips).
+        max_error (None): the gate's bound, drawn as a vertical rule.
+        interval ("clopper_pearson"): which interval of the evidence to draw (or "wilson").
+    """
+    rows = []
+    for source, s in per_source.items():
+        err = s.get("error")
+        if not _finite(err):
+            continue
+        bounds = list(s.get(interval) or [])
+        lo, hi = (bounds[0], bounds[1]) if len(bounds) == 2 else (err, err)
+        rows.append(
+            {
+                "source": source,
+                "error": err,
+                "low": lo if _finite(lo) else err,
+                "high": hi if _finite(hi) else err,
+                **{k: s.get(k) for k in ("tp", "fp", "fn")},
+            }
+        )
+    if not rows:
+        return _no_data("no golden-set error per source")
+    base = alt.Chart(_data(rows)).encode(y=alt.Y("source:N", title=None))
+    axis_title = f"golden-set error ({interval.replace('_', '–').title()} interval)"
+    bars = base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title=axis_title), x2="high:Q")
+    points = base.mark_point(filled=True, size=80).encode(
+        x="error:Q", tooltip=["source:N", "error:Q", "low:Q", "high:Q", "tp:Q", "fp:Q", "fn:Q"]
+    )
+    layers: list[alt.Chart] = [bars, points]
+    if _finite(max_error):
+        layers.append(_rule_x(max_error, "max"))  # type: ignore[arg-type]
+    return _layer(*layers).properties(title="Golden-set error per source")
+
+
+def _rule_x(value: float, label: str) -> alt.Chart:
+    chart: alt.Chart = (
+        alt.Chart(_data([{"bound": value, "label": label}]))
+        .mark_rule(color=_BOUND, strokeDash=[6, 4])
+        .encode(x="bound:Q", tooltip=["label:N", "bound:Q"])
+    )
+    return chart
+
+
+def _rule_y(value: float, label: str) -> alt.Chart:
+    chart: alt.Chart = (
+        alt.Chart(_data([{"bound": value, "label": label}]))
+        .mark_rule(color=_BOUND, strokeDash=[6, 4])
+        .encode(y="bound:Q", tooltip=["label:N", "bound:Q"])
+    )
+    return chart
+
+
+def alpha_chart(per_class: Mapping[str, float | None], *, min_alpha: float | None = None) -> Chart:
+    """Krippendorff's alpha per class as bars, the policy's minimum as a horizontal rule."""
+    rows = [{"class": c, "alpha": a} for c, a in per_class.items() if _finite(a)]
+    if not rows:
+        return _no_data("no alpha per class")
+    bars = (
+        alt.Chart(_data(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", title="class"),
+            y=alt.Y("alpha:Q", title="Krippendorff's alpha"),
+            tooltip=["class:N", "alpha:Q"],
+        )
+    )
+    if not _finite(min_alpha):
+        chart: alt.Chart = bars.properties(title="Agreement per class")
+        return chart
+    return _layer(bars, _rule_y(min_alpha, "min")).properties(title="Agreement per class")  # type: ignore[arg-type]
+
+
+def drift_chart(current: Mapping[str, float | None], parent: Mapping[str, float | None]) -> Chart:
+    """Class shares of this version next to its parent's (grouped bars)."""
+    rows = [
+        {"class": c, "version": which, "share": v}
+        for which, dist in (("parent", parent), ("this version", current))
+        for c, v in dist.items()
+        if _finite(v)
+    ]
+    if not rows:
+        return _no_data("no class distribution")
+    chart: alt.Chart = (
+        alt.Chart(_data(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", title="class"),
+            xOffset=alt.XOffset("version:N", sort=["parent", "this version"]),
+            y=alt.Y("share:Q", title="share of labels", axis=alt.Axis(format="%")),
+            color=alt.Color("version:N", sort=["parent", "this version"], title=None),
+            tooltip=["class:N", "version:N", alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(title="Class distribution vs parent")
+    )
+    return chart
+
+
+def provenance_chart(by_kind: Mapping[str, Any]) -> Chart:
+    """Live labels per provenance kind; values are counts or ``{"count", "share"}`` (as the lineage gives)."""
+    rows = []
+    for kind, v in by_kind.items():
+        count = v.get("count") if isinstance(v, Mapping) else v
+        if _finite(count):
+            rows.append({"provenance": kind, "labels": count})
+    if not rows:
+        return _no_data("no labels")
+    chart: alt.Chart = (
+        alt.Chart(_data(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("labels:Q", title="live labels", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("provenance:N", title=None, sort=["human", "model", "import", "synthetic"]),
+            color=alt.Color("provenance:N", legend=None),
+            tooltip=["provenance:N", "labels:Q"],
+        )
+        .properties(title="Composition by provenance")
+    )
+    return chart
+
+
+def state_chart(counts: Mapping[str, int]) -> Chart:
+    """Dataset versions per state (bars, in the given order)."""
+    rows = [{"state": s, "versions": n} for s, n in counts.items()]
+    if not rows or not any(n for n in counts.values()):
+        return _no_data("no dataset versions")
+    chart: alt.Chart = (
+        alt.Chart(_data(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("state:N", sort=list(counts), title=None),
+            y=alt.Y("versions:Q", title="versions", axis=alt.Axis(tickMinStep=1, format="d")),
+            tooltip=["state:N", "versions:Q"],
+        )
+    )
+    return chart

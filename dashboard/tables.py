@@ -1,0 +1,130 @@
+"""Pure shaping of API answers into table rows (plain dicts in, plain dicts out; no Streamlit)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "VERSION_STATES",
+    "event_rows",
+    "gate_rows",
+    "payload_changes",
+    "run_rows",
+    "schema_diff_rows",
+    "state_counts",
+]
+
+VERSION_STATES: tuple[str, ...] = ("draft", "candidate", "released", "rejected", "deprecated")
+
+#: (old key, new key) pairs that mean "this value changed from old to new" in an audit payload.
+_CHANGE_PAIRS: tuple[tuple[str, str], ...] = (("old", "new"), ("before", "after"), ("from", "to"))
+
+
+def event_rows(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Audit events as table rows: seq, time, actor, action, object (``type:id``), project, request id."""
+    return [
+        {
+            "seq": e["seq"],
+            "time": e["ts"],
+            "actor": e["actor"],
+            "action": e["action"],
+            "object": f"{e['object_type']}:{e['object_id']}",
+            "project": e.get("project_id"),
+            "request_id": e.get("request_id"),
+        }
+        for e in events
+    ]
+
+
+def payload_changes(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The old → new values an audit payload records, one row ``{field, old, new}`` per changed value.
+
+    Recognised: a top-level pair (``old``/``new``, ``before``/``after``, ``from``/``to``; the field is then
+    the payload's ``field`` value, or ``value``), and a key whose value is a mapping holding such a pair.
+    Payloads without one give ``[]``.
+    """
+    rows: list[dict[str, Any]] = []
+    for old, new in _CHANGE_PAIRS:
+        if old in payload and new in payload:
+            rows.append({"field": str(payload.get("field", "value")), "old": payload[old], "new": payload[new]})
+    for key, value in payload.items():
+        if isinstance(value, Mapping):
+            for old, new in _CHANGE_PAIRS:
+                if old in value and new in value:
+                    rows.append({"field": str(key), "old": value[old], "new": value[new]})
+    return rows
+
+
+def schema_diff_rows(diff: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """A ``SchemaDiff.as_dict()`` as rows ``{change, class, detail}`` (``[]`` when nothing changed or no diff)."""
+    if not diff:
+        return []
+    rows = [{"change": "added", "class": str(n), "detail": ""} for n in diff.get("added", [])]
+    rows += [{"change": "removed", "class": str(n), "detail": ""} for n in diff.get("removed", [])]
+    rows += [
+        {"change": "renamed", "class": f"{r.get('from')} → {r.get('to')}", "detail": ""}
+        for r in diff.get("renamed", [])
+    ]
+    rows += [
+        {"change": "redefined", "class": str(r.get("name")), "detail": ", ".join(map(str, r.get("fields", [])))}
+        for r in diff.get("redefined", [])
+    ]
+    if diff.get("reordered"):
+        rows.append({"change": "reordered", "class": "(order of kept classes)", "detail": "YOLO indices change"})
+    return rows
+
+
+def state_counts(versions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Versions per state, every known state present (0 when none), unknown states after them."""
+    seen = Counter(str(v.get("state", "unknown")) for v in versions)
+    counts = {s: seen.pop(s, 0) for s in VERSION_STATES}
+    counts.update(sorted(seen.items()))
+    return counts
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Gate results as rows: gate, verdict, value, bound (``>= 0.9``), explanation."""
+    return [
+        {
+            "gate": g.get("name"),
+            "verdict": "PASS" if g.get("passed") else "BLOCK",
+            "value": _fmt(g.get("value")),
+            "bound": f"{g.get('op', '')} {_fmt(g.get('threshold'))}".strip(),
+            "explanation": g.get("explanation", ""),
+        }
+        for g in gates
+    ]
+
+
+def run_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Auto-label runs as rows with progress as a fraction in [0, 1] and throughput in images/s."""
+    rows = []
+    for r in runs:
+        total, done = int(r.get("items_total") or 0), int(r.get("items_done") or 0)
+        rows.append(
+            {
+                "run": r.get("id"),
+                "version": r.get("version", r.get("dataset_version_id")),
+                "model": r.get("model", r.get("model_version_id")),
+                "state": r.get("state"),
+                "progress": done / total if total else 0.0,
+                "items": f"{done}/{total}",
+                "images_per_s": r.get("images_per_s"),
+                "threshold": r.get("threshold"),
+                "review_band_low": r.get("review_band_low"),
+                "nms_iou": r.get("nms_iou"),
+                "device": r.get("device"),
+                "error": r.get("error") or "",
+            }
+        )
+    return rows

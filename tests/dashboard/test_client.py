@@ -1,0 +1,186 @@
+"""The API client's contract: error mapping, route availability, paths; the configuration; roles → pages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from dashboard import config
+from dashboard.access import UNDISCLOSED, Viewer, load_viewer, probe_roles
+from dashboard.client import (
+    ENDPOINTS,
+    Api,
+    ApiError,
+    AuditQuery,
+    Forbidden,
+    NotAvailable,
+    Unauthorized,
+    path_of,
+    token_key,
+)
+from service.cli_dashboard import APP_PATH, streamlit_command
+from tests.factories import World
+
+
+def fake(status: int, body: Any) -> httpx.Client:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json=body)
+
+    return httpx.Client(transport=httpx.MockTransport(handle), base_url="http://api")
+
+
+def err(message: str, field: str | None = None, status: int = 404) -> dict[str, Any]:
+    return {"error": {"status": status, "message": message, "field": field}, "request_id": "r"}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "message"),
+    [
+        (404, err("Not Found"), NotAvailable, "not available yet on this server"),
+        (405, err("Method Not Allowed", status=405), NotAvailable, "not available yet on this server"),
+        (404, err("project not found", "project_id"), ApiError, "project not found"),
+        (401, err("invalid token: unknown token", status=401), Unauthorized, "invalid token: unknown token"),
+        (403, err("this action needs the admin role", status=403), Forbidden, "this action needs the admin role"),
+        (422, err("unknown field", "limit", status=422), ApiError, "unknown field"),
+        (500, {"detail": "boom"}, ApiError, "boom"),
+    ],
+)
+def test_error_answers_become_typed_errors(status: int, body: Any, kind: type, message: str) -> None:
+    with pytest.raises(ApiError) as info:
+        Api(fake(status, body), "tok").me()
+    assert type(info.value) is kind
+    assert info.value.message == message and info.value.path == "/api/v1/me"
+    if status == 404 and body["error"]["field"]:
+        assert info.value.field == "project_id" and not isinstance(info.value, NotAvailable)
+
+
+def test_transport_failure_is_an_api_error_with_status_0() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(refuse), base_url="http://api:1")
+    with pytest.raises(ApiError) as info:
+        Api(client, "tok").projects()
+    assert info.value.status == 0 and "cannot reach the API at http://api:1" in info.value.message
+
+
+def test_requests_carry_the_bearer_token_and_drop_empty_filters() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"items": [], "total": 0, "offset": 0, "limit": 10})
+
+    client = httpx.Client(transport=httpx.MockTransport(handle), base_url="http://api")
+    Api(client, "lg_secret").audit_events(AuditQuery(actor="alice", action=""), project_id=3, limit=10)
+    (req,) = seen
+    assert req.headers["authorization"] == "Bearer lg_secret"
+    assert req.url.path == "/api/v1/projects/3/audit/events"
+    assert dict(req.url.params) == {"actor": "alice", "offset": "0", "limit": "10"}
+
+
+def test_getter_hook_receives_every_get() -> None:
+    calls: list[tuple[str, Any]] = []
+    api = Api(fake(500, {}), "tok", getter=lambda path, params: calls.append((path, params)) or [])
+    assert api.projects() == [] and api.datasets(4) == []
+    assert calls == [("/api/v1/projects", None), ("/api/v1/projects/4/datasets", None)]
+
+
+def test_paths_quote_names_and_every_template_is_absolute() -> None:
+    assert path_of("version", project_id=1, dataset="a b/c", version="v1") == (
+        "/api/v1/projects/1/datasets/a%20b%2Fc/versions/v1"
+    )
+    assert all(p.startswith("/") for p in ENDPOINTS.values())
+
+
+def test_offers_reads_the_openapi_document_whatever_the_parameter_names(api_http: TestClient) -> None:
+    api = Api(api_http, "unused")
+    assert api.offers("audit_events") and api.offers("version_lineage")
+    assert api.offers("version_state", "POST") and not api.offers("version_state", "GET")
+    assert not api.offers("evidence_bundle")
+    spec = {"paths": {"/api/v1/projects/{pid}/datasets/{name}/versions/{v}/bundle": {"get": {}}}}
+    assert Api(fake(200, spec), "t").offers("evidence_bundle")
+
+
+def test_token_key_is_a_hash_not_the_token() -> None:
+    assert token_key("lg_abc") != token_key("lg_abd") and "lg_abc" not in token_key("lg_abc")
+    assert len(token_key("lg_abc")) == 64
+
+
+# ---- configuration ---------------------------------------------------------------------------------------
+
+
+def test_api_url_argument_wins_over_environment_and_default() -> None:
+    env = {"LABELGATE_API_URL": "http://env:1/"}
+    assert config.api_url(["--api-url", "http://arg:2/", "--other"], env) == "http://arg:2"
+    assert config.api_url(["--other"], env) == "http://env:1"
+    assert config.api_url([], {}) == config.DEFAULT_API_URL
+
+
+def test_cli_command_runs_streamlit_headless_without_usage_stats() -> None:
+    cmd = streamlit_command(host="0.0.0.0", port=8600, api_url="http://api:8000")
+    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(APP_PATH)]
+    assert APP_PATH.is_file()
+    opts = dict(zip(cmd[5:-3:2], cmd[6:-3:2], strict=True))
+    assert opts["--server.headless"] == "true" and opts["--browser.gatherUsageStats"] == "false"
+    assert opts["--server.address"] == "0.0.0.0" and opts["--server.port"] == "8600"
+    assert cmd[-3:] == ["--", "--api-url", "http://api:8000"]
+
+
+# ---- roles → pages ---------------------------------------------------------------------------------------
+
+
+EVERY_PAGE = ["overview", "audit_trail", "dataset_version", "lineage", "autolabel", "reports"]
+
+
+def viewer(roles: set[str], *, admin: bool = False) -> Viewer:
+    return Viewer(user={"username": "u", "is_admin": admin}, projects=({"id": 1, "name": "p"},),
+                  roles={1: frozenset(roles)})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("roles", "admin", "pages", "verify", "approve"),
+    [
+        (set(), True, EVERY_PAGE, True, True),
+        ({"compliance_officer"}, False, EVERY_PAGE,
+         True, True),
+        ({"reviewer"}, False, EVERY_PAGE,
+         False, True),
+        ({"ml_engineer"}, False, EVERY_PAGE,
+         False, False),
+        ({"annotator"}, False, ["overview", "dataset_version", "lineage", "autolabel"], False, False),
+        ({UNDISCLOSED}, False, ["overview", "dataset_version", "lineage", "autolabel"], False, False),
+    ],
+)  # fmt: skip
+def test_roles_decide_pages_and_actions(
+    roles: set[str], admin: bool, pages: list[str], verify: bool, approve: bool
+) -> None:
+    v = viewer(roles, admin=admin)
+    assert v.pages() == pages
+    assert v.can_verify_chain() is verify and v.can_approve(1) is approve
+    assert v.can_approve(2) is admin  # no role in an unknown project, unless admin
+
+
+def test_probe_roles_reads_memberships_or_falls_back_to_member_lists(api_http: TestClient, world: World) -> None:
+    def as_(who: str) -> Viewer:
+        return load_viewer(Api(api_http, world.tokens[who]))
+
+    assert as_("reviewer").roles == {world.project.id: frozenset({"reviewer"})}
+    assert as_("annotator").roles == {world.project.id: frozenset({"annotator"})}  # via /me/memberships
+    assert as_("outsider").roles == {world.other_project.id: frozenset({"ml_engineer"})}
+    assert as_("admin").is_admin
+
+    memberships = [{"project_id": 1, "role": "reviewer"}, {"project_id": 1, "role": "annotator"}]
+    api = Api(fake(200, memberships), "t")
+    assert probe_roles(api, me={"id": 5}, projects=[{"id": 1}]) == {1: frozenset({"reviewer", "annotator"})}
+
+
+def test_audit_query_params_leave_out_empty_filters() -> None:
+    q = AuditQuery(actor="a", object_id="7", since="2026-01-01T00:00:00Z")
+    assert q.params() == {"actor": "a", "object_id": "7", "since": "2026-01-01T00:00:00Z"}
+    assert json.dumps(AuditQuery().params()) == "{}"
