@@ -13,6 +13,7 @@ from service.cli_admin import project_app, token_app, user_app
 from service.cli_audit import audit_app
 from service.cli_common import exits_cleanly, out
 from service.cli_dashboard import dashboard
+from service.gate_cli import gate_app
 from service.cli_inference import (
     autolabel_command,
     calibrate_command,
@@ -34,6 +35,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(project_app, name="project")
 app.command("dashboard")(dashboard)
+app.add_typer(gate_app, name="gate")
 app.add_typer(schema_app, name="schema")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(lineage_app, name="lineage")

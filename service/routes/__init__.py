@@ -2,8 +2,15 @@
 
 from fastapi import APIRouter
 
+from service.routes import annotations as lineage_annotations
 from service.routes import audit, health, projects, users
+from service.routes import datasets as lineage_datasets
+from service.routes import inference as autolabel
+from service.routes import lineage as lineage_queries
+from service.routes import schemas as lineage_schemas
 
 ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.router]
+ROUTERS += [lineage_schemas.router, lineage_datasets.router, lineage_annotations.router, lineage_queries.router]
+ROUTERS += [autolabel.router]
 
 __all__ = ["ROUTERS"]

@@ -1,0 +1,180 @@
+"""What the format readers and writers share: the version's items, problems that name their place,
+the parsed labels (compact tuples, cheap at a million rows) and the data an export needs."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeAlias
+
+from lineage.errors import InvalidInput
+
+__all__ = [
+    "MAX_PROBLEMS",
+    "NULL_JSON",
+    "ExportData",
+    "ExportLabel",
+    "ImportInvalid",
+    "ItemIndex",
+    "ItemRef",
+    "LabelRow",
+    "ParsedLabels",
+    "Problems",
+    "fmt_number",
+    "gc_paused",
+    "sha256_bytes",
+]
+
+MAX_PROBLEMS = 50
+NULL_JSON = "null"  # what the ORM stores for an absent JSON value; imports store the same
+# (item_id, category, x, y, w, h, attributes as JSON text, source file SHA-256): the bound parameters of
+# one imported box, in the order RowWriter.write_boxes takes them.
+LabelRow: TypeAlias = tuple[int, str, float, float, float, float, str, str]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of acyclic containers are created (parsing):
+    it would otherwise rescan them over and over, doubling the parse time; reference counting still frees."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ItemRef(NamedTuple):
+    """An item of the target version; ``width``/``height`` in pixels (``None`` when unknown)."""
+
+    id: int
+    uri: str
+    width: int | None
+    height: int | None
+
+
+class ItemIndex:
+    """Find a version's item by its path, or by its path without extension (YOLO label files)."""
+
+    def __init__(self, items: Iterable[ItemRef], *, version_ref: str) -> None:
+        self.version_ref = version_ref
+        self.by_uri: dict[str, ItemRef] = {item.uri: item for item in items}
+        self._stems: tuple[dict[str, ItemRef | None], dict[str, ItemRef | None]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.by_uri)
+
+    def get(self, uri: str) -> ItemRef | None:
+        return self.by_uri.get(uri)
+
+    def by_stem(self, stem: str) -> ItemRef | None:
+        """``a/b`` finds ``a/b.jpg``; failing that, a unique item whose file stem is ``b``."""
+        if self._stems is None:
+            by_stem: dict[str, ItemRef | None] = {}
+            by_base: dict[str, ItemRef | None] = {}
+            for uri, item in self.by_uri.items():
+                path_stem = _strip_suffix(uri)
+                base = path_stem.rsplit("/", 1)[-1]
+                # ``None`` marks an ambiguous key: two items share it, so it cannot name one.
+                by_stem[path_stem] = None if path_stem in by_stem else item
+                by_base[base] = None if base in by_base else item
+            self._stems = (by_stem, by_base)
+        found = self._stems[0].get(stem)
+        return found if found is not None else self._stems[1].get(stem.rsplit("/", 1)[-1])
+
+
+def _strip_suffix(uri: str) -> str:
+    head, sep, tail = uri.rpartition("/")
+    name = tail.rsplit(".", 1)[0] if "." in tail.lstrip(".") else tail
+    return f"{head}{sep}{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: str
+    message: str
+
+
+class ImportInvalid(InvalidInput):
+    """A source that cannot be imported: ``problems`` lists each place (file, line or record) and what was
+    expected; the message repeats the first. Nothing of such an import is written."""
+
+    def __init__(self, problems: list[Problem], *, more: int = 0) -> None:
+        first = problems[0]
+        extra = len(problems) - 1 + more
+        suffix = f" (and {extra} more problem{'s' if extra != 1 else ''})" if extra else ""
+        super().__init__(first.message + suffix, field=first.where)
+        self.problems = problems
+        self.more = more
+
+
+class Problems:
+    """Collect up to ``MAX_PROBLEMS`` problems, count the rest, raise them together."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+        self.more = 0
+
+    def add(self, where: str, message: str) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(Problem(where, message))
+        else:
+            self.more += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ImportInvalid(self.items, more=self.more)
+
+
+@dataclass(slots=True)
+class ParsedLabels:
+    """Parsed, validated boxes: ``labels`` are ``LabelRow`` tuples (pixels, attributes as JSON text);
+    ``files`` maps each source file read to its SHA-256; ``source_sha256`` names the whole
+    source (the file itself, or for a folder SHA-256 over the sorted ``"<sha256>  <path>\\n"`` lines)."""
+
+    format: str
+    labels: list[LabelRow]
+    files: dict[str, str]
+    source_sha256: str
+    images: int
+
+    @staticmethod
+    def folder_hash(files: dict[str, str]) -> str:
+        lines = "".join(f"{sha}  {path}\n" for path, sha in sorted(files.items()))
+        return sha256_bytes(lines.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLabel:
+    category: str
+    x: float
+    y: float
+    w: float
+    h: float
+    attributes: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ExportData:
+    """One version's live boxes, per item; ``classes`` in schema order (index = YOLO class id)."""
+
+    version_ref: str
+    classes: list[str]
+    items: list[ItemRef]
+    labels: dict[int, list[ExportLabel]] = field(default_factory=dict)
+
+
+def fmt_number(value: float) -> str:
+    """An integer-valued float without its ``.0``; any other float as Python's shortest exact repr."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

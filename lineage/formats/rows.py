@@ -1,0 +1,120 @@
+"""The fast insert path for many annotations (imports): through the session's own DBAPI connection, so
+inside its transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, SQLModel
+
+from lineage.annotations import ANNOTATION_COLUMNS
+from lineage.errors import InvalidInput
+from lineage.models import ProvenanceKind
+from lineage.models._base import utcnow
+
+__all__ = ["RowWriter"]
+
+
+class RowWriter:
+    """The fast insert path for many annotations: DBAPI ``executemany`` on SQLite, ``COPY`` on PostgreSQL,
+    through the session's own connection (so in its transaction). Rows follow ``ANNOTATION_COLUMNS``;
+    ``now`` and ``json`` give values already in the form the driver stores.
+    """
+
+    def __init__(self, session: Session) -> None:
+        session.flush()
+        self._conn = session.connection()
+        self.dialect = self._conn.dialect.name
+        column = SQLModel.metadata.tables["annotations"].c.created_at
+        processor = column.type.dialect_impl(self._conn.dialect).bind_processor(self._conn.dialect)
+        stamp = utcnow()
+        self.now: Any = processor(stamp) if processor is not None and self.dialect == "sqlite" else stamp
+
+    @staticmethod
+    def json(value: Any) -> str:
+        # Same text the ORM writes for a JSON column (None becomes JSON null).
+        return json.dumps(value)
+
+    def write_boxes(
+        self,
+        boxes: Sequence[tuple[int, str, float, float, float, float, str, str]],
+        *,
+        version_id: int,
+        kind: ProvenanceKind,
+        annotator_id: int | None,
+        source_format: str,
+    ) -> int:
+        """Insert boxes given as ``(item_id, category, x, y, w, h, attributes_json, source_sha256)``.
+
+        The values shared by every row (version, kind, annotator, format, timestamp) are written once per
+        statement, not bound once per row: on SQLite they are literals of the INSERT (validated server
+        values: integers, the enum, a format name of letters, our own timestamp), so each row binds 8
+        parameters instead of 23; on PostgreSQL the COPY lists only the columns that are not NULL.
+        """
+        if not boxes:
+            return 0
+        if not source_format.isalpha():
+            raise InvalidInput(f"bad source format {source_format!r}", field="format")
+        raw = self._conn.connection.driver_connection
+        assert raw is not None
+        if self.dialect == "postgresql":
+            cols = [
+                "dataset_version_id",
+                "item_id",
+                "category",
+                "geometry_type",
+                "x",
+                "y",
+                "w",
+                "h",
+                "geometry",
+                "attributes",
+                "kind",
+                "source_sha256",
+                "source_format",
+                "created_at",
+            ]
+            extra: tuple[Any, ...] = ()
+            if annotator_id is not None:
+                cols.append("annotator_id")
+                extra = (annotator_id,)
+            vid, k, fmt, now = version_id, kind.value, source_format, self.now
+            with raw.cursor() as cur, cur.copy(f"COPY annotations ({', '.join(cols)}) FROM STDIN") as copy:
+                write_row = copy.write_row
+                for item_id, cat, x, y, w, h, attrs, sha in boxes:
+                    write_row((vid, item_id, cat, "box", x, y, w, h, "null", attrs, k, sha, fmt, now, *extra))
+            return len(boxes)
+        annotator = "NULL" if annotator_id is None else str(int(annotator_id))
+        values = (
+            f"{int(version_id)}, ?, ?, 'box', ?, ?, ?, ?, 'null', ?, '{kind.value}', {annotator}, NULL, NULL, NULL,"
+            f" NULL, NULL, ?, '{source_format}', NULL, NULL, NULL, '{self.now}'"
+        )
+        cur = raw.cursor()
+        try:
+            # A bulk import touches many index pages at random: a 256 MiB page cache keeps them in memory.
+            cur.execute("PRAGMA cache_size = -262144")
+            cur.executemany(f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES ({values})", boxes)
+        finally:
+            cur.close()
+        return len(boxes)
+
+    def write(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
+        raw = self._conn.connection.driver_connection
+        assert raw is not None
+        columns = ", ".join(ANNOTATION_COLUMNS)
+        if self.dialect == "postgresql":
+            with raw.cursor() as cur, cur.copy(f"COPY annotations ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return len(rows)
+        marks = ", ".join("?" for _ in ANNOTATION_COLUMNS)
+        cur = raw.cursor()
+        try:
+            cur.executemany(f"INSERT INTO annotations ({columns}) VALUES ({marks})", rows)
+        finally:
+            cur.close()
+        return len(rows)

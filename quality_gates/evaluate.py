@@ -1,0 +1,195 @@
+"""Evaluate a gate policy on a set of inputs → :class:`~quality_gates.verdict.GateReport`.
+
+Every configured gate is computed; a configured gate whose input is absent raises
+:class:`~quality_gates.errors.MissingInputError` before anything is computed (a gate never passes for
+want of data). Metrics that the inputs allow but no gate asks for are still reported (COCO AP, P/R/F1,
+golden error, alpha, drift, review coverage) as evidence; the expectations suite runs only when configured.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from quality_gates.drift import jensen_shannon, psi
+from quality_gates.errors import MissingInputError
+from quality_gates.gates import GATE_FUNCTIONS, model_threshold
+from quality_gates.inputs import GateInputs, Measurements
+from quality_gates.policy import Policy, policy_hash
+from quality_gates.verdict import METRIC_KEYS, GateReport
+
+__all__ = ["evaluate", "missing_inputs"]
+
+
+def missing_inputs(policy: Policy, inputs: GateInputs) -> list[MissingInputError]:
+    """One error per configured gate whose inputs are absent (empty when all is there)."""
+    g = policy.gates
+    out: list[MissingInputError] = []
+    ann = inputs.annotators or {}
+    refs = inputs.references or {}
+
+    def need(ok: bool, gate: str, what: str, hint: str = "") -> None:
+        if not ok:
+            out.append(MissingInputError(gate, what, hint=hint))
+
+    if g.golden_set_error is not None:
+        need(inputs.golden is not None, "golden_set_error", "the golden set (ground truth)")
+        need(
+            bool(ann) or inputs.predictions is not None,
+            "golden_set_error",
+            "labels to judge (annotator label sets or model predictions)",
+        )
+    if g.krippendorff_alpha is not None:
+        need(len(ann) >= 2, "krippendorff_alpha", f"label sets of two or more annotators (got {len(ann)})")
+    for name in ("precision", "recall", "f1", "map", "ap50"):
+        gate = getattr(g, name)
+        if gate is None:
+            continue
+        need(inputs.predictions is not None, name, "model predictions")
+        if gate.baseline == "golden":
+            need(inputs.golden is not None, name, "the golden set (ground truth)")
+        else:
+            known = ", ".join(["golden", *sorted(refs)])
+            need(gate.baseline in refs, name, f"baseline {gate.baseline!r}", f"available baselines: {known}")
+    for name in ("class_drift_psi", "class_drift_js"):
+        if getattr(g, name) is not None:
+            need(inputs.parent_distribution is not None, name, "the parent version's class distribution")
+            need(
+                inputs.current_distribution is not None or bool(ann) or inputs.predictions is not None,
+                name,
+                "the class distribution of this version (labels or predictions)",
+            )
+    if g.expectations is not None:
+        need(
+            inputs.annotation_frame is not None,
+            "expectations",
+            "the annotation table (a data frame of boxes with provenance)",
+        )
+    if g.review_coverage is not None:
+        need(inputs.review is not None, "review_coverage", "review statistics (model labels reviewed / routed)")
+    return out
+
+
+def _try(fn: Any) -> Any:
+    try:
+        return fn()
+    except MissingInputError:
+        return None
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _metrics(policy: Policy, m: Measurements, per_class: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    g = policy.gates
+    inp = m.inputs
+    names = list(inp.class_names)
+    thr = model_threshold(policy)
+    out: dict[str, float | None] = dict.fromkeys(METRIC_KEYS)
+    out["threshold"] = thr
+
+    def row(k: int) -> dict[str, Any]:
+        return per_class.setdefault(names[k], {})
+
+    iou = next((x.iou for x in (g.precision, g.recall, g.f1) if x is not None), 0.5)
+    if inp.golden is not None and inp.predictions is not None:
+        dm = m.detection_match(baseline="golden", iou=iou, gate="metrics")
+        counts = dm.counts(thr)
+        overall = counts.overall()
+        out.update({k: _num(overall[k]) for k in ("precision", "recall", "f1")})
+        best = dm.f1_optimal_thresholds()
+        for k in range(len(names)):
+            row(k).update(
+                {
+                    "n_gt": int(dm.n_gt[k]),
+                    "tp": int(counts.tp[k]),
+                    "fp": int(counts.fp[k]),
+                    "fn": int(counts.fn[k]),
+                    "precision": _num(counts.precision[k]),
+                    "recall": _num(counts.recall[k]),
+                    "f1": _num(counts.f1[k]),
+                    "f1_optimal_threshold": _num(best[k]),
+                }
+            )
+        coco = m.coco(baseline="golden", gate="metrics")
+        stats = coco.stats_dict()
+        out["map"] = _num(stats["AP"]) if stats["AP"] >= 0 else None
+        out["ap50"] = _num(stats["AP50"]) if stats["AP50"] >= 0 else None
+        ap, ap50 = coco.per_class_ap(), coco.per_class_ap(iou=0.5)
+        for k in range(len(names)):
+            row(k).update({"ap": _num(ap[k]), "ap50": _num(ap50[k])})
+    if inp.golden is not None and (inp.annotators or inp.predictions is not None):
+        ge = g.golden_set_error
+        gthr = ge.threshold if ge is not None and ge.threshold is not None else thr
+        rep = m.golden(iou=ge.iou if ge is not None else 0.5, model_threshold=gthr, gate="metrics")
+        out["golden_error"] = _num(rep.overall.error)
+        for k, (tp, fp, fn) in rep.overall.per_class.items():
+            n = 2 * tp + fp + fn
+            row(k)["golden_error"] = (fp + fn) / n if n else None
+    if len(inp.annotators or {}) >= 2:
+        ka = g.krippendorff_alpha
+        rep_a = m.agreement(iou=ka.iou if ka else 0.5, level=ka.level if ka else "nominal", gate="metrics")
+        out["krippendorff_alpha"] = _num(rep_a.alpha)
+        for k, a in rep_a.per_class.items():
+            row(k)["krippendorff_alpha"] = _num(a)
+    if inp.parent_distribution is not None:
+        cur = _try(lambda: m.current_distribution(model_threshold=thr, gate="metrics"))
+        if cur is not None:
+            par = m.parent_distribution(gate="metrics")
+            eps = g.class_drift_psi.epsilon if g.class_drift_psi is not None else 1e-4
+            out["class_drift_psi"] = _num(psi(cur, par, epsilon=eps))
+            out["class_drift_js"] = _num(jensen_shannon(cur, par))
+    if inp.review is not None:
+        rc = inp.review
+        out["review_coverage"] = _num(rc.reviewed_share)
+        out["routed_review_coverage"] = _num(rc.routed_reviewed_share)
+    if g.expectations is not None:
+        out["expectations_failed"] = float(
+            len(m.expectations(duplicate_iou=g.expectations.duplicate_iou, gate="expectations").failed)
+        )
+    if inp.predictions is not None:
+        n_pred = inp.predictions.at_threshold(thr).class_counts(len(names))
+        for k in range(len(names)):
+            row(k)["n_pred"] = int(n_pred[k])
+    return out
+
+
+def evaluate(policy: Policy, inputs: GateInputs) -> GateReport:
+    """Compute every configured gate of ``policy`` on ``inputs``.
+
+    Args:
+        policy: a validated policy (:func:`quality_gates.policy.parse_policy`).
+        inputs: the data; see :class:`~quality_gates.inputs.GateInputs`.
+
+    Returns:
+        a frozen :class:`~quality_gates.verdict.GateReport`; ``passed`` is true only if every gate passed.
+
+    Raises:
+        MissingInputError: a configured gate lacks its input (the message names the gate and the input, and
+            how many other gates lack theirs).
+    """
+    missing = missing_inputs(policy, inputs)
+    if missing:
+        first = missing[0]
+        if len(missing) > 1:
+            others = ", ".join(sorted({e.gate for e in missing[1:]} - {first.gate}))
+            if others:
+                raise MissingInputError(first.gate, first.missing, hint=f"also missing inputs for: {others}")
+        raise first
+    m = Measurements(inputs)
+    results = tuple(GATE_FUNCTIONS[name](getattr(policy.gates, name), m, policy) for name in policy.gates.configured())
+    per_class: dict[str, dict[str, Any]] = {n: {} for n in inputs.class_names}
+    metrics = _metrics(policy, m, per_class)
+    return GateReport(
+        passed=all(r.passed for r in results),
+        policy_name=policy.name,
+        policy_hash=policy_hash(policy),
+        gates=results,
+        metrics=metrics,
+        per_class=per_class,
+        data_hashes=inputs.content_hashes(),
+    )

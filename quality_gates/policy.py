@@ -1,0 +1,310 @@
+"""Gate policy as code: the YAML document, its pydantic model, its hash.
+
+Example (every gate is optional, at least one is required)::
+
+    name: default
+    gates:
+      golden_set_error: {max: 0.02, iou: 0.5}
+      krippendorff_alpha: {min: 0.80, level: nominal}
+      precision: {min: 0.90, iou: 0.5, baseline: golden, threshold: 0.5}
+      recall: {min: 0.85, iou: 0.5, baseline: golden}
+      class_drift_psi: {max: 0.2}
+      expectations: {suite: default}
+      review_coverage: {min: 0.05}
+    release:
+      approvals: 1
+      approver_roles: [compliance_officer, reviewer]
+      four_eyes: true
+
+Every model forbids unknown fields and coerces nothing (``"0.9"`` is not a number). Errors come back as one
+:class:`~quality_gates.errors.PolicyError` with the field path, a message and the YAML line. The policy
+hash is the SHA-256 of the validated model as canonical JSON (keys sorted, compact, unset optional values
+left out), so it does not change with YAML formatting, key order, comments or spelled-out defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from quality_gates.errors import PolicyError
+
+__all__ = [
+    "GATE_NAMES",
+    "Ap50Gate",
+    "ClassDriftJsGate",
+    "ClassDriftPsiGate",
+    "ExpectationsGate",
+    "F1Gate",
+    "Gates",
+    "GoldenSetErrorGate",
+    "KrippendorffAlphaGate",
+    "MapGate",
+    "Policy",
+    "PrecisionGate",
+    "RecallGate",
+    "ReleaseRules",
+    "ReviewCoverageGate",
+    "parse_policy",
+    "policy_from_dict",
+    "policy_hash",
+]
+
+Role = Literal["admin", "ml_engineer", "annotator", "reviewer", "compliance_officer", "ci"]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class GoldenSetErrorGate(_Strict):
+    """Block when the pooled golden-set error exceeds ``max``.
+
+    max: highest allowed error in [0, 1]. iou (0.5): IoU for a match. threshold (None): confidence cut for
+    model labels; None takes the precision/recall/f1 gate's threshold, else 0.
+    """
+
+    max: Unit
+    iou: float = Field(0.5, gt=0.0, le=1.0)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class KrippendorffAlphaGate(_Strict):
+    """Block when Krippendorff's alpha between annotators is below ``min``.
+
+    min: lowest allowed alpha in [-1, 1]. level ("nominal"): level of measurement. iou (0.5): IoU for
+    grouping boxes into object units.
+    """
+
+    min: float = Field(ge=-1.0, le=1.0)
+    level: Literal["nominal", "ordinal", "interval", "ratio"] = "nominal"
+    iou: float = Field(0.5, gt=0.0, le=1.0)
+
+
+class _AgainstBaseline(_Strict):
+    min: Unit
+    iou: float = Field(0.5, gt=0.0, le=1.0)
+    baseline: str = Field("golden", min_length=1)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class PrecisionGate(_AgainstBaseline):
+    """Block when overall (micro) precision is below ``min``.
+
+    min in [0, 1]; iou (0.5); baseline ("golden", or a reference version's name); threshold (None):
+    confidence cut in [0, 1], None counts every prediction.
+    """
+
+
+class RecallGate(_AgainstBaseline):
+    """Block when overall (micro) recall is below ``min``; fields as :class:`PrecisionGate`."""
+
+
+class F1Gate(_AgainstBaseline):
+    """Block when overall (micro) F1 is below ``min``; fields as :class:`PrecisionGate`."""
+
+
+class MapGate(_Strict):
+    """Block when COCO mAP (AP at IoU 0.50:0.95) is below ``min``; baseline as :class:`PrecisionGate`."""
+
+    min: Unit
+    baseline: str = Field("golden", min_length=1)
+
+
+class Ap50Gate(MapGate):
+    """Block when COCO AP at IoU 0.50 is below ``min``."""
+
+
+class ClassDriftPsiGate(_Strict):
+    """Block when the PSI of the class distribution against the parent exceeds ``max`` (>= 0), or when
+    schema changes are not acknowledged. epsilon (1e-4): proportion floor."""
+
+    max: float = Field(ge=0.0)
+    epsilon: float = Field(1e-4, gt=0.0, lt=1.0)
+
+
+class ClassDriftJsGate(_Strict):
+    """Block when the Jensen–Shannon divergence (base 2, in [0, 1]) against the parent exceeds ``max``."""
+
+    max: Unit
+
+
+class ExpectationsGate(_Strict):
+    """Block when any expectation of the suite fails. suite ("default"): the label-aware default suite."""
+
+    suite: Literal["default"] = "default"
+    duplicate_iou: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class ReviewCoverageGate(_Strict):
+    """Block when the share of model labels reviewed by a human is below ``min`` (in [0, 1]), or, when
+    ``min_routed`` is set, the share of routed low-confidence labels reviewed is below it."""
+
+    min: Unit
+    min_routed: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class Gates(_Strict):
+    """The configured gates; each key is optional, at least one must be present."""
+
+    golden_set_error: GoldenSetErrorGate | None = None
+    krippendorff_alpha: KrippendorffAlphaGate | None = None
+    precision: PrecisionGate | None = None
+    recall: RecallGate | None = None
+    f1: F1Gate | None = None
+    map: MapGate | None = None
+    ap50: Ap50Gate | None = None
+    class_drift_psi: ClassDriftPsiGate | None = None
+    class_drift_js: ClassDriftJsGate | None = None
+    expectations: ExpectationsGate | None = None
+    review_coverage: ReviewCoverageGate | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Gates:
+        if not self.configured():
+            raise ValueError(f"no gate configured; choose from: {', '.join(GATE_NAMES)}")
+        return self
+
+    def configured(self) -> list[str]:
+        """Names of the configured gates, in the canonical order of :data:`GATE_NAMES`."""
+        return [n for n in GATE_NAMES if getattr(self, n) is not None]
+
+
+GATE_NAMES: tuple[str, ...] = tuple(Gates.model_fields)
+
+
+class ReleaseRules(_Strict):
+    """What a release needs after the gates pass.
+
+    approvals (1): number of distinct approvers (>= 0). approver_roles: roles allowed to approve.
+    four_eyes (True): an approver may not be an author of the version.
+    """
+
+    approvals: int = Field(1, ge=0)
+    approver_roles: tuple[Role, ...] = Field(("compliance_officer",), strict=False)
+    four_eyes: bool = True
+
+
+class Policy(_Strict):
+    """A validated gate policy."""
+
+    name: str = Field(min_length=1)
+    gates: Gates
+    release: ReleaseRules = ReleaseRules()
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (a repeated gate would silently override the first)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return dict(loader.construct_mapping(node, deep=deep))
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_of(text: str, path: tuple[str | int, ...]) -> int | None:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if nxt is None:
+                break
+            line = nxt[0].start_mark.line + 1
+            node = nxt[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _fields_of(path: tuple[str | int, ...]) -> list[str]:
+    model: type[BaseModel] | None = Policy
+    for part in path:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return []
+        ann = model.model_fields[part].annotation
+        args = getattr(ann, "__args__", (ann,))
+        model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return list(model.model_fields) if model is not None else []
+
+
+def _policy_error(exc: ValidationError, text: str | None) -> PolicyError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    path = ".".join(str(p) for p in loc)
+    line = _line_of(text, loc) if text is not None else None
+    if err["type"] == "extra_forbidden":
+        parent, name = loc[:-1], loc[-1]
+        if parent == ("gates",):
+            return PolicyError(path, f"unknown gate {name!r}; valid gates: {', '.join(GATE_NAMES)}", line=line)
+        valid = _fields_of(parent)
+        where = ".".join(str(p) for p in parent) or "policy"
+        return PolicyError(path, f"unknown field {name!r} in {where}; valid fields: {', '.join(valid)}", line=line)
+    msg = str(err["msg"])
+    if "input" in err and err["type"] not in ("missing",):
+        msg = f"{msg} (got {err['input']!r})"
+    if err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    return PolicyError(path, msg, line=line)
+
+
+def policy_from_dict(data: Any, *, text: str | None = None) -> Policy:
+    """Validate an already-loaded policy mapping.
+
+    Raises:
+        PolicyError: the first problem, with its field path (and line, when ``text`` is the YAML source).
+    """
+    if not isinstance(data, dict):
+        raise PolicyError("", f"a policy must be a mapping with 'name' and 'gates', got {type(data).__name__}")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise _policy_error(exc, text) from None
+
+
+def parse_policy(text: str) -> Policy:
+    """Parse and validate a YAML policy.
+
+    Raises:
+        PolicyError: invalid YAML (with its line), duplicate keys, unknown gates or fields (naming the
+            valid ones), wrong types or out-of-range values (with the field path and line).
+    """
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise PolicyError("", f"invalid YAML: {exc.problem or exc}", line=line) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError("", f"invalid YAML: {exc}") from None
+    return policy_from_dict(data, text=text)
+
+
+def policy_hash(policy: Policy) -> str:
+    """SHA-256 hex of the policy's canonical JSON (sorted keys, compact separators, unset options omitted)."""
+    payload = json.dumps(
+        policy.model_dump(mode="json", exclude_none=True),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()

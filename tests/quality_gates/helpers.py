@@ -1,0 +1,80 @@
+"""Helpers of the quality-gate tests: COCO dicts → box sets, pycocotools as the reference, the demo policy."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from quality_gates.boxes import BoxSet
+
+DEMO_POLICY = """\
+name: demo
+gates:
+  golden_set_error: {max: 0.05, iou: 0.5}
+  krippendorff_alpha: {min: 0.80, level: nominal}
+  precision: {min: 0.90, iou: 0.5, baseline: golden, threshold: 0.5}
+  recall: {min: 0.85, iou: 0.5, baseline: golden, threshold: 0.5}
+  f1: {min: 0.85, threshold: 0.5}
+  map: {min: 0.5}
+  ap50: {min: 0.6}
+  class_drift_psi: {max: 0.2}
+  class_drift_js: {max: 0.1}
+  expectations: {suite: default}
+  review_coverage: {min: 0.05}
+release:
+  approvals: 1
+  approver_roles: [compliance_officer, reviewer]
+  four_eyes: true
+"""
+
+
+def boxes_from_coco(gt: dict[str, Any]) -> tuple[BoxSet, list[int]]:
+    """GT dict → BoxSet (category index in sorted-id order) and the sorted category ids."""
+    cat_ids = sorted(c["id"] for c in gt["categories"])
+    idx = {c: i for i, c in enumerate(cat_ids)}
+    anns = gt["annotations"]
+    return (
+        BoxSet(
+            np.array([a["image_id"] for a in anns], dtype=np.int64),
+            np.array([idx[a["category_id"]] for a in anns], dtype=np.int64),
+            np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4),
+            area=np.array([a.get("area", a["bbox"][2] * a["bbox"][3]) for a in anns], dtype=np.float64),
+            iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool),
+        ),
+        cat_ids,
+    )
+
+
+def dets_from_coco(dets: list[dict[str, Any]], cat_ids: list[int]) -> BoxSet:
+    idx = {c: i for i, c in enumerate(cat_ids)}
+    return BoxSet(
+        np.array([d["image_id"] for d in dets], dtype=np.int64),
+        np.array([idx[d["category_id"]] for d in dets], dtype=np.int64),
+        np.array([d["bbox"] for d in dets], dtype=np.float64).reshape(-1, 4),
+        score=np.array([d["score"] for d in dets], dtype=np.float64),
+    )
+
+
+def pycocotools_eval(gt: dict[str, Any], dets: list[dict[str, Any]]) -> Any:
+    """pycocotools' COCOeval on copies of the inputs (it annotates records in place)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = COCO()
+        cg.dataset = json.loads(json.dumps(gt))
+        cg.createIndex()
+        cd = cg.loadRes([dict(d) for d in dets]) if dets else COCO()
+        if not dets:
+            cd.dataset = {"images": list(cg.dataset["images"]), "categories": cg.dataset["categories"],
+                          "annotations": []}  # fmt: skip
+            cd.createIndex()
+        ev = COCOeval(cg, cd, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
