@@ -41,6 +41,8 @@ def prepare_dvc_env(repo_dir: Path) -> None:
     """Environment DVC reads at import: no analytics, no writes outside the workspace."""
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ.setdefault("DVC_SITE_CACHE_DIR", str(repo_dir.parent / ".dvc-site-cache"))
+    import dvc.logger  # noqa: F401  (importing DVC configures its logger at INFO: quiet it afterwards)
+
     logging.getLogger("dvc").setLevel(logging.WARNING)  # DVC's own chatter is not the user's output
 
 

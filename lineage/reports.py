@@ -20,7 +20,7 @@ from lineage.audit_query import AuditFilter, list_events
 from lineage.audit_verify import verify_database
 from lineage.models._base import utcnow
 
-__all__ = ["OLD_NEW_KEYS", "audit_trail_report", "old_and_new", "render"]
+__all__ = ["OLD_NEW_KEYS", "audit_trail_report", "governance_report", "old_and_new", "render"]
 
 # Payload keys that carry a change's before/after values, in the order they are looked up.
 OLD_NEW_KEYS = (("from", "to"), ("old", "new"), ("before", "after"))
@@ -101,4 +101,65 @@ def audit_trail_report(
         generated_at=utcnow().isoformat(timespec="seconds"),
         chain=chain,
         events=rows,
+    )
+
+
+def governance_report(session: Session, *, version_id: int) -> str:
+    """HTML of a version's data governance under EU AI Act Article 10(2)–(3) headings, with stated gaps."""
+    from dataclasses import asdict
+
+    from lineage.approvals import approvals_for
+    from lineage.gate_records import _review_coverage, latest_evaluation
+    from lineage.lineage_query import version_lineage
+    from lineage.models import Dataset, DatasetVersion, GatePolicy, LabelSchema, LabelSchemaVersion, Project
+
+    version = session.get(DatasetVersion, version_id)
+    if version is None:
+        from lineage.errors import NotFound
+
+        raise NotFound(f"no version {version_id}", field="version")
+    dataset = session.get(Dataset, version.dataset_id)
+    project = session.get(Project, dataset.project_id) if dataset else None
+    lineage = asdict(version_lineage(session, version_id=version_id))
+    schema = None
+    if version.schema_version_id is not None:
+        sv = session.get(LabelSchemaVersion, version.schema_version_id)
+        ls = session.get(LabelSchema, sv.schema_id) if sv else None
+        if sv is not None:
+            schema = {
+                "name": ls.name if ls else "?",
+                "version": sv.version,
+                "content_hash": sv.content_hash,
+                "classes": sv.classes,
+            }
+    evaluation = latest_evaluation(session, version)
+    policy = session.get(GatePolicy, evaluation.policy_id) if evaluation else None
+    review = _review_coverage(session, version_id)
+    gaps = []
+    if schema is None:
+        gaps.append("No label schema is attached: class definitions are not pinned.")
+    if evaluation is None:
+        gaps.append("No gate evaluation: quality, agreement and drift are unmeasured.")
+    else:
+        gaps += [f"Gate {g['name']} blocks: {g.get('explanation', '')}" for g in evaluation.gates if not g["passed"]]
+        gaps += [
+            f"Metric {k} could not be computed from the record."
+            for k in ("golden_error", "krippendorff_alpha")
+            if evaluation.metrics.get(k) is None
+        ]
+    if review.model_labels and review.reviewed == 0:
+        gaps.append("No model label was reviewed by a person.")
+    return render(
+        "governance.html.j2",
+        ref=f"{dataset.name if dataset else '?'}@{version.version}",
+        project=project.name if project else "?",
+        state=version.state,
+        generated_at=utcnow().isoformat(timespec="seconds"),
+        lineage=lineage,
+        schema=schema,
+        policy=policy,
+        evaluation=evaluation,
+        review=review,
+        gaps=gaps,
+        approvals=approvals_for(session, version),
     )

@@ -13,7 +13,6 @@ from service.cli_admin import project_app, token_app, user_app
 from service.cli_audit import audit_app
 from service.cli_common import exits_cleanly, out
 from service.cli_dashboard import dashboard
-from service.gate_cli import gate_app
 from service.cli_inference import (
     autolabel_command,
     calibrate_command,
@@ -23,6 +22,18 @@ from service.cli_inference import (
     worker_command,
 )
 from service.cli_lineage import dataset_app, export_command, import_command, lineage_app, schema_app
+from service.cli_release import (
+    golden_app,
+    policy_app,
+    reject,
+    release,
+    report_app,
+    service_check,
+    set_secret,
+    sign,
+    verify_bundle_command,
+)
+from service.gate_cli import gate_app, set_service_check
 
 app = typer.Typer(
     name="labelgate",
@@ -36,6 +47,15 @@ app.add_typer(token_app, name="token")
 app.add_typer(project_app, name="project")
 app.command("dashboard")(dashboard)
 app.add_typer(gate_app, name="gate")
+app.add_typer(policy_app, name="policy")
+app.add_typer(golden_app, name="golden")
+app.add_typer(report_app, name="report")
+app.command("sign")(sign)
+app.command("release")(release)
+app.command("reject")(reject)
+app.command("verify-bundle")(verify_bundle_command)
+user_app.command("set-secret")(set_secret)
+set_service_check(service_check)
 app.add_typer(schema_app, name="schema")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(lineage_app, name="lineage")
@@ -87,11 +107,13 @@ def serve(
 @exits_cleanly
 def demo(
     workspace: Annotated[str | None, typer.Option(help="folder for the demo workspace")] = None,
+    serve: Annotated[bool, typer.Option(help="end by serving the API and the dashboard until Ctrl-C")] = True,
+    images: Annotated[int, typer.Option(min=10, max=5000, help="generated images per dataset version")] = 60,
 ) -> None:
     """Run the whole flow on an embedded SQLite workspace and print what happened."""
     from service.demo import run_demo
 
-    run_demo(workspace)
+    run_demo(workspace, serve=serve, n_images=images)
 
 
 def main() -> None:

@@ -1,36 +1,47 @@
 """``labelgate demo``: the whole flow on an embedded SQLite workspace, narrated step by step.
 
 Every step calls the same domain functions as the API and the CLI. The demo workspace is recreated on
-each run (only a folder carrying the demo's marker file is ever removed).
+each run (only a folder carrying the demo's marker file is ever removed). It ends by serving the API and
+the dashboard (unless ``--no-serve``) and printing a token for each demo role.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from lineage import identity
+from lineage import identity, releases
+from lineage.approvals import Meaning, sign_version
 from lineage.audit import export_events
 from lineage.audit_verify import verify_database, verify_file
+from lineage.bundle import load_private_key, load_public_key, verify_bundle
 from lineage.context import Actor
+from lineage.datasets import change_state, version_ref
 from lineage.db import make_engine, session_scope
 from lineage.errors import Conflict
-from lineage.models import Project, Role, User
+from lineage.gate_records import evaluate_version
+from lineage.lineage_query import version_lineage
+from lineage.models import Dataset, DatasetVersion, GatePolicy, Project, Role, User, VersionState
+from lineage.openlineage import workspace_emitter
+from lineage.reports import audit_trail_report, governance_report
 from service.cli_common import out
+from service.scenario import GateScenario, build_gate_scenario
 from service.settings import Settings
 from service.workspace import init_workspace
 
 __all__ = ["DemoState", "run_demo"]
 
 MARKER = ".labelgate-demo"
+SIGNING_SECRET = "demo-signing-secret"  # the demo's compliance officer's second factor (printed below)
 DEMO_USERS = {
     "mia": ("Mia Engineer", Role.ml_engineer),
-    "ann": ("Ann Annotator", Role.annotator),
+    "alice": ("Alice Annotator", Role.annotator),
     "bob": ("Bob Annotator", Role.annotator),
-    "cat": ("Cat Annotator", Role.annotator),
+    "carol": ("Carol Annotator", Role.annotator),
     "rex": ("Rex Reviewer", Role.reviewer),
     "cora": ("Cora Compliance", Role.compliance_officer),
     "ci-bot": ("CI Pipeline", Role.ci),
@@ -45,6 +56,8 @@ class DemoState:
     project: Project
     users: dict[str, User] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    scenario: GateScenario | None = None
+    bundle_path: Path | None = None
 
     def actor(self, username: str) -> Actor:
         user = self.users[username]
@@ -53,6 +66,10 @@ class DemoState:
 
 def _step(n: int, title: str) -> None:
     out.print(f"\n[bold cyan]{n}. {title}[/]")
+
+
+def _say(line: str) -> None:
+    out.print(f"   {line}", highlight=False)
 
 
 def _fresh_workspace(path: Path) -> None:
@@ -70,7 +87,7 @@ def setup_identity(settings: Settings) -> DemoState:
     with session_scope(engine) as s:
         admin_user = identity.get_user_by_name(s, "admin")
         admin = Actor(user_id=admin_user.id or 0, username="admin", request_id="demo", is_admin=True)
-        project = identity.create_project(s, actor=admin, name="traffic-signs", description="demo project")
+        project = identity.create_project(s, actor=admin, name="street-scenes", description="demo project")
         state = DemoState(settings=settings, engine=engine, admin=admin, project=project)
         state.users["admin"] = admin_user
         assert result.admin_token is not None
@@ -80,7 +97,178 @@ def setup_identity(settings: Settings) -> DemoState:
             identity.add_member(s, actor=admin, project=project, user=user, role=role)
             state.users[username] = user
             state.tokens[username] = identity.issue_token(s, actor=admin, user=user, name="demo").token
+        identity.set_signing_secret(s, actor=admin, user=state.users["cora"], secret=SIGNING_SECRET)
     return state
+
+
+def build_history(state: DemoState, *, n_images: int) -> GateScenario:
+    with session_scope(state.engine) as s:
+        scenario = build_gate_scenario(
+            s,
+            project_id=state.project.id or 0,
+            ml=state.actor("mia"),
+            reviewer=state.actor("rex"),
+            annotators={n: state.users[n] for n in ("alice", "bob", "carol")},
+            repo_dir=state.settings.repo_dir,
+            work_dir=state.settings.workspace / "generated" / "street",
+            n_images=n_images,
+        )
+        for v in (scenario.parent, scenario.blocked, scenario.passing):
+            lin = version_lineage(s, version_id=v.id or 0)
+            kinds = ", ".join(f"{k} {int(row['count'])}" for k, row in lin.by_kind.items())
+            _say(f"{lin.version}: {lin.dvc['items']} images, DVC {str(lin.dvc['dvc_hash'])[:12]}…, labels: {kinds}")
+    state.scenario = scenario
+    _say(f"golden set {scenario.golden.name} (expert labels, hidden from annotators); policy {scenario.policy.name}")
+    return scenario
+
+
+def _ref(s: object, version: DatasetVersion) -> str:
+    from sqlmodel import Session
+
+    assert isinstance(s, Session)
+    dataset = s.get(Dataset, version.dataset_id)
+    assert dataset is not None
+    return version_ref(dataset, version)
+
+
+def run_gates(state: DemoState) -> None:
+    assert state.scenario is not None
+    sc = state.scenario
+    with session_scope(state.engine) as s:
+        policy = s.get(GatePolicy, sc.policy.id)
+        assert policy is not None
+        for version in (sc.blocked, sc.passing):
+            v = s.get(DatasetVersion, version.id)
+            assert v is not None
+            change_state(s, actor=state.actor("mia"), version=v, to=VersionState.candidate, reason="ready for gates")
+            outcome = evaluate_version(s, actor=state.actor("ci-bot"), version=v, policy_record=policy)
+            verdict = "[green]PASSED[/]" if outcome.report.passed else "[red]BLOCKED[/]"
+            out.print(f"   {_ref(s, v)}: {verdict} (evaluation #{outcome.record.id})")
+            for g in outcome.report.gates:
+                if not g.passed:
+                    _say(f"  ✗ {g.name}: {g.explanation}")
+            if outcome.report.passed:
+                m = outcome.report.metrics
+                _say(
+                    f"  precision {m['precision']:.3f}, recall {m['recall']:.3f}, mAP {m['map']:.3f}, "
+                    f"golden error {m['golden_error']:.3f}, alpha {m['krippendorff_alpha']:.3f}"
+                )
+
+
+def offline_ci_gate(state: DemoState) -> None:
+    """The CI form: the same policy over plain files, no server, no database."""
+    from typer.testing import CliRunner
+
+    from quality_gates import make_demo
+    from service.gate_cli import gate_app
+
+    folder = state.settings.workspace / "ci"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = make_demo(n_images=60, n_classes=5, seed=7)
+    (folder / "golden.json").write_text(json.dumps(data.golden))
+    for name, preds in (("good", data.good_predictions), ("bad", data.bad_predictions)):
+        (folder / f"pred-{name}.json").write_text(json.dumps(preds))
+    for name, coco in data.annotators.items():
+        (folder / f"{name}.json").write_text(json.dumps(coco))
+    (folder / "parent.json").write_text(json.dumps(data.parent))
+    from service.scenario import DEFAULT_POLICY_PATH
+
+    base = ["check", "--policy", str(DEFAULT_POLICY_PATH), "--gt", str(folder / "golden.json")]
+    base += ["--parent", str(folder / "parent.json")]
+    for n in data.annotators:
+        base += ["--annotations", f"{n}={folder / n}.json"]
+    runner = CliRunner()
+    for name in ("bad", "good"):
+        result = runner.invoke(gate_app, [*base, "--pred", str(folder / f"pred-{name}.json"), "--format", "json"])
+        gates = json.loads(result.output)["gates"] if result.output.strip().startswith("{") else []
+        blocking = [g["name"] for g in gates if not g["passed"]]
+        _say(
+            f"labelgate gate check --pred pred-{name}.json … → exit {result.exit_code}"
+            + (f" (blocking: {', '.join(blocking)})" if blocking else "")
+        )
+
+
+def release_flow(state: DemoState) -> None:
+    assert state.scenario is not None
+    settings = state.settings
+    assert settings.signing_key_path is not None
+    key = load_private_key(settings.signing_key_path)
+    with session_scope(state.engine) as s:
+        v = s.get(DatasetVersion, state.scenario.passing.id)
+        assert v is not None
+        policy = s.get(GatePolicy, state.scenario.policy.id)
+        assert policy is not None
+        try:
+            releases.release(s, actor=state.actor("mia"), version=v, repo_dir=settings.repo_dir, signing_key=key)
+        except Conflict as exc:
+            _say(f"release before approval refused: {exc.message}")
+    with session_scope(state.engine) as s:
+        v = s.get(DatasetVersion, state.scenario.passing.id)
+        policy = s.get(GatePolicy, state.scenario.policy.id)
+        assert v is not None and policy is not None
+        a = sign_version(
+            s,
+            actor=state.actor("cora"),
+            version=v,
+            secret=SIGNING_SECRET,
+            meaning=Meaning.approval,
+            rules=releases.release_rules(policy),
+        )
+        _say(
+            f"signed: {a.printed_name} ({a.role}), meaning '{a.meaning}', {a.signed_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"bound to content {a.content_hash[:12]}…"
+        )
+    with session_scope(state.engine) as s:
+        v = s.get(DatasetVersion, state.scenario.passing.id)
+        assert v is not None
+        record = releases.release(
+            s,
+            actor=state.actor("mia"),
+            version=v,
+            repo_dir=settings.repo_dir,
+            signing_key=key,
+            emitter=workspace_emitter(settings.workspace),
+        )
+        ref = _ref(s, v)
+    path = releases.write_bundle_file(record, settings.workspace / "releases" / f"{ref.replace('@', '-')}.json")
+    state.bundle_path = path
+    check = verify_bundle(
+        json.loads(path.read_text()), public_key=load_public_key(settings.signing_key_path.with_suffix(".pub.pem"))
+    )
+    _say(f"released {ref}: git tag {record.git_tag}; audit head seq {record.audit_head_seq}")
+    _say(f"evidence bundle {path}: verified offline against the workspace key: {'OK' if check.ok else check.problems}")
+    with session_scope(state.engine) as s:
+        v = s.get(DatasetVersion, state.scenario.passing.id)
+        assert v is not None
+        gov = settings.workspace / "reports" / f"{ref.replace('@', '-')}-governance.html"
+        gov.parent.mkdir(parents=True, exist_ok=True)
+        gov.write_text(governance_report(s, version_id=v.id or 0), encoding="utf-8")
+        trail = settings.workspace / "reports" / "audit-trail.html"
+        trail.write_text(audit_trail_report(s, project_id=state.project.id, title="street-scenes"), encoding="utf-8")
+    _say(f"reports: {gov} (EU AI Act Art. 10) and {trail} (21 CFR Part 11 §11.10(e))")
+
+
+def autolabel_chapter(state: DemoState) -> None:
+    try:
+        import torch  # noqa: F401
+        import ultralytics  # noqa: F401
+    except ImportError:
+        _say(
+            "skipped: the `inference` extra (torch, Ultralytics — AGPL-3.0) is not installed: "
+            "pip install '.[inference]'"
+        )
+        return
+    from inference.demo import run_demo_autolabel
+
+    run_demo_autolabel(
+        state.engine,
+        actor=state.actor("mia"),
+        project_id=state.project.id or 0,
+        repo_dir=state.settings.repo_dir,
+        workspace=state.settings.workspace,
+        reviewer=state.actor("rex"),
+        say=_say,
+    )
 
 
 def audit_round_trip(state: DemoState) -> None:
@@ -91,22 +279,79 @@ def audit_round_trip(state: DemoState) -> None:
             n = export_events(s, fh)
     offline = verify_file(export)
     status = "OK" if result.ok and offline.ok else "BROKEN"
-    out.print(f"   chain: {status}, {result.events} events; head {result.head.hash[:16] if result.head else '-'}…")
-    out.print(f"   exported {n} events to {export}; offline verification: {'OK' if offline.ok else 'BROKEN'}")
+    _say(f"chain: {status}, {result.events} events; head {result.head.hash[:16] if result.head else '-'}…")
+    _say(f"exported {n} events to {export}; offline verification: {'OK' if offline.ok else 'BROKEN'}")
 
 
-def run_demo(workspace: str | None = None) -> DemoState:
+def run_demo(workspace: str | None = None, *, serve: bool = True, n_images: int = 60) -> DemoState:
     path = Path(workspace or "demo-workspace").resolve()
     _fresh_workspace(path)
     settings = Settings(workspace=path, database_url="")
     _step(1, f"Workspace, identities and roles ({path})")
     state = setup_identity(settings)
     for username, (name, role) in DEMO_USERS.items():
-        out.print(f"   {username:<7} {role.value:<19} {name}")
-    _step(2, "Audit trail: verify the hash chain, export it, verify the export offline")
+        _say(f"{username:<7} {role.value:<19} {name}")
+    _step(2, "Lineage: a schema, a golden set, and three versions labelled by people, imports and detectors")
+    build_history(state, n_images=n_images)
+    _step(3, "Quality gates on the record (the policy blocks v2, passes v3)")
+    run_gates(state)
+    _step(4, "The same gate in CI, offline over files (exit 0 pass, 1 blocked)")
+    offline_ci_gate(state)
+    _step(5, "Release: an e-signed approval, a signed evidence bundle, regulatory reports")
+    release_flow(state)
+    _step(6, "Auto-labelling with a tiny YOLO trained here: calibrate, run, route to review")
+    autolabel_chapter(state)
+    _step(7, "Audit trail: verify the hash chain, export it, verify the export offline")
     audit_round_trip(state)
-    _step(3, "Tokens for each demo role (keep them to try the API: `labelgate serve`)")
+    _step(8, "Tokens for each demo role")
     for username, token in state.tokens.items():
-        out.print(f"   {username:<7} {token}", highlight=False)
+        _say(f"{username:<7} {token}")
+    _say(f"cora's signing secret (for approvals in the dashboard): {SIGNING_SECRET}")
+    if serve:
+        serve_api_and_dashboard(state)
     out.print(f"\n[bold green]demo finished[/]: workspace {path}")
     return state
+
+
+def serve_api_and_dashboard(state: DemoState, *, api_port: int = 8000, ui_port: int = 8501) -> None:
+    """Start the API and the dashboard on loopback, print their URLs, and wait for Ctrl-C."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "LABELGATE_WORKSPACE": str(state.settings.workspace)}
+    api = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(api_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ui = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "dashboard",
+            "--port",
+            str(ui_port),
+            "--api-url",
+            f"http://127.0.0.1:{api_port}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _step(9, "Serving (Ctrl-C to stop)")
+    _say(f"API:       http://127.0.0.1:{api_port}/docs")
+    _say(f"dashboard: http://127.0.0.1:{ui_port}  (sign in with a token above)")
+    try:
+        while api.poll() is None and ui.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in (api, ui):
+            p.terminate()
+        for p in (api, ui):
+            p.wait(timeout=10)

@@ -15,9 +15,10 @@ import math
 import xml.etree.ElementTree as ET
 from typing import Literal
 
+from lineage.models import GateEvaluation
 from quality_gates.verdict import GateReport, GateResult
 
-__all__ = ["ReportFormat", "render", "render_json", "render_junit", "render_text"]
+__all__ = ["ReportFormat", "render", "render_json", "render_junit", "render_text", "report_from_record"]
 
 ReportFormat = Literal["text", "json", "junit"]
 
@@ -92,3 +93,33 @@ def render(report: GateReport, fmt: ReportFormat, *, target: str | None = None) 
     if fmt == "junit":
         return render_junit(report, target=target)
     return render_text(report, target=target)
+
+
+def report_from_record(record: GateEvaluation, policy_name: str) -> GateReport:
+    """Rebuild the report of a stored ``GateEvaluation`` (its JSON nulls become NaN again)."""
+
+    def num(v: object) -> float:
+        return float(v) if isinstance(v, (int, float)) else math.nan
+
+    gates = tuple(
+        GateResult(
+            name=g["name"],
+            metric=g["metric"],
+            value=num(g.get("value")),
+            threshold=num(g.get("threshold")),
+            op=g["op"],
+            passed=bool(g["passed"]),
+            explanation=g.get("explanation", ""),
+            evidence=g.get("evidence") or {},
+        )
+        for g in record.gates
+    )
+    return GateReport(
+        passed=record.passed,
+        policy_name=policy_name,
+        policy_hash=record.policy_hash,
+        gates=gates,
+        metrics=record.metrics,
+        per_class=(record.evidence or {}).get("per_class", {}),
+        data_hashes=record.data_hashes,
+    )

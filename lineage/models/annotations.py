@@ -104,6 +104,9 @@ class Annotation(SQLModel, table=True):
         CheckConstraint(PROVENANCE_CHECK, name="ck_annotation_provenance"),
         CheckConstraint("confidence IS NULL OR (confidence >= 0 AND confidence <= 1)", name="ck_confidence"),
         Index("ix_annotations_version_item", "dataset_version_id", "item_id"),
+        # A label is superseded at most once (a correction or a rejection), so its history is a chain.
+        Index("uq_annotations_supersedes_id", "supersedes_id", unique=True),
+        Index("ix_annotations_origin_id", "origin_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -127,7 +130,7 @@ class Annotation(SQLModel, table=True):
     source_sha256: str | None = Field(default=None, max_length=64)
     source_format: str | None = Field(default=None, max_length=16)
     generator_config_hash: str | None = Field(default=None, max_length=64)
-    supersedes_id: int | None = Field(default=None, foreign_key="annotations.id", index=True)
+    supersedes_id: int | None = Field(default=None, foreign_key="annotations.id")
     origin_id: int | None = Field(default=None, foreign_key="annotations.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -76,6 +76,10 @@ class Release(SQLModel, table=True):
     bundle_sha256: str | None = Field(default=None, max_length=64)
     audit_head_seq: int | None = None
     audit_head_hash: str | None = Field(default=None, max_length=64)
+    # The signed evidence bundle itself, stored in the release's own transaction: a crash can leave no
+    # release or a complete one, never a release without its evidence (the file is an export of this).
+    bundle: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    signing_key_id: str | None = Field(default=None, max_length=32)
     released_by: int = Field(foreign_key="users.id")
     released_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

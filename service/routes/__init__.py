@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from service.routes import annotations as lineage_annotations
-from service.routes import audit, health, projects, users
+from service.routes import audit, gates, health, projects, releases, users
 from service.routes import datasets as lineage_datasets
 from service.routes import inference as autolabel
 from service.routes import lineage as lineage_queries
@@ -12,5 +12,6 @@ from service.routes import schemas as lineage_schemas
 ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.router]
 ROUTERS += [lineage_schemas.router, lineage_datasets.router, lineage_annotations.router, lineage_queries.router]
 ROUTERS += [autolabel.router]
+ROUTERS += [gates.router, releases.router]
 
 __all__ = ["ROUTERS"]

@@ -1,0 +1,152 @@
+"""Release routes: signing secrets, electronic signatures, release and rejection, evidence and reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from lineage import releases
+from lineage.approvals import approvals_for, sign_version
+from lineage.bundle import load_private_key
+from lineage.errors import InvalidInput, NotFound, PermissionDenied
+from lineage.gate_records import latest_evaluation
+from lineage.identity import check_signing_secret, set_signing_secret
+from lineage.models import Approval, GatePolicy, Release
+from lineage.reports import audit_trail_report, governance_report
+from service.deps import CallerDep, SessionDep, SettingsDep
+from service.gate_report import render as render_gate_report
+from service.routes.datasets import VERSION, actor_of, emitter_for, visible_version
+from service.schemas_gates import ApprovalCreate, ApprovalPublic, RejectBody, ReleasePublic, SigningSecretSet
+from service.schemas_lineage import VersionPublic
+from service.settings import Settings
+
+router = APIRouter(tags=["releases"])
+
+REPORT_KINDS = ("governance.html", "gate-report.json", "gate-report.txt", "gate-report.junit.xml")
+
+
+@router.put("/me/signing-secret", name="set_signing_secret", status_code=204)
+def put_signing_secret(body: SigningSecretSet, session: SessionDep, caller: CallerDep, current: str = "") -> Response:
+    """Set your signing secret (the second factor re-entered at each signature). Changing an existing one
+    needs the current one (query ``current``): a token alone cannot replace it."""
+    user = caller.require_user()
+    if user.signing_secret_hash and not check_signing_secret(user, current):
+        raise PermissionDenied("changing the signing secret needs the current one", field="current")
+    set_signing_secret(session, actor=actor_of(caller), user=user, secret=body.secret)
+    return Response(status_code=204)
+
+
+@router.get(VERSION + "/approvals", name="list_approvals", response_model=list[ApprovalPublic])
+def list_approvals(
+    project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep
+) -> list[Approval]:
+    _, v = visible_version(session, caller, project_id, dataset, version)
+    return approvals_for(session, v)
+
+
+@router.post(VERSION + "/approvals", name="sign_version", response_model=ApprovalPublic, status_code=201)
+def post_approval(
+    project_id: int, dataset: str, version: str, body: ApprovalCreate, session: SessionDep, caller: CallerDep
+) -> Approval:
+    """Sign the version (re-authenticating with your signing secret); the policy's rules apply."""
+    _, v = visible_version(session, caller, project_id, dataset, version)
+    evaluation = latest_evaluation(session, v)
+    if evaluation is None:
+        raise InvalidInput("the version has no gate evaluation yet: nothing to sign off", field="evaluation")
+    policy = session.get(GatePolicy, evaluation.policy_id)
+    assert policy is not None
+    return sign_version(
+        session,
+        actor=actor_of(caller),
+        version=v,
+        secret=body.signing_secret,
+        meaning=body.meaning,
+        rules=releases.release_rules(policy),
+    )
+
+
+def _signing_key(settings: Settings):  # type: ignore[no-untyped-def]
+    assert settings.signing_key_path is not None
+    return load_private_key(settings.signing_key_path)
+
+
+@router.post(VERSION + "/release", name="release_version", response_model=ReleasePublic, status_code=201)
+def post_release(
+    project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Release:
+    """Release a candidate whose latest evaluation passed on unchanged data, with the approvals it needs."""
+    _, v = visible_version(session, caller, project_id, dataset, version)
+    return releases.release(
+        session,
+        actor=actor_of(caller),
+        version=v,
+        repo_dir=settings.repo_dir,
+        signing_key=_signing_key(settings),
+        emitter=emitter_for(settings),
+    )
+
+
+@router.post(VERSION + "/reject", name="reject_version", response_model=VersionPublic)
+def post_reject(
+    project_id: int, dataset: str, version: str, body: RejectBody, session: SessionDep, caller: CallerDep
+) -> object:
+    _, v = visible_version(session, caller, project_id, dataset, version)
+    return releases.reject(session, actor=actor_of(caller), version=v, reason=body.reason)
+
+
+@router.get(VERSION + "/bundle", name="get_evidence_bundle")
+def get_bundle(project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep) -> JSONResponse:
+    """The signed evidence bundle of a released version (verify it with `labelgate verify-bundle`)."""
+    _, v = visible_version(session, caller, project_id, dataset, version)
+    record = releases.get_release(session, v)
+    if record is None or record.bundle is None:
+        raise NotFound(f"{dataset}@{version} has not been released", field="version")
+    headers = {"Content-Disposition": f'attachment; filename="{dataset}-{version}-evidence.json"'}
+    return JSONResponse(record.bundle, headers=headers)
+
+
+@router.get(VERSION + "/reports/{kind}", name="get_version_report")
+def get_report(
+    project_id: int, dataset: str, version: str, kind: str, session: SessionDep, caller: CallerDep
+) -> Response:
+    """``governance.html`` (EU AI Act Art. 10) or the latest gate report as json, txt or junit.xml."""
+    _, v = visible_version(session, caller, project_id, dataset, version)
+    if kind not in REPORT_KINDS:
+        raise NotFound(f"no report {kind!r}; available: {', '.join(REPORT_KINDS)}", field="kind")
+    if kind == "governance.html":
+        return HTMLResponse(governance_report(session, version_id=v.id or 0))
+    evaluation = latest_evaluation(session, v)
+    if evaluation is None:
+        raise NotFound("the version has no gate evaluation", field="evaluation")
+    from service.gate_report import report_from_record
+
+    fmt = {"gate-report.json": "json", "gate-report.txt": "text", "gate-report.junit.xml": "junit"}[kind]
+    media = {"json": "application/json", "text": "text/plain", "junit": "application/xml"}[fmt]
+    policy = session.get(GatePolicy, evaluation.policy_id)
+    body = render_gate_report(report_from_record(evaluation, policy.name if policy else "?"), fmt)
+    return Response(body, media_type=media)
+
+
+@router.get("/projects/{project_id}/reports/audit-trail.html", name="get_audit_trail_report")
+def get_audit_report(
+    project_id: int,
+    session: SessionDep,
+    since: datetime | None = Query(None, description="inclusive, ISO 8601 with a zone"),
+    until: datetime | None = Query(None, description="exclusive, ISO 8601 with a zone"),
+) -> HTMLResponse:
+    """The project's audit trail in the form 21 CFR Part 11 §11.10(e) asks for."""
+    return HTMLResponse(
+        audit_trail_report(session, since=since, until=until, project_id=project_id, title=f"project {project_id}")
+    )
+
+
+@router.get("/signing-key", name="get_signing_public_key")
+def get_public_key(settings: SettingsDep) -> Response:
+    """The workspace's Ed25519 public key (PEM), for auditors verifying bundles offline."""
+    assert settings.signing_key_path is not None
+    public = settings.signing_key_path.with_suffix(".pub.pem")
+    if not public.exists():
+        raise NotFound("the workspace has no signing key; run `labelgate init`", field="signing_key")
+    return Response(public.read_bytes(), media_type="application/x-pem-file")
