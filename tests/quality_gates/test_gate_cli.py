@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,13 +63,24 @@ def test_junit_report_to_file(demo_dir: Path, tmp_path: Path) -> None:
     assert suite.get("failures") == str(len(failed))
 
 
-def test_service_form_is_not_available_offline(demo_dir: Path) -> None:
+@pytest.fixture
+def no_service_hook() -> Iterator[None]:
+    """Importing ``service.cli`` registers the real hook; these tests need it absent, then put it back."""
+    import service.gate_cli as gc
+
+    saved = gc._service_check
+    set_service_check(None)
+    yield
+    set_service_check(saved)
+
+
+def test_service_form_is_not_available_offline(demo_dir: Path, no_service_hook: None) -> None:
     res = runner.invoke(gate_app, ["check", "cats@v3"])
     assert res.exit_code == 2
     assert "cats@v3: service form not available offline; pass --gt/--pred" in res.output
 
 
-def test_service_hook_is_used_when_registered(demo_dir: Path) -> None:
+def test_service_hook_is_used_when_registered(demo_dir: Path, no_service_hook: None) -> None:
     from quality_gates.verdict import GateReport
 
     seen: list[str] = []
@@ -78,10 +90,7 @@ def test_service_hook_is_used_when_registered(demo_dir: Path) -> None:
         return GateReport(True, "p", "0" * 64, (), {}, {}, {})
 
     set_service_check(fake)
-    try:
-        res = runner.invoke(gate_app, ["check", "cats@v3"])
-    finally:
-        set_service_check(None)
+    res = runner.invoke(gate_app, ["check", "cats@v3"])
     assert res.exit_code == 0 and seen == ["cats@v3"]
 
 
