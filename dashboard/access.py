@@ -17,6 +17,9 @@ __all__ = [
     "APPROVERS",
     "AUDIT_READERS",
     "PAGES",
+    "QUEUE_READERS",
+    "REPORT_READERS",
+    "RUN_READERS",
     "UNDISCLOSED",
     "VERIFIERS",
     "Viewer",
@@ -28,10 +31,17 @@ AUDIT_READERS = frozenset({"compliance_officer", "ml_engineer", "reviewer"})
 """May read a project's audit trail (and its members); admin reads every project's."""
 VERIFIERS = frozenset({"compliance_officer"})
 """May verify the audit hash chain (in any project); admin too."""
-APPROVERS = frozenset({"compliance_officer", "reviewer"})
-"""May sign an approval of, or reject, a candidate dataset version; admin too."""
-REPORT_READERS = AUDIT_READERS
-"""May download evidence bundles and reports."""
+APPROVERS = frozenset({"compliance_officer", "reviewer", "ml_engineer"})
+"""May sign a candidate dataset version (``sign_version``) or reject a version (``reject_version``); admin too.
+Which roles a signature with the meaning "approval" needs is the gate policy's ``release.approver_roles``
+(and its four-eyes rule): the server decides, the page shows its refusal."""
+REPORT_READERS = frozenset({"compliance_officer", "ml_engineer", "reviewer", "ci"})
+"""May download a version's evidence bundle and reports; the project's audit trail report needs
+:data:`AUDIT_READERS`."""
+RUN_READERS = frozenset({"ml_engineer"})
+"""May list auto-label runs (and registered models)."""
+QUEUE_READERS = frozenset({"reviewer", "ml_engineer"})
+"""May read the review queue."""
 UNDISCLOSED = "member"
 """A membership whose role the server did not disclose (the caller may not list members: annotator or ci)."""
 
@@ -85,6 +95,12 @@ class Viewer:
     def can_read_reports(self, project_id: int | None = None) -> bool:
         return self._has(REPORT_READERS, project_id)
 
+    def can_read_runs(self, project_id: int | None = None) -> bool:
+        return self._has(RUN_READERS, project_id)
+
+    def can_read_queue(self, project_id: int | None = None) -> bool:
+        return self._has(QUEUE_READERS, project_id)
+
     def projects_where(self, allowed: frozenset[str]) -> list[Mapping[str, Any]]:
         """The visible projects in which the caller holds one of ``allowed`` (all of them for admin)."""
         return [p for p in self.projects if self.is_admin or self.roles_in(int(p["id"])) & allowed]
@@ -96,7 +112,7 @@ class Viewer:
             "audit_trail": self.can_read_audit(),
             "dataset_version": True,
             "lineage": True,
-            "autolabel": True,
+            "autolabel": self.can_read_runs() or self.can_read_queue(),
             "reports": self.can_read_reports(),
         }
         return [page for page in PAGES if shown[page]]

@@ -4,14 +4,26 @@ No Streamlit and no I/O here: pages pass the evidence a gate evaluation returned
 ``st.altair_chart``. Every function accepts empty input and then returns a chart that says "no data".
 Values of ``None`` (a metric the inputs did not define; NaN in the API's JSON) are left out of a chart.
 
-Evidence shapes (from ``quality_gates``; the PR-curve and confusion-matrix ones are what the evaluation's
-``evidence`` is expected to carry):
+What a stored evaluation (``GET .../evaluations``, ``GateReport.to_dict()``) carries, per gate's ``evidence``:
 
-- PR curves: ``{class: {"precision": [...], "recall": [...], "thresholds": [...]}}``, thresholds descending.
-- confusion matrix: ``{"labels": [class..., "background"], "matrix": [[count]]}``, rows truth, columns predicted.
-- golden-set error per source: ``{source: {"error", "tp", "fp", "fn", "wilson": [lo, hi],
-  "clopper_pearson": [lo, hi]}}``.
-- alpha per class: ``{class: alpha}``; drift: ``{class: share}`` for the version and for its parent.
+- ``golden_set_error``: ``{iou, model_threshold, trials, errors, wilson: [lo, hi], clopper_pearson: [lo, hi],
+  per_source: {source: {error, tp, fp, fn, wilson, clopper_pearson}}}`` (sources: annotators and
+  ``model:NAME@VERSION``) → :func:`golden_error_chart`.
+- ``krippendorff_alpha``: ``{level, iou, units, pairable_units, coders, per_class: {class: alpha}}`` →
+  :func:`alpha_chart`.
+- ``precision`` / ``recall`` / ``f1``: ``{threshold, iou, baseline, tp, fp, fn, per_class: {class: value},
+  f1_optimal_threshold: {class: score}}`` → :func:`per_class_chart`, :func:`optimal_threshold_chart`.
+- ``map`` / ``ap50``: ``{baseline, coco_stats, per_class: {class: AP}}`` → :func:`per_class_chart`.
+- ``class_drift_psi`` / ``class_drift_js``: ``{current: {class: share}, parent: {class: share},
+  pending_schema_changes, ...}`` → :func:`drift_chart`.
+- ``expectations`` (``outcomes``) and ``review_coverage`` (counts) are tables, not plots.
+
+The evaluation's top-level ``per_class`` holds every class's metrics (``precision``, ``recall``, ``f1``, ``ap``,
+``ap50``, ``golden_error``, ``krippendorff_alpha``, ...). No gate emits precision–recall curves or a confusion
+matrix today; :func:`pr_curves_chart` and :func:`confusion_matrix_chart` draw them once an evaluation's
+``evidence`` carries ``pr_curves`` (``{class: {precision: [...], recall: [...], thresholds: [...]}}``,
+thresholds descending) or ``confusion_matrix`` (``{labels: [class..., "background"], matrix: [[count]]}``,
+rows truth, columns predicted).
 """
 
 from __future__ import annotations
@@ -28,6 +40,8 @@ __all__ = [
     "confusion_matrix_chart",
     "drift_chart",
     "golden_error_chart",
+    "optimal_threshold_chart",
+    "per_class_chart",
     "pr_curves_chart",
     "provenance_chart",
     "state_chart",
@@ -179,7 +193,7 @@ def golden_error_chart(
         )
     if not rows:
         return _no_data("no golden-set error per source")
-    base = alt.Chart(_data(rows)).encode(y=alt.Y("source:N", title=None))
+    base = alt.Chart(_data(rows)).encode(y=alt.Y("source:N", title=None, axis=alt.Axis(labelLimit=260)))
     axis_title = f"golden-set error ({interval.replace('_', '–').title()} interval)"
     bars = base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title=axis_title), x2="high:Q")
     points = base.mark_point(filled=True, size=80).encode(
@@ -252,6 +266,87 @@ def drift_chart(current: Mapping[str, float | None], parent: Mapping[str, float 
         .properties(title="Class distribution vs parent")
     )
     return chart
+
+
+#: Display names of per-class metric keys.
+METRIC_TITLES: dict[str, str] = {
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "F1",
+    "ap": "AP@[.50:.95]",
+    "ap50": "AP50",
+}
+
+
+def per_class_chart(
+    per_class: Mapping[str, Mapping[str, Any]],
+    metrics: Sequence[str],
+    *,
+    bounds: Mapping[str, float | None] | None = None,
+) -> Chart:
+    """Per class, one bar per metric (grouped), each policy minimum a dashed rule in its metric's colour.
+
+    Args:
+        per_class: class → metric key → value (the evaluation's ``per_class``); undefined values are left out.
+        metrics: the metric keys to draw, in order (see :data:`METRIC_TITLES` for their names).
+        bounds (None): metric key → the gate's minimum.
+    """
+    names = [METRIC_TITLES.get(m, m) for m in metrics]
+    rows = [
+        {"class": cls, "metric": METRIC_TITLES.get(m, m), "value": values.get(m)}
+        for cls, values in per_class.items()
+        for m in metrics
+        if _finite(values.get(m))
+    ]
+    if not rows:
+        return _no_data("no per-class metrics")
+    colour = alt.Color("metric:N", sort=names, title=None)
+    bars = (
+        alt.Chart(_data(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", title="class"),
+            xOffset=alt.XOffset("metric:N", sort=names),
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title="value"),
+            color=colour,
+            tooltip=["class:N", "metric:N", alt.Tooltip("value:Q", format=".3f")],
+        )
+    )
+    marks = [
+        {"metric": METRIC_TITLES.get(m, m), "bound": b}
+        for m, b in (bounds or {}).items()
+        if m in metrics and _finite(b)
+    ]
+    if not marks:
+        chart: alt.Chart = bars.properties(title="Per-class metrics")
+        return chart
+    rules = (
+        alt.Chart(_data(marks))
+        .mark_rule(strokeDash=[6, 4], strokeWidth=2)
+        .encode(y="bound:Q", color=colour, tooltip=["metric:N", alt.Tooltip("bound:Q", title="policy minimum")])
+    )
+    return _layer(bars, rules).properties(title="Per-class metrics (- - policy minimum)")
+
+
+def optimal_threshold_chart(optimal: Mapping[str, float | None], *, threshold: float | None = None) -> Chart:
+    """Per class, the confidence threshold that maximises F1 on the baseline, and the threshold in force."""
+    rows = [{"class": c, "optimal": t} for c, t in optimal.items() if _finite(t)]
+    if not rows:
+        return _no_data("no F1-optimal thresholds")
+    bars = (
+        alt.Chart(_data(rows))
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", title="class"),
+            y=alt.Y("optimal:Q", scale=alt.Scale(domain=[0, 1]), title="F1-optimal confidence threshold"),
+            tooltip=["class:N", alt.Tooltip("optimal:Q", format=".3f")],
+        )
+    )
+    if not _finite(threshold):
+        chart: alt.Chart = bars.properties(title="F1-optimal threshold per class")
+        return chart
+    rule = _rule_y(threshold, "threshold in force")  # type: ignore[arg-type]
+    return _layer(bars, rule).properties(title="F1-optimal threshold per class (- - threshold in force)")
 
 
 def provenance_chart(by_kind: Mapping[str, Any]) -> Chart:

@@ -1,15 +1,14 @@
 """The dashboard's only door to labelgate: typed calls to the REST API over ``httpx`` with a bearer token.
 
 Every path lives in :data:`ENDPOINTS`, one line each. Pages call :class:`Api` methods and never build URLs.
-A method whose route the server does not have (yet) raises :class:`NotAvailable`, which pages render as
-"not available yet on this server"; so a page fills in once its route exists, or once its path here is
-corrected to the route's real one.
+A method whose route the server does not have raises :class:`NotAvailable` (an older server), which pages
+render as "not available yet on this server".
 
-Routes the server has today: health, me, users, tokens, projects, members, audit events, audit verify,
-datasets, versions, version state, version lineage, annotation lineage. Routes the pages expect next (shapes
-in each method's docstring): gate evaluations (per version and per project), approvals, evidence bundle,
-reports, auto-label runs, review queue, and ``/me/memberships`` (the caller's own roles; until it exists
-roles are probed, see :func:`dashboard.access.probe_roles`).
+Every path and answer shape here is the server's (``service/routes``): identity and projects, the audit
+trail and its verification, datasets, versions and lineage, gate evaluations (per version and per
+project), electronic signatures (approvals), rejection, the evidence bundle (JSON) and the reports
+(:data:`REPORT_KINDS`, :data:`PROJECT_REPORT_KINDS`), auto-label runs, registered models and the review
+queue. Each method's docstring gives the shape it returns.
 """
 
 from __future__ import annotations
@@ -25,6 +24,8 @@ import httpx
 
 __all__ = [
     "ENDPOINTS",
+    "GATE_REPORT_KINDS",
+    "PROJECT_REPORT_KINDS",
     "REPORT_KINDS",
     "SIGNATURE_MEANINGS",
     "Api",
@@ -39,10 +40,10 @@ __all__ = [
 
 #: name → path template. ``{dataset}``/``{version}`` are names (``train``, ``v2``), ``{project_id}`` an id.
 ENDPOINTS: dict[str, str] = {
-    # present today
     "openapi": "/openapi.json",
     "health": "/api/v1/health",
     "me": "/api/v1/me",
+    "my_memberships": "/api/v1/me/memberships",
     "users": "/api/v1/users",
     "tokens": "/api/v1/users/{user_id}/tokens",
     "projects": "/api/v1/projects",
@@ -57,27 +58,36 @@ ENDPOINTS: dict[str, str] = {
     "version_lineage": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/lineage",
     "version_state": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/state",
     "annotation_lineage": "/api/v1/projects/{project_id}/annotations/{annotation_id}/lineage",
-    # expected next
-    "my_memberships": "/api/v1/me/memberships",
+    # gates, signatures, releases, reports (service/routes/gates.py, releases.py)
     "version_evaluations": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evaluations",
+    "project_evaluations": "/api/v1/projects/{project_id}/evaluations",
     "approvals": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/approvals",
+    "reject": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/reject",
     "evidence_bundle": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/bundle",
     "report": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/reports/{kind}",
-    "project_evaluations": "/api/v1/projects/{project_id}/evaluations",
-    "autolabel_runs": "/api/v1/projects/{project_id}/autolabel/runs",
+    "project_report": "/api/v1/projects/{project_id}/reports/{kind}",
+    # auto-labelling (service/routes/inference.py)
+    "models": "/api/v1/projects/{project_id}/models",
+    "autolabel_runs": "/api/v1/projects/{project_id}/autolabel-runs",
     "review_queue": "/api/v1/projects/{project_id}/review-queue",
 }
 
 #: Signature meanings an approver chooses from (21 CFR Part 11 style: what the signature attests).
 SIGNATURE_MEANINGS: tuple[str, ...] = ("review", "approval", "responsibility")
 
-#: Report kind → (file name suffix, MIME type) offered on the Reports page.
+#: A dataset version's report kinds (``GET .../versions/{v}/reports/{kind}``) → (title, MIME type). The
+#: gate reports render the version's latest evaluation; ``governance.html`` is the EU AI Act Art. 10 report.
 REPORT_KINDS: dict[str, tuple[str, str]] = {
-    "gate-report.json": ("gate-report.json", "application/json"),
-    "gate-report.txt": ("gate-report.txt", "text/plain"),
-    "gate-report.junit.xml": ("gate-report.junit.xml", "application/xml"),
-    "lineage.json": ("lineage.json", "application/json"),
-    "audit.jsonl": ("audit.jsonl", "application/x-ndjson"),
+    "governance.html": ("Data governance (EU AI Act Art. 10, HTML)", "text/html"),
+    "gate-report.json": ("Gate report (JSON)", "application/json"),
+    "gate-report.txt": ("Gate report (text)", "text/plain"),
+    "gate-report.junit.xml": ("Gate report (JUnit XML)", "application/xml"),
+}
+#: The version report kinds that need a gate evaluation of the version.
+GATE_REPORT_KINDS: frozenset[str] = frozenset({"gate-report.json", "gate-report.txt", "gate-report.junit.xml"})
+#: A project's report kinds (``GET /projects/{id}/reports/{kind}``, with ``since``/``until``) → (title, MIME type).
+PROJECT_REPORT_KINDS: dict[str, tuple[str, str]] = {
+    "audit-trail.html": ("Audit trail report (21 CFR Part 11, HTML)", "text/html"),
 }
 
 
@@ -205,7 +215,6 @@ class Api:
     def post(self, path: str, body: Any) -> Any:
         return send(self.http, self.token, "POST", path, json=body)
 
-    # ---- present today ------------------------------------------------------------------------------
     def offers(self, name: str, method: str = "GET") -> bool:
         """Whether the server's OpenAPI document lists endpoint ``name`` (parameter names may differ)."""
         spec = self.get(path_of("openapi"))
@@ -214,6 +223,7 @@ class Api:
             _shape(path) == wanted and method.lower() in ops for path, ops in (spec or {}).get("paths", {}).items()
         )
 
+    # ---- identity, projects, audit --------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         """``GET /health`` → ``{"status": "ok"}``; needs no token."""
         result: dict[str, Any] = send(self.http, None, "GET", path_of("health"))
@@ -232,7 +242,7 @@ class Api:
         return list(self.get(path_of("members", project_id=project_id)))
 
     def my_memberships(self) -> list[dict[str, Any]]:
-        """Expected ``GET /me/memberships`` → ``[{project_id, role}]``: the caller's own roles."""
+        """``GET /me/memberships`` → ``[{project_id, project_name, role}]``: the caller's own roles (admin: [])."""
         return list(self.get(path_of("my_memberships")))
 
     def users(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
@@ -260,18 +270,18 @@ class Api:
         result: dict[str, Any] = send(self.http, self.token, "GET", path_of("audit_verify"))
         return result
 
-    # ---- expected next ------------------------------------------------------------------------------
+    # ---- datasets, versions, lineage ------------------------------------------------------------------
     def datasets(self, project_id: int) -> list[dict[str, Any]]:
         """``GET /projects/{id}/datasets`` → ``[{id, name, description, is_golden, created_at}]``."""
         return list(self.get(path_of("datasets", project_id=project_id)))
 
     def versions(self, project_id: int, dataset: str) -> list[dict[str, Any]]:
-        """``GET .../datasets/{dataset}/versions`` → ``[{id, version, state, parent_id, created_at, ...}]``."""
+        """``GET .../datasets/{dataset}/versions`` → oldest first: ``[{id, dataset_id, version, state, parent_id,
+        schema_version_id, git_revision, dvc_hash, data_path, item_count, manifest_hash, created_at}]``."""
         return list(self.get(path_of("versions", project_id=project_id, dataset=dataset)))
 
     def version(self, project_id: int, dataset: str, version: str) -> dict[str, Any]:
-        """``GET .../versions/{version}`` → ``{id, version, state, parent_id, schema_version_id, git_revision,
-        dvc_hash, data_path, item_count, manifest_hash, created_at}``."""
+        """``GET .../versions/{version}`` → one version, in the shape :meth:`versions` lists."""
         return dict(self.get(path_of("version", project_id=project_id, dataset=dataset, version=version)))
 
     def version_lineage(self, project_id: int, dataset: str, version: str) -> dict[str, Any]:
@@ -282,35 +292,6 @@ class Api:
         path = path_of("version_lineage", project_id=project_id, dataset=dataset, version=version)
         return dict(self.get(path))
 
-    def evaluations(self, project_id: int, dataset: str, version: str) -> list[dict[str, Any]]:
-        """``GET .../versions/{version}/evaluations`` → newest first: ``[{id, passed, policy_name, policy_hash,
-        gates: [{name, metric, value, threshold, op, passed, explanation, evidence}], metrics, per_class,
-        evidence: {pr_curves?, confusion_matrix?}, data_hashes, created_at}]`` (``GateReport.to_dict()`` plus
-        the row's fields)."""
-        path = path_of("version_evaluations", project_id=project_id, dataset=dataset, version=version)
-        return list(self.get(path))
-
-    def project_evaluations(self, project_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
-        """``GET /projects/{id}/evaluations`` → newest first: ``[{id, version (dataset@v), passed, policy_name,
-        created_at}]``."""
-        return list(self.get(path_of("project_evaluations", project_id=project_id), {"limit": limit}))
-
-    def approvals(self, project_id: int, dataset: str, version: str) -> list[dict[str, Any]]:
-        """``GET .../versions/{version}/approvals`` → ``[{printed_name, role, meaning, signed_at, content_hash}]``."""
-        return list(self.get(path_of("approvals", project_id=project_id, dataset=dataset, version=version)))
-
-    def approve(
-        self, project_id: int, dataset: str, version: str, *, meaning: str, signing_secret: str
-    ) -> dict[str, Any]:
-        """``POST .../versions/{version}/approvals`` with ``{meaning, signing_secret}`` → the approval."""
-        path = path_of("approvals", project_id=project_id, dataset=dataset, version=version)
-        return dict(self.post(path, {"meaning": meaning, "signing_secret": signing_secret}))
-
-    def reject(self, project_id: int, dataset: str, version: str, *, reason: str) -> dict[str, Any]:
-        """``POST .../versions/{version}/state`` with ``{state: "rejected", reason}`` → the version."""
-        path = path_of("version_state", project_id=project_id, dataset=dataset, version=version)
-        return dict(self.post(path, {"state": "rejected", "reason": reason}))
-
     def annotation_lineage(self, project_id: int, annotation_id: int) -> dict[str, Any]:
         """``GET /projects/{id}/annotations/{aid}/lineage`` → ``AnnotationLineage`` as JSON: ``{annotation_id,
         version, live, schema, history: [{id, version, category, bbox, kind, provenance, supersedes_id,
@@ -318,28 +299,95 @@ class Api:
         live}]}``."""
         return dict(self.get(path_of("annotation_lineage", project_id=project_id, annotation_id=annotation_id)))
 
-    def autolabel_runs(self, project_id: int) -> list[dict[str, Any]]:
-        """``GET /projects/{id}/autolabel/runs`` → ``[{id, version, model, threshold, review_band_low, nms_iou,
-        device, batch_size, state, items_total, items_done, images_per_s, error, created_at, started_at,
-        finished_at}]``."""
-        return list(self.get(path_of("autolabel_runs", project_id=project_id)))
+    # ---- gates, signatures, release decisions -----------------------------------------------------------
+    def evaluations(self, project_id: int, dataset: str, version: str) -> list[dict[str, Any]]:
+        """``GET .../versions/{version}/evaluations`` → newest first: ``[{id, dataset_version_id, passed,
+        policy_name, policy_hash, gates: [{name, metric, value, threshold, op, passed, explanation, evidence}],
+        metrics, per_class: {class: {n_gt, tp, fp, fn, precision, recall, f1, ap, ap50, golden_error, ...}},
+        evidence: {golden_set, ...}, data_hashes, created_at}]`` (``GateReport.to_dict()`` plus the record's
+        fields; NaN is ``null``). What each gate's ``evidence`` holds is listed in ``dashboard.charts``."""
+        path = path_of("version_evaluations", project_id=project_id, dataset=dataset, version=version)
+        return list(self.get(path))
 
-    def review_queue_size(self, project_id: int) -> int:
-        """``GET /projects/{id}/review-queue?limit=1`` → ``Page``; its ``total`` is the queue size."""
-        page = self.get(path_of("review_queue", project_id=project_id), {"limit": 1})
-        if isinstance(page, dict):
-            return int(page["total"])
-        # A server that answers with a bare list has no total: count what a full listing returns.
-        return len(self.get(path_of("review_queue", project_id=project_id), {"limit": 500}))
+    def project_evaluations(self, project_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
+        """``GET /projects/{id}/evaluations`` → newest first: evaluations as :meth:`evaluations` gives them, plus
+        ``dataset`` (its name) and ``version`` (the version name, e.g. ``v3``)."""
+        return list(self.get(path_of("project_evaluations", project_id=project_id), {"limit": limit}))
 
-    def evidence_bundle(self, project_id: int, dataset: str, version: str) -> bytes:
-        """``GET .../versions/{version}/bundle`` → the signed evidence bundle (zip bytes)."""
+    def approvals(self, project_id: int, dataset: str, version: str) -> list[dict[str, Any]]:
+        """``GET .../versions/{version}/approvals`` → oldest first: ``[{id, printed_name, role, meaning, signed_at,
+        content_hash, signature_hash}]``."""
+        return list(self.get(path_of("approvals", project_id=project_id, dataset=dataset, version=version)))
+
+    def approve(
+        self, project_id: int, dataset: str, version: str, *, meaning: str, signing_secret: str
+    ) -> dict[str, Any]:
+        """``POST .../versions/{version}/approvals`` with ``{meaning, signing_secret}`` → the approval (shape of
+        :meth:`approvals`). Refusals: 403 for a wrong secret (field ``secret``), a role the policy does not
+        let approve, or four-eyes (field ``meaning``); 409 for a non-candidate or a second signature with the
+        same meaning; 422 when the version has no gate evaluation."""
+        path = path_of("approvals", project_id=project_id, dataset=dataset, version=version)
+        return dict(self.post(path, {"meaning": meaning, "signing_secret": signing_secret}))
+
+    def reject(self, project_id: int, dataset: str, version: str, *, reason: str) -> dict[str, Any]:
+        """``POST .../versions/{version}/reject`` with ``{reason}`` → the version (now ``rejected``)."""
+        path = path_of("reject", project_id=project_id, dataset=dataset, version=version)
+        return dict(self.post(path, {"reason": reason}))
+
+    # ---- evidence and reports (uncached: a download reads the record as it is now) -----------------------
+    def evidence_bundle(self, project_id: int, dataset: str, version: str) -> dict[str, Any]:
+        """``GET .../versions/{version}/bundle`` → the signed evidence bundle of a released version (JSON:
+        ``{content, signature, ...}``; verify it with ``labelgate verify-bundle``). 404 (field ``version``)
+        until the version is released."""
         path = path_of("evidence_bundle", project_id=project_id, dataset=dataset, version=version)
-        result: bytes = send(self.http, self.token, "GET", path, raw=True)
-        return result
+        return dict(send(self.http, self.token, "GET", path))
 
     def report(self, project_id: int, dataset: str, version: str, kind: str) -> bytes:
-        """``GET .../versions/{version}/reports/{kind}`` → the report's bytes (kinds: :data:`REPORT_KINDS`)."""
+        """``GET .../versions/{version}/reports/{kind}`` → the report's bytes (kinds: :data:`REPORT_KINDS`; the
+        gate reports answer 404, field ``evaluation``, while the version has no evaluation)."""
         path = path_of("report", project_id=project_id, dataset=dataset, version=version, kind=kind)
         result: bytes = send(self.http, self.token, "GET", path, raw=True)
         return result
+
+    def project_report(
+        self, project_id: int, kind: str, *, since: str | None = None, until: str | None = None
+    ) -> bytes:
+        """``GET /projects/{id}/reports/{kind}?since&until`` → the report's bytes (kinds:
+        :data:`PROJECT_REPORT_KINDS`); ``since`` inclusive, ``until`` exclusive, ISO 8601 with a zone."""
+        path = path_of("project_report", project_id=project_id, kind=kind)
+        result: bytes = send(self.http, self.token, "GET", path, params={"since": since, "until": until}, raw=True)
+        return result
+
+    # ---- auto-labelling ---------------------------------------------------------------------------------
+    def models(self, project_id: int) -> list[dict[str, Any]]:
+        """``GET /projects/{id}/models`` (ml_engineer) → ``[{id, name, version, framework, weights_uri,
+        weights_sha256, class_map, schema_version_id, created_at}]``."""
+        return list(self.get(path_of("models", project_id=project_id)))
+
+    def autolabel_runs(self, project_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+        """``GET /projects/{id}/autolabel-runs`` (ml_engineer) → ``[{id, dataset_version_id, model_version_id,
+        threshold, review_band_low, nms_iou, device, batch_size, state, items_total, items_done, images_per_s,
+        error, created_at, started_at, finished_at, class_thresholds, reused}]``."""
+        return list(self.get(path_of("autolabel_runs", project_id=project_id), {"limit": limit}))
+
+    def review_queue(
+        self, project_id: int, *, resolved: bool = False, offset: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """``GET /projects/{id}/review-queue`` (reviewer, ml_engineer) → a bare list (no total), lowest
+        confidence first: ``[{id, dataset_version_id, item_id, uri, width, height, autolabel_run_id, reason,
+        priority, resolved_at, created_at, labels: [{id, category, x, y, w, h, kind, confidence, threshold,
+        model_version_id, autolabel_run_id}]}]``."""
+        params = {"resolved": str(resolved).lower(), "offset": offset, "limit": limit}
+        return list(self.get(path_of("review_queue", project_id=project_id), params))
+
+    def review_queue_size(self, project_id: int, *, resolved: bool = False, cap: int = 5000) -> tuple[int, bool]:
+        """How many queue entries (open ones by default): the route answers a list without a total, so this
+        pages through it (500 at a time, the route's largest page) up to ``cap``. Returns ``(count, capped)``;
+        ``capped`` is True when there are at least ``count`` entries but more were not counted."""
+        page, count = 500, 0
+        while count < cap:
+            got = len(self.review_queue(project_id, resolved=resolved, offset=count, limit=page))
+            count += got
+            if got < page:
+                return count, False
+        return count, True

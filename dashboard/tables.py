@@ -8,9 +8,13 @@ from typing import Any
 
 __all__ = [
     "VERSION_STATES",
+    "approval_rows",
+    "evaluation_rows",
     "event_rows",
+    "expectation_rows",
     "gate_rows",
     "payload_changes",
+    "queue_rows",
     "run_rows",
     "schema_diff_rows",
     "state_counts",
@@ -106,25 +110,117 @@ def gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def run_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Auto-label runs as rows with progress as a fraction in [0, 1] and throughput in images/s."""
+def evaluation_rows(evaluations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Gate evaluations (as listed, newest first) as rows: id, version (when listed per project), verdict,
+    policy with its hash prefix, the blocking gates, time."""
+    rows = []
+    for e in evaluations:
+        row: dict[str, Any] = {"evaluation": e.get("id")}
+        if e.get("dataset") is not None:
+            row["version"] = f"{e['dataset']}@{e.get('version')}"
+        row |= {
+            "verdict": "PASS" if e.get("passed") else "BLOCK",
+            "policy": f"{e.get('policy_name')} ({str(e.get('policy_hash') or '')[:12]})",
+            "blocking": ", ".join(str(g.get("name")) for g in e.get("gates", []) if not g.get("passed")),
+            "at": e.get("created_at"),
+        }
+        rows.append(row)
+    return rows
+
+
+def approval_rows(approvals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Electronic signatures as rows: printed name, role, meaning, time, the content and signature hashes."""
+    return [
+        {
+            "printed name": a.get("printed_name"),
+            "role": a.get("role"),
+            "meaning": a.get("meaning"),
+            "signed at (UTC)": a.get("signed_at"),
+            "content hash": str(a.get("content_hash") or "")[:16],
+            "signature hash": str(a.get("signature_hash") or "")[:16],
+        }
+        for a in approvals
+    ]
+
+
+def expectation_rows(outcomes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Data-expectation outcomes (the ``expectations`` gate's evidence) as rows, failures first."""
+    rows = [
+        {
+            "expectation": o.get("name"),
+            "check": o.get("expectation"),
+            "column": o.get("column"),
+            "verdict": "ok" if o.get("success") else "FAIL",
+            "rows": o.get("element_count"),
+            "unexpected": o.get("unexpected_count"),
+        }
+        for o in outcomes
+    ]
+    return sorted(rows, key=lambda r: r["verdict"] == "ok")
+
+
+def _named(names: Mapping[int, str], ref: Any) -> str:
+    """The name of id ``ref``, or ``#ref`` when it has none."""
+    return names[ref] if isinstance(ref, int) and ref in names else f"#{ref}"
+
+
+def run_rows(
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    versions: Mapping[int, str] | None = None,
+    models: Mapping[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Auto-label runs as rows with progress as a fraction in [0, 1] and throughput in images/s.
+
+    ``versions`` and ``models`` name the ids a run refers to (``dataset@version``, ``name@version``); an id
+    without a name is shown as ``#id``.
+    """
+    versions, models = versions or {}, models or {}
     rows = []
     for r in runs:
         total, done = int(r.get("items_total") or 0), int(r.get("items_done") or 0)
+        per_class = {k: v for k, v in (r.get("class_thresholds") or {}).items() if v is not None}
         rows.append(
             {
                 "run": r.get("id"),
-                "version": r.get("version", r.get("dataset_version_id")),
-                "model": r.get("model", r.get("model_version_id")),
+                "version": _named(versions, r.get("dataset_version_id")),
+                "model": _named(models, r.get("model_version_id")),
                 "state": r.get("state"),
                 "progress": done / total if total else 0.0,
                 "items": f"{done}/{total}",
                 "images_per_s": r.get("images_per_s"),
                 "threshold": r.get("threshold"),
+                "class thresholds": ", ".join(f"{k}: {_fmt(v)}" for k, v in sorted(per_class.items())),
                 "review_band_low": r.get("review_band_low"),
                 "nms_iou": r.get("nms_iou"),
                 "device": r.get("device"),
+                "started": r.get("started_at"),
+                "finished": r.get("finished_at"),
                 "error": r.get("error") or "",
+            }
+        )
+    return rows
+
+
+def queue_rows(
+    items: Sequence[Mapping[str, Any]], *, versions: Mapping[int, str] | None = None
+) -> list[dict[str, Any]]:
+    """Review-queue entries as rows: the image, why it was routed, its labels and their lowest confidence."""
+    versions = versions or {}
+    rows = []
+    for q in items:
+        labels = list(q.get("labels") or [])
+        scores = [float(lab["confidence"]) for lab in labels if isinstance(lab.get("confidence"), int | float)]
+        rows.append(
+            {
+                "entry": q.get("id"),
+                "version": _named(versions, q.get("dataset_version_id")),
+                "image": q.get("uri"),
+                "reason": q.get("reason"),
+                "run": q.get("autolabel_run_id"),
+                "labels": len(labels),
+                "lowest confidence": min(scores) if scores else None,
+                "queued at": q.get("created_at"),
             }
         )
     return rows

@@ -12,7 +12,15 @@ import streamlit as st
 from dashboard import state
 from dashboard.client import Api, ApiError, Forbidden, NotAvailable, Unauthorized
 
-__all__ = ["VersionRef", "api_errors", "chain_status", "not_available", "pick_project", "pick_version"]
+__all__ = [
+    "VersionRef",
+    "api_errors",
+    "chain_status",
+    "not_available",
+    "pick_project",
+    "pick_version",
+    "version_names",
+]
 
 
 def not_available(what: str) -> None:
@@ -20,8 +28,12 @@ def not_available(what: str) -> None:
 
 
 @contextmanager
-def api_errors(what: str) -> Iterator[None]:
-    """Render an API failure inside ``what`` as a message instead of a crash; the page goes on below."""
+def api_errors(what: str, *, refusal_is_error: bool = False) -> Iterator[None]:
+    """Render an API failure inside ``what`` as a message instead of a crash; the page goes on below.
+
+    A 403 is a warning (the caller's roles do not reach this), unless ``refusal_is_error``: for an action the
+    person asked for (a signature refused for a wrong secret or four-eyes), the refusal is the outcome.
+    """
     try:
         yield
     except NotAvailable:
@@ -30,7 +42,8 @@ def api_errors(what: str) -> Iterator[None]:
         state.sign_out()
         st.error(f"Your token is no longer accepted ({exc.message}). Sign in again.", icon=":material/lock:")
     except Forbidden as exc:
-        st.warning(f"{what}: {exc.message}", icon=":material/block:")
+        show = st.error if refusal_is_error else st.warning
+        show(f"{what}: {exc.message}", icon=":material/block:")
     except ApiError as exc:
         where = f" (field `{exc.field}`)" if exc.field else ""
         st.error(f"{what}: {exc.message}{where}", icon=":material/error:")
@@ -112,3 +125,12 @@ def chain_status(result: Mapping[str, Any]) -> None:
             f"Audit chain BROKEN at seq {result.get('broken_seq')} ({result.get('kind')}): {result.get('reason')}",
             icon=":material/gpp_bad:",
         )
+
+
+def version_names(api: Api, project_id: int) -> dict[int, str]:
+    """Version id → ``dataset@version`` for every version of the project's datasets (cached GETs)."""
+    return {
+        int(v["id"]): f"{d['name']}@{v['version']}"
+        for d in api.datasets(project_id)
+        for v in api.versions(project_id, str(d["name"]))
+    }

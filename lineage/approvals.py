@@ -19,7 +19,6 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import distinct
 from sqlmodel import Session, col, select
 
 from lineage.audit import append_event
@@ -71,8 +70,8 @@ def version_authors(session: Session, version: DatasetVersion) -> set[int]:
     from lineage.annotations import live_labels
 
     live = live_labels(version.id or 0).subquery()
-    authors = {uid for uid in session.exec(select(distinct(live.c.annotator_id))) if uid is not None}
-    run_ids = [rid for rid in session.exec(select(distinct(live.c.autolabel_run_id))) if rid is not None]
+    authors = {uid for uid in session.exec(select(live.c.annotator_id).distinct()) if uid is not None}
+    run_ids = [rid for rid in session.exec(select(live.c.autolabel_run_id).distinct()) if rid is not None]
     if run_ids:
         authors |= set(session.exec(select(AutoLabelRun.created_by).where(col(AutoLabelRun.id).in_(run_ids))))
     authors.add(version.created_by)

@@ -1,26 +1,39 @@
-"""Auto-label runs: state, progress, throughput, thresholds, and the review queue size."""
+"""Auto-label runs and the review queue: each run's state, progress, throughput and thresholds (ML engineers);
+the items waiting for human review, lowest confidence first (reviewers and ML engineers)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import state, tables, ui
+from dashboard.access import QUEUE_READERS, RUN_READERS
+from dashboard.client import Api
+
+QUEUE_SHOWN = 50
 
 
-def render() -> None:
-    viewer, api = state.viewer(), state.api()
-    assert viewer is not None
-    st.title("Auto-label runs")
-    pid = ui.pick_project(viewer.projects, key="al_project")
-    if pid is None:
-        return
+def _queue(api: Api, pid: int) -> None:
+    st.subheader("Review queue")
     with ui.api_errors("Review queue"):
-        st.metric("Items waiting for human review", api.review_queue_size(pid))
+        count, capped = api.review_queue_size(pid)
+        st.metric("Items waiting for human review", f"{count}+" if capped else str(count))
+        if not count:
+            st.caption("Nothing waits for review in this project.")
+            return
+        items = api.review_queue(pid, limit=QUEUE_SHOWN)
+        st.caption(f"The {len(items)} lowest-confidence open items:" if count > len(items) else "Open items:")
+        st.dataframe(tables.queue_rows(items, versions=ui.version_names(api, pid)), hide_index=True)
+
+
+def _runs(api: Api, pid: int) -> None:
+    st.subheader("Runs")
     with ui.api_errors("Auto-label runs"):
-        rows = tables.run_rows(api.autolabel_runs(pid))
-        if not rows:
+        runs = api.autolabel_runs(pid)
+        if not runs:
             st.caption("No auto-label run in this project yet.")
             return
+        models = {int(m["id"]): f"{m['name']}@{m['version']}" for m in api.models(pid)}
+        rows = tables.run_rows(runs, versions=ui.version_names(api, pid), models=models)
         st.dataframe(
             rows,
             hide_index=True,
@@ -29,6 +42,21 @@ def render() -> None:
                 "images_per_s": st.column_config.NumberColumn("images/s", format="%.1f"),
             },
         )
+
+
+def render() -> None:
+    viewer, api = state.viewer(), state.api()
+    assert viewer is not None
+    st.title("Auto-label runs")
+    pid = ui.pick_project(viewer.projects_where(RUN_READERS | QUEUE_READERS), key="al_project")
+    if pid is None:
+        return
+    if viewer.can_read_queue(pid):
+        _queue(api, pid)
+    if viewer.can_read_runs(pid):
+        _runs(api, pid)
+    else:
+        st.caption("The runs are listed for ML engineers and admins.")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Dataset version: state, DVC identity, schema diff to the parent, composition by provenance, gate results
-with their evidence plots, approvals, and approve (an electronic signature) or reject for approvers."""
+"""Dataset version: state, DVC identity, schema diff to the parent, composition by provenance, the gate results
+of its evaluations (newest first) with the plots their evidence supports, its electronic signatures, and for
+signers the sign (re-entering the signing secret) and reject forms."""
 
 from __future__ import annotations
 
@@ -35,14 +36,67 @@ def _identity(v: Mapping[str, Any], lineage: Mapping[str, Any] | None) -> None:
     st.dataframe([{"field": k, "value": "—" if val is None else str(val)} for k, val in rows.items()], hide_index=True)
 
 
-def _gate_by_name(evaluation: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    return next((g for g in evaluation.get("gates", []) if g.get("name") == name), None)
+def _gate_by_name(evaluation: Mapping[str, Any], *names: str) -> Mapping[str, Any] | None:
+    """The first gate of the evaluation named one of ``names``."""
+    return next((g for n in names for g in evaluation.get("gates", []) if g.get("name") == n), None)
+
+
+#: Gates whose per-class values :func:`charts.per_class_chart` draws: gate name → per-class metric key.
+_PER_CLASS_GATES = {"precision": "precision", "recall": "recall", "f1": "f1", "map": "ap", "ap50": "ap50"}
+
+
+def _evidence(gate: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (gate or {}).get("evidence") or {}
+
+
+def _golden_plot(evaluation: Mapping[str, Any]) -> charts.Chart | None:
+    gate = _gate_by_name(evaluation, "golden_set_error")
+    ev = _evidence(gate)
+    if not ev.get("per_source"):
+        return None
+    sources = dict(ev["per_source"])
+    if gate and gate.get("value") is not None:  # the overall error over every source, with its own interval
+        sources["(all sources)"] = {k: ev.get(k) for k in ("wilson", "clopper_pearson")} | {"error": gate["value"]}
+    return charts.golden_error_chart(sources, max_error=(gate or {}).get("threshold"))
+
+
+def _per_class_plot(evaluation: Mapping[str, Any]) -> charts.Chart | None:
+    per_class = evaluation.get("per_class") or {}
+    gates = {g["name"]: g for g in evaluation.get("gates", []) if g.get("name") in _PER_CLASS_GATES}
+    metrics = [_PER_CLASS_GATES[name] for name in _PER_CLASS_GATES if name in gates]
+    if not per_class or not metrics:
+        return None
+    bounds = {_PER_CLASS_GATES[name]: g.get("threshold") for name, g in gates.items()}
+    return charts.per_class_chart(per_class, metrics, bounds=bounds)
 
 
 def _evidence_plots(evaluation: Mapping[str, Any]) -> None:
-    """Every plot the evaluation's evidence allows; a plot whose evidence is absent is skipped."""
+    """Every plot the evaluation's evidence supports; a plot whose evidence is absent is left out."""
     evidence = evaluation.get("evidence") or {}
     plots: list[tuple[str, charts.Chart]] = []
+    golden = _golden_plot(evaluation)
+    if golden is not None:
+        plots.append(("Golden-set error per source", golden))
+    per_class = _per_class_plot(evaluation)
+    if per_class is not None:
+        plots.append(("Per-class metrics", per_class))
+    alpha = _gate_by_name(evaluation, "krippendorff_alpha")
+    if alpha is not None and _evidence(alpha).get("per_class"):
+        chart = charts.alpha_chart(_evidence(alpha)["per_class"], min_alpha=alpha.get("threshold"))
+        plots.append(("Alpha per class", chart))
+    drift = _gate_by_name(evaluation, "class_drift_psi", "class_drift_js")
+    if _evidence(drift).get("current") is not None:
+        ev = _evidence(drift)
+        plots.append(("Class drift vs parent", charts.drift_chart(ev.get("current") or {}, ev.get("parent") or {})))
+    prf = _gate_by_name(evaluation, "precision", "recall", "f1")
+    if _evidence(prf).get("f1_optimal_threshold"):
+        ev = _evidence(prf)
+        plots.append(
+            (
+                "F1-optimal threshold",
+                charts.optimal_threshold_chart(ev["f1_optimal_threshold"], threshold=ev.get("threshold")),
+            )
+        )
     if evidence.get("pr_curves"):
         thr = (evaluation.get("metrics") or {}).get("threshold")
         plots.append(("PR curves", charts.pr_curves_chart(evidence["pr_curves"], threshold=thr)))
@@ -52,19 +106,6 @@ def _evidence_plots(evaluation: Mapping[str, Any]) -> None:
             plots.append(("Confusion matrix", charts.confusion_matrix_chart(cm["labels"], cm["matrix"])))
         except (KeyError, ValueError) as exc:
             st.warning(f"Confusion matrix evidence is malformed: {exc}")
-    golden = _gate_by_name(evaluation, "golden_set_error")
-    if golden and (golden.get("evidence") or {}).get("per_source"):
-        chart = charts.golden_error_chart(golden["evidence"]["per_source"], max_error=golden.get("threshold"))
-        plots.append(("Golden-set error per annotator", chart))
-    alpha = _gate_by_name(evaluation, "krippendorff_alpha")
-    if alpha and (alpha.get("evidence") or {}).get("per_class"):
-        plots.append(
-            ("Alpha per class", charts.alpha_chart(alpha["evidence"]["per_class"], min_alpha=alpha.get("threshold")))
-        )
-    drift = _gate_by_name(evaluation, "class_drift_psi") or _gate_by_name(evaluation, "class_drift_js")
-    if drift and (drift.get("evidence") or {}).get("current") is not None:
-        ev = drift["evidence"]
-        plots.append(("Class drift vs parent", charts.drift_chart(ev.get("current") or {}, ev.get("parent") or {})))
     if not plots:
         st.caption("This evaluation carries no plottable evidence.")
     for i in range(0, len(plots), 2):
@@ -74,21 +115,68 @@ def _evidence_plots(evaluation: Mapping[str, Any]) -> None:
                 st.altair_chart(chart, width="stretch", alt=title)
 
 
-def _gates(api: Api, ref: ui.VersionRef) -> None:
+def _evidence_details(evaluation: Mapping[str, Any]) -> None:
+    with st.expander("Evidence details: data expectations, review coverage, each gate's raw evidence"):
+        expectations = _evidence(_gate_by_name(evaluation, "expectations"))
+        if expectations.get("outcomes"):
+            st.markdown(f"**Data expectations** (suite {expectations.get('suite')!r})")
+            st.dataframe(tables.expectation_rows(expectations["outcomes"]), hide_index=True)
+        coverage = _evidence(_gate_by_name(evaluation, "review_coverage"))
+        if coverage:
+            st.markdown(
+                f"**Review coverage**: {coverage.get('reviewed')} of {coverage.get('model_labels')} model labels "
+                f"reviewed; {coverage.get('routed_reviewed')} of {coverage.get('routed')} routed items reviewed."
+            )
+        st.markdown(
+            f"**Data hashes** (what was evaluated; golden set {(evaluation.get('evidence') or {}).get('golden_set')!r})"
+        )
+        st.json(evaluation.get("data_hashes") or {}, expanded=False)
+        for gate in evaluation.get("gates", []):
+            st.markdown(f"**{gate.get('name')}**")
+            st.json(gate.get("evidence") or {}, expanded=False)
+
+
+def _headline(ev: Mapping[str, Any]) -> str:
+    verdict = "PASSED" if ev.get("passed") else "BLOCKED"
+    return (
+        f"Gate check {verdict}: evaluation #{ev.get('id')} of policy {ev.get('policy_name')!r} "
+        f"(hash `{str(ev.get('policy_hash'))[:12]}…`), {ev.get('created_at')}"
+    )
+
+
+def _gates(api: Api, ref: ui.VersionRef) -> list[dict[str, Any]]:
+    """The gate section; returns the version's evaluations (newest first; [] when none or not readable)."""
     st.subheader("Quality gates")
+    evaluations: list[dict[str, Any]] = []
     with ui.api_errors("Gate results"):
         evaluations = api.evaluations(ref.project_id, ref.dataset, ref.version)
         if not evaluations:
-            st.caption("No gate evaluation for this version yet.")
-            return
+            st.caption("No gate evaluation for this version yet (`labelgate gate check` or the API runs one).")
+            return evaluations
         ev = evaluations[0]
-        verdict = "PASSED" if ev.get("passed") else "BLOCKED"
-        (st.success if ev.get("passed") else st.error)(
-            f"Gate check {verdict} (policy {ev.get('policy_name')!r}, hash `{str(ev.get('policy_hash'))[:12]}…`, "
-            f"{ev.get('created_at')})"
+        (st.success if ev.get("passed") else st.error)(_headline(ev))
+        blocking = [g for g in ev.get("gates", []) if not g.get("passed")]
+        if blocking:
+            st.markdown(
+                "**Blocking gates**\n\n"
+                + "\n".join(f"- **{g.get('name')}**: {_plain(g.get('explanation'))}" for g in blocking)
+            )
+        st.dataframe(
+            tables.gate_rows(ev.get("gates", [])),
+            hide_index=True,
+            column_config={"explanation": st.column_config.TextColumn("explanation", width="large")},
         )
-        st.dataframe(tables.gate_rows(ev.get("gates", [])), hide_index=True)
         _evidence_plots(ev)
+        _evidence_details(ev)
+        if len(evaluations) > 1:
+            st.markdown("**Earlier evaluations** (newest first)")
+            st.dataframe(tables.evaluation_rows(evaluations[1:]), hide_index=True)
+    return evaluations
+
+
+def _plain(text: Any) -> str:
+    """Text shown inside Markdown without being read as Markdown (or LaTeX)."""
+    return str(text or "").replace("\\", "\\\\").replace("$", "\\$").replace("*", "\\*").replace("_", "\\_")
 
 
 def _done(message: str) -> None:
@@ -98,28 +186,33 @@ def _done(message: str) -> None:
     st.rerun()
 
 
-def _decision(api: Api, viewer: Viewer, ref: ui.VersionRef, version_state: str) -> None:
+def _decision(api: Api, viewer: Viewer, ref: ui.VersionRef, version_state: str, evaluated: bool) -> None:
     st.subheader("Approvals")
     if _FLASH in st.session_state:
         st.success(st.session_state.pop(_FLASH), icon=":material/check_circle:")
     with ui.api_errors("Approvals"):
         approvals = api.approvals(ref.project_id, ref.dataset, ref.version)
         if approvals:
-            st.dataframe(approvals, hide_index=True)
+            st.dataframe(tables.approval_rows(approvals), hide_index=True)
         else:
             st.caption("No signatures yet.")
     if not viewer.can_approve(ref.project_id):
-        st.caption("Approving or rejecting a version is offered to compliance officers, reviewers and admins.")
+        st.caption(
+            "Signing or rejecting a version is offered to compliance officers, reviewers, ML engineers and admins."
+        )
         return
-    if version_state != "candidate":
-        st.caption(f"Only a candidate version can be approved or rejected; this one is {version_state}.")
+    if version_state not in ("candidate", "draft"):
+        st.caption(
+            f"Only a candidate version can be signed, and a draft or candidate rejected; this one is {version_state}."
+        )
         return
     left, right = st.columns(2)
-    if not api.offers("approvals", "POST"):
-        with left:
-            ui.not_available("Approval with an electronic signature")
-    else:
-        with left:
+    with left:
+        if version_state != "candidate":
+            st.caption(f"Only a candidate version can be signed; this one is {version_state}.")
+        elif not evaluated:
+            st.caption("Signing needs a gate evaluation of this version: there is nothing to sign off yet.")
+        else:
             _approve_form(api, ref)
     with right:
         _reject_form(api, ref)
@@ -127,7 +220,7 @@ def _decision(api: Api, viewer: Viewer, ref: ui.VersionRef, version_state: str) 
 
 def _approve_form(api: Api, ref: ui.VersionRef) -> None:
     with st.form("approve_form", clear_on_submit=True):
-        st.markdown("**Approve (electronic signature)**")
+        st.markdown("**Sign (electronic signature)**")
         meaning = st.radio(
             "Meaning of the signature", SIGNATURE_MEANINGS, index=1, key="approve_meaning", horizontal=True
         )
@@ -137,7 +230,7 @@ def _approve_form(api: Api, ref: ui.VersionRef) -> None:
             if not secret or not confirm:
                 st.error("Enter your signing secret and tick the confirmation to sign.")
             else:
-                with ui.api_errors("Approval"):
+                with ui.api_errors("Signature refused", refusal_is_error=True):
                     api.approve(ref.project_id, ref.dataset, ref.version, meaning=meaning, signing_secret=secret)
                     _done(f"Signed {ref.ref} ({meaning}).")
 
@@ -150,7 +243,7 @@ def _reject_form(api: Api, ref: ui.VersionRef) -> None:
             if not reason.strip():
                 st.error("A rejection needs a reason.")
             else:
-                with ui.api_errors("Rejection"):
+                with ui.api_errors("Rejection refused", refusal_is_error=True):
                     api.reject(ref.project_id, ref.dataset, ref.version, reason=reason.strip())
                     _done(f"Rejected {ref.ref}.")
 
@@ -187,8 +280,8 @@ def render() -> None:
                 st.dataframe(rows, hide_index=True)
             else:
                 st.caption("Same schema as the parent.")
-        _gates(api, ref)
-        _decision(api, viewer, ref, version_state)
+        evaluations = _gates(api, ref)
+        _decision(api, viewer, ref, version_state, evaluated=bool(evaluations))
 
 
 if __name__ == "__main__":

@@ -67,15 +67,9 @@ def render() -> None:
         st.subheader("Latest gate verdicts")
         with ui.api_errors("Gate verdicts"):
             verdicts = [
-                {
-                    "project": p["name"],
-                    "version": e.get("version"),
-                    "verdict": "PASS" if e.get("passed") else "BLOCK",
-                    "policy": e.get("policy_name"),
-                    "at": e.get("created_at"),
-                }
+                {"project": p["name"], **row}
                 for p in viewer.projects
-                for e in api.project_evaluations(int(p["id"]), limit=5)
+                for row in tables.evaluation_rows(api.project_evaluations(int(p["id"]), limit=5))
             ]
             if verdicts:
                 st.dataframe(verdicts, hide_index=True)

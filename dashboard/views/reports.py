@@ -1,16 +1,18 @@
-"""Reports: the audit trail export and chain verification (served today), and per dataset version the
-signed evidence bundle and the regulatory reports (when the server offers them)."""
+"""Reports: the project's audit trail (CSV and JSON Lines exports, the chain verification, the server's HTML
+audit trail report for a time range), and per dataset version the regulatory reports (data governance, gate
+reports) and, once released, its signed evidence bundle."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date, timedelta
 
 import streamlit as st
 
 from dashboard import export, state, ui
 from dashboard.access import REPORT_READERS
-from dashboard.client import REPORT_KINDS, Api, ApiError, AuditQuery
+from dashboard.client import GATE_REPORT_KINDS, PROJECT_REPORT_KINDS, REPORT_KINDS, Api, ApiError, AuditQuery
 
 
 def _fetcher(fetch: Callable[[], bytes]) -> Callable[[], bytes]:
@@ -21,6 +23,14 @@ def _fetcher(fetch: Callable[[], bytes]) -> Callable[[], bytes]:
             return f"error: {exc.message}\n".encode()
 
     return run
+
+
+def _day_start(d: date | None, *, days: int = 0) -> str | None:
+    return None if d is None else f"{(d + timedelta(days=days)).isoformat()}T00:00:00Z"
+
+
+def _project_report(api: Api, pid: int, kind: str, *, since: str | None, until: str | None) -> Callable[[], bytes]:
+    return lambda: api.project_report(pid, kind, since=since, until=until)
 
 
 def _audit_reports(api: Api, pid: int, name: str, can_verify: bool) -> None:
@@ -54,6 +64,66 @@ def _audit_reports(api: Api, pid: int, name: str, can_verify: bool) -> None:
             key="rep_verify",
             icon=":material/download:",
         )
+    c = st.columns(3)
+    since = c[0].date_input("Report from (UTC day, inclusive)", value=None, key="rep_since")
+    until = c[1].date_input("Report to (UTC day, inclusive)", value=None, key="rep_until")
+    start, end = _day_start(since), _day_start(until, days=1)
+    span = f"{start or 'the beginning'} to {end or 'now'}"
+    for kind, (title, mime) in PROJECT_REPORT_KINDS.items():
+        c[2].download_button(
+            title,
+            _fetcher(_project_report(api, pid, kind, since=start, until=end)),
+            file_name=f"{name}-{kind}",
+            mime=mime,
+            on_click="ignore",
+            key=f"rep_project_{kind}",
+            icon=":material/download:",
+            help=f"Events from {span}, with the chain's verification",
+        )
+
+
+def _bundle_bytes(api: Api, ref: ui.VersionRef) -> bytes:
+    bundle = api.evidence_bundle(ref.project_id, ref.dataset, ref.version)
+    return (json.dumps(bundle, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _report(api: Api, ref: ui.VersionRef, kind: str) -> Callable[[], bytes]:
+    return lambda: api.report(ref.project_id, ref.dataset, ref.version, kind)
+
+
+def _version_reports(api: Api, ref: ui.VersionRef) -> None:
+    version = api.version(ref.project_id, ref.dataset, ref.version)
+    version_state = str(version.get("state", "?"))
+    evaluated = bool(api.evaluations(ref.project_id, ref.dataset, ref.version))
+    downloads: list[tuple[str, str, str, Callable[[], bytes]]] = []
+    if version_state == "released":
+        downloads.append(
+            (
+                "Evidence bundle (signed, JSON)",
+                f"{ref.dataset}-{ref.version}-evidence.json",
+                "application/json",
+                lambda: _bundle_bytes(api, ref),
+            )
+        )
+    for kind, (title, mime) in REPORT_KINDS.items():
+        if kind in GATE_REPORT_KINDS and not evaluated:
+            continue
+        downloads.append((title, f"{ref.dataset}-{ref.version}-{kind}", mime, _report(api, ref, kind)))
+    c = st.columns(3)
+    for i, (label, file_name, mime, fetch) in enumerate(downloads):
+        c[i % 3].download_button(
+            label,
+            _fetcher(fetch),
+            file_name=file_name,
+            mime=mime,
+            on_click="ignore",
+            key=f"rep_v_{file_name}",
+            icon=":material/download:",
+        )
+    if version_state != "released":
+        st.caption(f"The signed evidence bundle exists once the version is released; {ref.ref} is {version_state}.")
+    if not evaluated:
+        st.caption("The gate reports need a gate evaluation of this version; it has none yet.")
 
 
 def render() -> None:
@@ -65,37 +135,14 @@ def render() -> None:
     if pid is None:
         return
     name = next(str(p["name"]) for p in projects if int(p["id"]) == pid)
-    _audit_reports(api, pid, name, viewer.can_verify_chain())
+    if viewer.can_read_audit(pid):
+        _audit_reports(api, pid, name, viewer.can_verify_chain())
     st.subheader("Dataset version reports")
     ref = ui.pick_version(api, projects, key="rep_v", project_id=pid)
     if ref is None:
         return
-    c = st.columns(3)
-    downloads = [
-        ("evidence_bundle", "Evidence bundle (signed, zip)", f"{ref.dataset}-{ref.version}-evidence.zip",
-         "application/zip", lambda: api.evidence_bundle(ref.project_id, ref.dataset, ref.version)),
-    ] + [
-        ("report", f"Report: {kind}", f"{ref.dataset}-{ref.version}-{suffix}", mime,
-         lambda kind=kind: api.report(ref.project_id, ref.dataset, ref.version, kind))
-        for kind, (suffix, mime) in REPORT_KINDS.items()
-    ]  # fmt: skip
-    offered = {name: api.offers(name) for name in ("evidence_bundle", "report")}
-    for i, (endpoint, label, file_name, mime, fetch) in enumerate(downloads):
-        if not offered[endpoint]:
-            continue
-        c[i % 3].download_button(
-            label,
-            _fetcher(fetch),
-            file_name=file_name,
-            mime=mime,
-            on_click="ignore",
-            key=f"rep_{i}",
-            icon=":material/download:",
-        )
-    if not offered["evidence_bundle"]:
-        ui.not_available("Evidence bundle")
-    if not offered["report"]:
-        ui.not_available("Regulatory reports")
+    with ui.api_errors("Dataset version reports"):
+        _version_reports(api, ref)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,22 @@
-"""Dashboard fixtures: the real API (``create_app``) on a seeded SQLite database, and AppTest helpers.
+"""Dashboard fixtures: the real API (``create_app``) on seeded SQLite databases, and AppTest helpers.
 
 The dashboard reaches the API only through the ``httpx.Client`` in ``st.session_state["lg_http"]``; here that
-is a ``fastapi.testclient.TestClient`` (an ``httpx.Client``), or a client whose transport answers the routes
-the server does not have yet from :mod:`tests.dashboard.future_api` and forwards the rest to the real app.
+is a ``fastapi.testclient.TestClient`` (an ``httpx.Client``) on one of two seeded worlds:
+
+- ``world`` / ``api_http``: make_world plus hand-written audit events and lineage rows (project alpha:
+  ``train`` v1 released, v2 candidate with a schema change; ``golden-ref``), for the audit and lineage pages.
+- ``gate_world`` / ``gate_http``: make_world plus the real gate scenario (``service.scenario``): DVC-versioned
+  images, three annotators, ``street`` v1 (parent), v2 and v3 as candidates, each evaluated with the stored
+  ``default`` policy (v2 blocked, v3 passing), and the compliance officer's signing secret :data:`SECRET`.
+  It is built once per session and copied (database and workspace) into each test's ``settings``.
 """
 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +26,25 @@ import streamlit as st
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from lineage import datasets
+from lineage import datasets, identity
 from lineage.audit import append_event
-from lineage.models import Annotation, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, VersionState
+from lineage.db import make_engine
+from lineage.gate_records import evaluate_version
+from lineage.models import Annotation, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, Role, VersionState
 from lineage.schemas import LabelClass, classes_hash
 from service.app import create_app
+from service.scenario import build_gate_scenario
 from service.settings import Settings
-from tests.dashboard import future_api
-from tests.factories import World, actor_for, make_world
+from service.workspace import init_workspace
+from tests.factories import World, actor_for, make_user, make_world
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 HTTP_KEY = "lg_http"
+SECRET = "correct horse battery"
+"""The compliance officer's signing secret in ``gate_world``."""
 
 
 @pytest.fixture
@@ -135,18 +149,86 @@ def api_http(settings: Settings, engine: Engine, world: World) -> Iterator[TestC
         yield client
 
 
-@pytest.fixture
-def future_state() -> dict[str, Any]:
-    """What the canned routes received: ``approve_bodies`` (POSTed approvals), ``approvals``."""
-    return {"approvals": [], "approve_bodies": []}
+@dataclass(frozen=True)
+class GateTemplate:
+    root: Path
+    world: World
+
+
+@pytest.fixture(scope="session")
+def gate_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> GateTemplate:
+    """The gate scenario built once: a database file and a workspace (git + DVC repository, signing key)."""
+    root = tmp_path_factory.mktemp("gate-template")
+    db = root / "labelgate.db"
+    shutil.copy(sqlite_template, db)
+    settings = Settings(workspace=root / "ws", database_url=f"sqlite:///{db}", env="test")
+    init_workspace(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            world = make_world(s)
+            admin = actor_for(world.admin)
+            annotators = {}
+            for name in ("alice", "bob", "carol"):
+                user = make_user(s, name)
+                identity.add_member(s, actor=admin, project=world.project, user=user, role=Role.annotator)
+                annotators[name] = user
+            identity.set_signing_secret(s, actor=admin, user=world.users["compliance_officer"], secret=SECRET)
+            ml = actor_for(world.users["ml_engineer"])
+            scenario = build_gate_scenario(
+                s,
+                project_id=world.project.id or 0,
+                ml=ml,
+                reviewer=actor_for(world.users["reviewer"]),
+                annotators=annotators,
+                repo_dir=settings.repo_dir,
+                work_dir=root / "work",
+                n_images=20,
+            )
+            ci = actor_for(world.users["ci"])
+            for version in (scenario.blocked, scenario.passing):
+                datasets.change_state(s, actor=ml, version=version, to=VersionState.candidate)
+                evaluate_version(s, actor=ci, version=version, policy_record=scenario.policy)
+            s.commit()
+    finally:
+        engine.dispose()
+    return GateTemplate(root, world)
 
 
 @pytest.fixture
-def future_http(api_http: TestClient, future_state: dict[str, Any]) -> Iterator[httpx.Client]:
-    """The real API plus canned answers for the routes the server does not have yet (see future_api)."""
-    transport = httpx.MockTransport(future_api.handler(api_http, future_state))
-    with httpx.Client(transport=transport, base_url="http://testserver") as client:
+def gate_world(gate_template: GateTemplate, db_url: str, settings: Settings) -> World:
+    """This test's copy of the gate scenario, in ``settings``' database and workspace (request it before
+    ``engine``)."""
+    src = sqlite3.connect(gate_template.root / "labelgate.db")
+    dst = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    shutil.copytree(gate_template.root / "ws", settings.workspace)
+    return gate_template.world
+
+
+@pytest.fixture
+def gate_http(gate_world: World, settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """The real API on the gate scenario."""
+    with TestClient(create_app(settings, engine=engine)) as client:
         yield client
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[[], Any]]:
+    """File name → the data callable of every deferred ``st.download_button`` rendered (what a click runs)."""
+    found: dict[str, Callable[[], Any]] = {}
+    original = MediaFileManager.add_deferred
+
+    def record(self: MediaFileManager, data_callable: Callable[[], Any], *args: Any, **kwargs: Any) -> str:
+        found[str(kwargs.get("file_name"))] = data_callable
+        return original(self, data_callable, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return found
 
 
 @pytest.fixture(autouse=True)
@@ -180,3 +262,41 @@ def open_page(at: AppTest, page: str) -> AppTest:
 def assert_clean(at: AppTest) -> None:
     """No exception element and no uncaught error on the page."""
     assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(e.value) for e in at.get(kind)]
+
+
+def all_text(at: AppTest) -> str:
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        parts += texts(at, kind)
+    return "\n".join(parts)
+
+
+def table(at: AppTest, index: int = 0) -> list[dict[str, object]]:
+    return at.dataframe[index].value.to_dict("records")  # type: ignore[no-any-return]
+
+
+def button(at: AppTest, label: str) -> object:
+    return next(b for b in at.button if b.label == label)
+
+
+def labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def signed_in(http: httpx.Client, token: str) -> AppTest:
+    at = sign_in(new_app(http), token)
+    assert_clean(at)
+    assert texts(at, "title") == ["Overview"], all_text(at)
+    return at
+
+
+def table_with(at: AppTest, column: str) -> list[dict[str, object]]:
+    """The rows of the first table that has ``column`` (AssertionError when none has it)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value.to_dict("records")  # type: ignore[no-any-return]
+    raise AssertionError(f"no table with a column {column!r}: {[list(f.value.columns) for f in at.dataframe]}")

@@ -1,6 +1,8 @@
 """The dashboard in a real browser: the API (uvicorn) and the dashboard (``labelgate dashboard``'s command) run
-as processes on free loopback ports, Chromium (Debian's, driven by Playwright) signs in and reads the audit
-trail. Screenshots go to ``artifacts/screenshots/`` (CI keeps them).
+as processes on free loopback ports over the served workspace, seeded with the real gate scenario
+(``gate_world``: street@v2 blocked, street@v3 passing). Chromium (Debian's, driven by Playwright) signs in,
+reads the overview and the audit trail, and opens street@v3 and street@v2: their gate tables and evidence
+plots. Screenshots go to ``artifacts/screenshots/`` (CI keeps them).
 
 Needs ``/usr/bin/chromium`` (``scripts/install-browser.sh``) and the ``playwright`` package; never
 ``playwright install``. Without them the test skips, except under CI=true where it fails.
@@ -95,13 +97,14 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, expect: str)
 
 
 @pytest.fixture
-def servers(world: World, db_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The seeded API and the dashboard as processes; yields their URLs and the world's tokens."""
+def servers(gate_world: World, db_url: str, settings: Settings) -> Iterator[dict[str, Any]]:
+    """The API and the dashboard as processes on the seeded workspace; yields their URLs and the tokens."""
     _require_browser()
+    tmp_path = settings.workspace.parent
     env = {
         **os.environ,
         "LABELGATE_DATABASE_URL": db_url,
-        "LABELGATE_WORKSPACE": str(tmp_path / "ws"),
+        "LABELGATE_WORKSPACE": str(settings.workspace),
         "LABELGATE_ENV": "test",
         "PYTHONUNBUFFERED": "1",
     }
@@ -122,14 +125,19 @@ def servers(world: World, db_url: str, tmp_path: Path) -> Iterator[dict[str, Any
             ui_log, env,
         )  # fmt: skip
         _wait_ready(f"{ui_url}/_stcore/health", ui, ui_log, "ok")
-        yield {"api": api_url, "ui": ui_url, "tokens": world.tokens, "ui_log": ui_log}
+        yield {"api": api_url, "ui": ui_url, "tokens": gate_world.tokens, "ui_log": ui_log}
     finally:
         if ui is not None:
             _stop(ui)
         _stop(api)
 
 
-def test_sign_in_and_read_the_audit_trail_in_chromium(servers: dict[str, Any]) -> None:
+def _pick(page: Any, label: str, option: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str, Any]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -151,43 +159,65 @@ def test_sign_in_and_read_the_audit_trail_in_chromium(servers: dict[str, Any]) -
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
             expect(page.get_by_text("Audit chain verified up to seq")).to_be_visible()
-            expect(page.get_by_role("heading", name="Recent activity")).to_be_visible()
-            expect(page.get_by_test_id("stDataFrame")).to_have_count(2)  # projects, recent activity
-            expect(page.get_by_text("Gate verdicts: not available yet on this server.")).to_be_visible()
+            expect(page.get_by_role("heading", name="Latest gate verdicts")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame")).to_have_count(3)  # projects, verdicts, recent activity
+            # The grid paints on a canvas; its accessible cells (hidden from view) carry the text.
+            verdicts = page.get_by_test_id("stDataFrame").nth(1).locator("td[role=gridcell]")
+            expect(verdicts.filter(has_text="street@v3")).to_have_count(1)
+            expect(verdicts.filter(has_text="BLOCK")).to_have_count(1)
             page.wait_for_timeout(1000)  # let the grids and the chart paint before the picture
             page.screenshot(path=str(SHOTS / "02-overview.png"), full_page=True)
 
             page.get_by_role("link", name="Audit trail").click()
             expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
-            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
-            expect(page.get_by_text("matching events; page 1 of 1.")).to_be_visible()
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(SHOTS / "03-audit-trail.png"), full_page=True)
-            page.get_by_label("Actor", exact=True).fill("reviewer_user")
-            page.get_by_label("Actor", exact=True).press("Enter")
-            expect(page.get_by_text("1 matching events; page 1 of 1.")).to_be_visible()
-            # The grid paints on a canvas; its accessible cells (hidden from view) carry the text.
+            expect(page.get_by_text("matching events; page 1 of")).to_be_visible()
+            page.get_by_label("Action", exact=True).fill("gate.evaluate")
+            page.get_by_label("Action", exact=True).press("Enter")
+            expect(page.get_by_text("2 matching events; page 1 of 1.")).to_be_visible()
             cells = page.get_by_test_id("stDataFrame").first.locator("td[role=gridcell]")
-            expect(cells.filter(has_text="annotation.review")).to_have_count(1)
-            expect(cells.filter(has_text="root_admin")).to_have_count(0)  # retried until the grid is redrawn
-            expect(cells.filter(has_text="reviewer_user")).to_have_count(1)
-            expect(page.get_by_role("heading", name="Event detail")).to_be_visible()
-            expect(page.get_by_test_id("stJson").last).to_contain_text("accept")  # the payload of that event
+            expect(cells.filter(has_text="gate.evaluate")).to_have_count(2)
+            expect(cells.filter(has_text="ci_user")).to_have_count(2)
             page.wait_for_timeout(500)
-            page.screenshot(path=str(SHOTS / "04-audit-trail-filtered.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / "03-audit-trail-filtered.png"), full_page=True)
 
             page.get_by_role("link", name="Dataset version").click()
-            expect(page.get_by_role("heading", name="Dataset version")).to_be_visible()
-            page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
-            page.get_by_role("option", name="train").click()
-            expect(page.get_by_role("heading", name="train@v2")).to_be_visible()  # newest version first
-            expect(page.get_by_role("heading", name="Schema diff to parent")).to_be_visible()
-            expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(1)  # composition by provenance
-            expect(page.get_by_text("Gate results: not available yet on this server.")).to_be_visible()
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(SHOTS / "05-dataset-version.png"), full_page=True)
+            expect(page.get_by_role("heading", name="Dataset version", exact=True)).to_be_visible()
+            _pick(page, "Dataset", "street")
+            expect(page.get_by_role("heading", name="street@v3")).to_be_visible()  # newest version first
+            expect(page.get_by_text("Gate check PASSED: evaluation #2 of policy 'default'")).to_be_visible()
+            gate_cells = (
+                page.get_by_test_id("stDataFrame").filter(has_text="golden_set_error").locator("td[role=gridcell]")
+            )
+            expect(gate_cells.filter(has_text="krippendorff_alpha")).to_have_count(1)
+            expect(gate_cells.filter(has_text="BLOCK")).to_have_count(0)
+            plots = page.get_by_test_id("stVegaLiteChart")
+            expect(plots).to_have_count(6)  # composition + five evidence plots
+            for i in range(6):  # each one drawn (Vega renders a canvas or an SVG)
+                expect(plots.nth(i).locator("canvas, svg").first).to_be_visible()
+            expect(page.get_by_role("button", name="Sign and approve")).to_be_visible()
+            # Streamlit scrolls inside its own container, so a tall window is what gets the whole page in one picture.
+            page.set_viewport_size({"width": 1440, "height": 3600})
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SHOTS / "04-dataset-version-v3-gates.png"))
+            plots.nth(1).screenshot(path=str(SHOTS / "05-golden-error-per-source-v3.png"))
+
+            _pick(page, "Version", "v2 (candidate)")
+            expect(page.get_by_role("heading", name="street@v2")).to_be_visible()
+            expect(page.get_by_text("Gate check BLOCKED: evaluation #1 of policy 'default'")).to_be_visible()
+            expect(page.get_by_text("Blocking gates")).to_be_visible()
+            expect(page.get_by_text("worst source model:street-detector@1").first).to_be_visible()
+            expect(plots).to_have_count(6)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SHOTS / "06-dataset-version-v2-blocked.png"))
         finally:
             browser.close()
-    names = ["01-sign-in.png", "02-overview.png", "03-audit-trail.png", "04-audit-trail-filtered.png"]
-    for name in [*names, "05-dataset-version.png"]:
-        assert (SHOTS / name).stat().st_size > 10_000, name
+    names = [
+        "01-sign-in.png",
+        "02-overview.png",
+        "03-audit-trail-filtered.png",
+        "04-dataset-version-v3-gates.png",
+        "05-golden-error-per-source-v3.png",
+        "06-dataset-version-v2-blocked.png",
+    ]
+    for name in names:
+        assert (SHOTS / name).stat().st_size > 5_000, name

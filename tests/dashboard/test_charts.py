@@ -145,6 +145,36 @@ def test_drift_chart_sets_parent_beside_current() -> None:
     assert is_no_data(charts.drift_chart({}, {}), "no class distribution")
 
 
+PER_CLASS = {
+    "cat": {"precision": 0.95, "recall": 0.7, "ap": 0.6, "n_gt": 10},
+    "dog": {"precision": None, "recall": 0.9, "ap": 0.8},
+}
+
+
+def test_per_class_chart_groups_metrics_and_draws_each_minimum() -> None:
+    bars, rules = layers(charts.per_class_chart(PER_CLASS, ["precision", "recall", "ap"], bounds={"recall": 0.85}))
+    assert values(bars) == [
+        {"class": "cat", "metric": "precision", "value": 0.95},
+        {"class": "cat", "metric": "recall", "value": 0.7},
+        {"class": "cat", "metric": "AP@[.50:.95]", "value": 0.6},
+        {"class": "dog", "metric": "recall", "value": 0.9},  # an undefined value is left out
+        {"class": "dog", "metric": "AP@[.50:.95]", "value": 0.8},
+    ]
+    assert bars["encoding"]["xOffset"]["field"] == "metric"
+    assert bars["encoding"]["color"]["sort"] == ["precision", "recall", "AP@[.50:.95]"]
+    assert values(rules) == [{"metric": "recall", "bound": 0.85}] and rules["encoding"]["y"]["field"] == "bound"
+    assert len(layers(charts.per_class_chart(PER_CLASS, ["recall"], bounds={"precision": 0.9}))) == 1
+    assert is_no_data(charts.per_class_chart(PER_CLASS, ["f1"]), "no per-class metrics")
+
+
+def test_optimal_threshold_chart_marks_the_threshold_in_force() -> None:
+    bars, rule = layers(charts.optimal_threshold_chart({"cat": 0.3, "dog": None, "car": 0.62}, threshold=0.5))
+    assert values(bars) == [{"class": "cat", "optimal": 0.3}, {"class": "car", "optimal": 0.62}]
+    assert values(rule) == [{"bound": 0.5, "label": "threshold in force"}]
+    assert len(layers(charts.optimal_threshold_chart({"cat": 0.3}))) == 1
+    assert is_no_data(charts.optimal_threshold_chart({}), "no F1-optimal thresholds")
+
+
 def test_provenance_and_state_charts() -> None:
     shares = {"human": {"count": 120, "share": 0.4}, "model": {"count": 150, "share": 0.5}}
     assert values(spec(charts.provenance_chart(shares))) == [

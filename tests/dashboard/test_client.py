@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -14,6 +15,9 @@ from dashboard import config
 from dashboard.access import UNDISCLOSED, Viewer, load_viewer, probe_roles
 from dashboard.client import (
     ENDPOINTS,
+    GATE_REPORT_KINDS,
+    PROJECT_REPORT_KINDS,
+    REPORT_KINDS,
     Api,
     ApiError,
     AuditQuery,
@@ -102,9 +106,92 @@ def test_offers_reads_the_openapi_document_whatever_the_parameter_names(api_http
     api = Api(api_http, "unused")
     assert api.offers("audit_events") and api.offers("version_lineage")
     assert api.offers("version_state", "POST") and not api.offers("version_state", "GET")
-    assert not api.offers("evidence_bundle")
+    assert api.offers("reject", "POST") and not api.offers("reject", "GET")
     spec = {"paths": {"/api/v1/projects/{pid}/datasets/{name}/versions/{v}/bundle": {"get": {}}}}
     assert Api(fake(200, spec), "t").offers("evidence_bundle")
+    assert not Api(fake(200, {"paths": {}}), "t").offers("evidence_bundle")
+
+
+#: Every endpoint the dashboard calls and the methods it calls it with.
+CALLED: dict[str, tuple[str, ...]] = {
+    "health": ("GET",), "me": ("GET",), "my_memberships": ("GET",), "users": ("GET",), "tokens": ("GET",),
+    "projects": ("GET",), "project": ("GET",), "members": ("GET",), "audit_events": ("GET",),
+    "project_audit_events": ("GET",), "audit_verify": ("GET",), "datasets": ("GET",), "versions": ("GET",),
+    "version": ("GET",), "version_lineage": ("GET",), "version_state": ("POST",), "annotation_lineage": ("GET",),
+    "version_evaluations": ("GET",), "project_evaluations": ("GET",), "approvals": ("GET", "POST"),
+    "reject": ("POST",), "evidence_bundle": ("GET",), "report": ("GET",), "project_report": ("GET",),
+    "models": ("GET",), "autolabel_runs": ("GET",), "review_queue": ("GET",),
+}  # fmt: skip
+
+
+def test_every_endpoint_is_a_route_the_server_has(api_http: TestClient) -> None:
+    """The contract: each path template (with each report kind filled in) is in the server's OpenAPI document
+    with the methods the dashboard uses; a renamed or removed route fails here, not in a browser."""
+    paths = api_http.get("/openapi.json").json()["paths"]
+    served = {re.sub(r"\{[^}]*\}", "{}", path): set(ops) for path, ops in paths.items()}
+    assert set(CALLED) == set(ENDPOINTS) - {"openapi"}
+    for name, methods in CALLED.items():
+        templates = [ENDPOINTS[name]]
+        if name == "project_report":  # the server has one route per project report kind
+            templates = [ENDPOINTS[name].replace("{kind}", kind) for kind in PROJECT_REPORT_KINDS]
+        for template in templates:
+            shape = re.sub(r"\{[^}]*\}", "{}", template)
+            assert shape in served, f"{name}: {template} is not served"
+            assert {m.lower() for m in methods} <= served[shape], (name, methods, served[shape])
+
+
+def test_report_kinds_are_the_servers(api_http: TestClient, world: World) -> None:
+    """An unknown kind answers 404 naming the kinds the server has: they are exactly :data:`REPORT_KINDS`."""
+    r = api_http.get(
+        path_of("report", project_id=world.project.id, dataset="train", version="v2", kind="nope.pdf"),
+        headers=world.headers("compliance_officer"),
+    )
+    assert r.status_code == 404 and r.json()["error"]["field"] == "kind"
+    listed = r.json()["error"]["message"].split("available: ")[1]
+    assert listed.split(", ") == list(REPORT_KINDS)
+    assert set(REPORT_KINDS) > GATE_REPORT_KINDS
+
+
+def test_review_queue_size_pages_through_a_list_without_a_total() -> None:
+    seen: list[dict[str, str]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        seen.append(params)
+        offset, limit = int(params["offset"]), int(params["limit"])
+        return httpx.Response(200, json=[{"id": i} for i in range(offset, min(offset + limit, 1234))])
+
+    api = Api(httpx.Client(transport=httpx.MockTransport(handle), base_url="http://api"), "t")
+    assert api.review_queue_size(7) == (1234, False)
+    assert [(p["offset"], p["limit"], p["resolved"]) for p in seen] == [
+        ("0", "500", "false"), ("500", "500", "false"), ("1000", "500", "false")
+    ]  # fmt: skip
+    assert api.review_queue_size(7, cap=1000) == (1000, True)
+
+
+def test_decisions_and_downloads_use_the_real_routes_and_bodies() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/bundle"):
+            return httpx.Response(200, json={"content": {"x": 1}, "signature": "s"})
+        if "/reports/" in request.url.path:
+            return httpx.Response(200, content=b"<html></html>")
+        return httpx.Response(200, json={"state": "rejected"})
+
+    api = Api(httpx.Client(transport=httpx.MockTransport(handle), base_url="http://api"), "t")
+    api.reject(1, "street", "v2", reason="too noisy")
+    assert api.evidence_bundle(1, "street", "v3") == {"content": {"x": 1}, "signature": "s"}
+    assert api.report(1, "street", "v3", "governance.html") == b"<html></html>"
+    api.project_report(1, "audit-trail.html", since="2026-01-01T00:00:00Z")
+    reject, bundle, report, trail = seen
+    assert (reject.method, reject.url.path) == ("POST", "/api/v1/projects/1/datasets/street/versions/v2/reject")
+    assert json.loads(reject.content) == {"reason": "too noisy"}
+    assert bundle.url.path == "/api/v1/projects/1/datasets/street/versions/v3/bundle"
+    assert report.url.path == "/api/v1/projects/1/datasets/street/versions/v3/reports/governance.html"
+    assert trail.url.path == "/api/v1/projects/1/reports/audit-trail.html"
+    assert dict(trail.url.params) == {"since": "2026-01-01T00:00:00Z"}
 
 
 def test_token_key_is_a_hash_not_the_token() -> None:
@@ -136,6 +223,7 @@ def test_cli_command_runs_streamlit_headless_without_usage_stats() -> None:
 
 
 EVERY_PAGE = ["overview", "audit_trail", "dataset_version", "lineage", "autolabel", "reports"]
+READ_ONLY = ["overview", "dataset_version", "lineage"]
 
 
 def viewer(roles: set[str], *, admin: bool = False) -> Viewer:
@@ -144,25 +232,24 @@ def viewer(roles: set[str], *, admin: bool = False) -> Viewer:
 
 
 @pytest.mark.parametrize(
-    ("roles", "admin", "pages", "verify", "approve"),
+    ("roles", "admin", "pages", "verify", "sign"),
     [
         (set(), True, EVERY_PAGE, True, True),
-        ({"compliance_officer"}, False, EVERY_PAGE,
+        ({"compliance_officer"}, False, ["overview", "audit_trail", "dataset_version", "lineage", "reports"],
          True, True),
-        ({"reviewer"}, False, EVERY_PAGE,
-         False, True),
-        ({"ml_engineer"}, False, EVERY_PAGE,
-         False, False),
-        ({"annotator"}, False, ["overview", "dataset_version", "lineage", "autolabel"], False, False),
-        ({UNDISCLOSED}, False, ["overview", "dataset_version", "lineage", "autolabel"], False, False),
+        ({"reviewer"}, False, EVERY_PAGE, False, True),
+        ({"ml_engineer"}, False, EVERY_PAGE, False, True),
+        ({"ci"}, False, [*READ_ONLY, "reports"], False, False),
+        ({"annotator"}, False, READ_ONLY, False, False),
+        ({UNDISCLOSED}, False, READ_ONLY, False, False),
     ],
 )  # fmt: skip
 def test_roles_decide_pages_and_actions(
-    roles: set[str], admin: bool, pages: list[str], verify: bool, approve: bool
+    roles: set[str], admin: bool, pages: list[str], verify: bool, sign: bool
 ) -> None:
     v = viewer(roles, admin=admin)
     assert v.pages() == pages
-    assert v.can_verify_chain() is verify and v.can_approve(1) is approve
+    assert v.can_verify_chain() is verify and v.can_approve(1) is sign
     assert v.can_approve(2) is admin  # no role in an unknown project, unless admin
 
 

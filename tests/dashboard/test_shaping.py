@@ -79,10 +79,45 @@ def test_gate_and_run_rows() -> None:
         {"gate": "recall", "verdict": "PASS", "value": "0.8512", "bound": ">= 0.85", "explanation": "ok"},
         {"gate": "alpha", "verdict": "BLOCK", "value": "n/a", "bound": ">= 0.8", "explanation": "nan"},
     ]
-    (row,) = tables.run_rows([{"id": 1, "state": "queued", "items_total": 0, "items_done": 0, "threshold": 0.3}])
+    run = {"id": 1, "dataset_version_id": 4, "model_version_id": 2, "state": "queued", "items_total": 0,
+           "items_done": 0, "threshold": 0.3, "class_thresholds": {"cat": 0.45, "dog": None}}  # fmt: skip
+    (row,) = tables.run_rows([run], versions={4: "street@v3"}, models={2: "det@2"})
+    assert (row["version"], row["model"], row["class thresholds"]) == ("street@v3", "det@2", "cat: 0.45")
     assert row["progress"] == 0.0 and row["items"] == "0/0" and row["error"] == ""
-    (row,) = tables.run_rows([{"id": 2, "state": "running", "items_total": 8, "items_done": 2}])
-    assert row["progress"] == 0.25
+    (row,) = tables.run_rows([{"id": 2, "dataset_version_id": 9, "model_version_id": 1, "items_total": 8,
+                               "items_done": 2}])  # fmt: skip
+    assert row["progress"] == 0.25 and (row["version"], row["model"]) == ("#9", "#1")  # ids without a name
+
+
+def test_evaluation_approval_queue_and_expectation_rows() -> None:
+    evaluation = {"id": 3, "passed": False, "policy_name": "default", "policy_hash": "ab" * 32, "dataset": "street",
+                  "version": "v2", "created_at": "2026-11-26T05:00:00Z",
+                  "gates": [{"name": "recall", "passed": False}, {"name": "map", "passed": True},
+                            {"name": "precision", "passed": False}]}  # fmt: skip
+    assert tables.evaluation_rows([evaluation]) == [
+        {"evaluation": 3, "version": "street@v2", "verdict": "BLOCK", "policy": "default (abababababab)",
+         "blocking": "recall, precision", "at": "2026-11-26T05:00:00Z"}
+    ]  # fmt: skip
+    assert "version" not in tables.evaluation_rows([{**evaluation, "dataset": None}])[0]
+    approval = {"id": 1, "printed_name": "Ada L", "role": "reviewer", "meaning": "review", "signed_at": "t",
+                "content_hash": "c" * 64, "signature_hash": "d" * 64}  # fmt: skip
+    assert tables.approval_rows([approval]) == [
+        {"printed name": "Ada L", "role": "reviewer", "meaning": "review", "signed at (UTC)": "t",
+         "content hash": "c" * 16, "signature hash": "d" * 16}
+    ]  # fmt: skip
+    scores = [{"confidence": 0.41}, {"confidence": 0.33}, {"confidence": None}]
+    entry = {"id": 5, "dataset_version_id": 4, "uri": "img/1.png", "reason": "low_confidence", "autolabel_run_id": 2,
+             "created_at": "t", "labels": scores}  # fmt: skip
+    assert tables.queue_rows([entry], versions={4: "street@v3"}) == [
+        {"entry": 5, "version": "street@v3", "image": "img/1.png", "reason": "low_confidence", "run": 2,
+         "labels": 3, "lowest confidence": 0.33, "queued at": "t"}
+    ]  # fmt: skip
+    assert tables.queue_rows([{**entry, "labels": []}])[0]["lowest confidence"] is None
+    outcomes = [
+        {"name": "a", "expectation": "x", "column": "c", "success": True, "element_count": 3, "unexpected_count": 0},
+        {"name": "b", "expectation": "y", "column": "d", "success": False, "element_count": 3, "unexpected_count": 2},
+    ]
+    assert [(r["expectation"], r["verdict"]) for r in tables.expectation_rows(outcomes)] == [("b", "FAIL"), ("a", "ok")]
 
 
 # ---- exports -------------------------------------------------------------------------------------------------
