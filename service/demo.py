@@ -249,10 +249,9 @@ def release_flow(state: DemoState) -> None:
 
 
 def autolabel_chapter(state: DemoState) -> None:
-    try:
-        import torch  # noqa: F401
-        import ultralytics  # noqa: F401
-    except ImportError:
+    from inference.ultra import inference_available
+
+    if not inference_available():
         _say(
             "skipped: the `inference` extra (torch, Ultralytics — AGPL-3.0) is not installed: "
             "pip install '.[inference]'"

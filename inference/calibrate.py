@@ -1,0 +1,236 @@
+"""``labelgate calibrate``: predict the golden set, compute F1-optimal and TBAL thresholds, record the evidence.
+
+The golden set is a golden-set name or a ``DATASET@VERSION``; its truth is the version's live labels that
+are not model labels. The evidence (:meth:`inference.calibration.CalibrationReport.to_dict`, with the model's
+weights hash and the golden version's manifest hash) is an audit event ``calibration.record`` on the model
+version: its sequence number is the calibration's id. ``apply_to_run`` writes the chosen strategy's per-class
+thresholds into a queued run (:func:`inference.runs.set_class_thresholds`), citing that id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from inference.calibration import CalibrationReport, calibrate_classes, coverage, thresholds_for
+from inference.executors import LocalExecutor, WorkerSpec
+from inference.registry import class_names_of, resolve_model_ref, verify_weights
+from inference.runs import get_run, set_class_thresholds
+from inference.types import BatchTask, ItemRef
+from inference.ultra import PredictOptions, resolve_device
+from lineage.annotations import live_labels, manifest_hash
+from lineage.audit import append_event
+from lineage.context import Actor
+from lineage.datasets import list_items, resolve_version, version_ref
+from lineage.db import session_scope
+from lineage.errors import InvalidInput, NotFound
+from lineage.models import Annotation, AuditEvent, Dataset, DatasetVersion, GoldenSet, ProvenanceKind
+from quality_gates import BoxSet, match_detections
+
+__all__ = ["CalibrationOutcome", "calibrate", "get_calibration", "resolve_golden"]
+
+RECORD_ACTION = "calibration.record"
+STRATEGIES = ("tbal", "f1")
+
+
+@dataclass(frozen=True)
+class CalibrationOutcome:
+    """The report, the id of its evidence record (an audit sequence number) and the run it was applied to."""
+
+    report: CalibrationReport
+    calibration_id: int
+    model: str
+    golden: str
+    items: int
+    applied_to_run: int | None = None
+    strategy: str | None = None
+
+
+def resolve_golden(session: Session, *, project_id: int, ref: str) -> tuple[Dataset, DatasetVersion]:
+    """A golden-set name or ``DATASET@VERSION`` → the dataset and version holding the golden labels."""
+    if "@" in ref:
+        return resolve_version(session, project_id=project_id, ref=ref)
+    golden = session.exec(select(GoldenSet).where(GoldenSet.project_id == project_id, GoldenSet.name == ref)).first()
+    version = session.get(DatasetVersion, golden.dataset_version_id) if golden is not None else None
+    dataset = session.get(Dataset, version.dataset_id) if version is not None else None
+    if dataset is None or version is None:
+        raise NotFound(f"no golden set named {ref!r} (or give DATASET@VERSION)", field="golden")
+    return dataset, version
+
+
+def _truth(session: Session, version_id: int) -> list[Annotation]:
+    stmt = (
+        live_labels(version_id)
+        .where(Annotation.kind != ProvenanceKind.model.value, Annotation.geometry_type == "box")
+        .order_by(col(Annotation.id))
+    )
+    return list(session.exec(stmt))
+
+
+def calibrate(
+    engine: Engine,
+    *,
+    actor: Actor,
+    project_id: int,
+    model: str,
+    golden: str,
+    repo_dir: Path,
+    iou: float = 0.5,
+    target_error: float = 0.05,
+    level: float = 0.95,
+    band: float = 0.1,
+    device: str = "auto",
+    batch_size: int = 32,
+    apply_to_run: int | None = None,
+    strategy: str = "tbal",
+) -> CalibrationOutcome:
+    """Calibrate ``model`` (``NAME@VER``) on ``golden``; record the evidence; optionally apply to a run.
+
+    Args:
+        iou (0.5): IoU for matching predictions to golden boxes.
+        target_error (0.05): TBAL's bound on the auto-labelled error; level (0.95): its one-sided confidence.
+        band (0.1): review band used when counting items routed to people.
+        device ("auto"), batch_size (32): how the golden set is predicted.
+        apply_to_run (None): a queued run of this project to receive the ``strategy`` thresholds.
+        strategy ("tbal"): ``tbal`` or ``f1``.
+    """
+    if strategy not in STRATEGIES:
+        raise InvalidInput(f"unknown strategy {strategy!r} (tbal or f1)", field="strategy")
+    if not 0.0 < iou <= 1.0:
+        raise InvalidInput(f"iou must be within (0, 1], got {iou}", field="iou")
+    if not 0.0 < target_error < 1.0:
+        raise InvalidInput(f"target error must be within (0, 1), got {target_error}", field="target_error")
+    if not 0.5 < level < 1.0:
+        raise InvalidInput(f"level must be within (0.5, 1), got {level}", field="level")
+    with session_scope(engine) as session:
+        mv = resolve_model_ref(session, project_id=project_id, ref=model)
+        dataset, version = resolve_golden(session, project_id=project_id, ref=golden)
+        if version.git_revision is None or version.data_path is None:
+            raise NotFound(f"{version_ref(dataset, version)} has no committed content", field="golden")
+        if apply_to_run is not None:
+            get_run(session, project_id=project_id, run_id=apply_to_run)
+        weights = verify_weights(mv)
+        class_map = class_names_of(mv)
+        items = list_items(session, version_id=version.id or 0)
+        truth = _truth(session, version.id or 0)
+        if not truth:
+            raise InvalidInput(f"{version_ref(dataset, version)} has no labels to calibrate against", field="golden")
+        golden_ref = version_ref(dataset, version)
+        golden_manifest = manifest_hash(session, version_id=version.id or 0)
+        spec = WorkerSpec(
+            weights=str(weights),
+            weights_sha256=mv.weights_sha256,
+            device=resolve_device(device),
+            repo_dir=str(repo_dir),
+            git_revision=version.git_revision,
+            data_path=version.data_path,
+            options=PredictOptions(conf=0.01, iou=0.7, max_det=100),
+            features=False,
+        )
+        model_ref, weights_sha = f"{mv.name}@{mv.version}", mv.weights_sha256
+    names = sorted(set(class_map.values()))
+    index = {n: k for k, n in enumerate(names)}
+    refs = [ItemRef(i.id or 0, i.uri, i.sha256) for i in items]
+    tasks = [BatchTask(n, tuple(refs[s : s + batch_size])) for n, s in enumerate(range(0, len(refs), batch_size))]
+    executor = LocalExecutor(spec)
+    try:
+        results = [r for batch in executor.run(tasks) for r in batch.items]
+    finally:
+        executor.close()
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        raise InvalidInput(f"golden item {failed[0].item_id} unreadable: {failed[0].error}", field="golden")
+    kept = [a for a in truth if a.category in index]
+    gt = BoxSet(
+        np.array([a.item_id for a in kept], dtype=np.int64),
+        np.array([index[a.category] for a in kept], dtype=np.int64),
+        np.array([[a.x, a.y, a.w, a.h] for a in kept], dtype=np.float64).reshape(-1, 4),
+    )
+    det_item, det_cls, det_box, det_score = [], [], [], []
+    for r in results:
+        for box, score, c in zip(r.detections.xywh, r.detections.score, r.detections.cls, strict=True):
+            if int(c) in class_map:
+                det_item.append(r.item_id)
+                det_cls.append(index[class_map[int(c)]])
+                det_box.append(box)
+                det_score.append(score)
+    dt = BoxSet(
+        np.array(det_item, dtype=np.int64),
+        np.array(det_cls, dtype=np.int64),
+        np.array(det_box, dtype=np.float64).reshape(-1, 4),
+        score=np.array(det_score, dtype=np.float64),
+    )
+    match = match_detections(gt, dt, num_classes=len(names), iou=iou)
+    classes = calibrate_classes(match, names, target_error=target_error, level=level)
+    per_item: dict[int, list[int]] = {r.item_id: [] for r in results}
+    for row, item_id in enumerate(dt.image.tolist()):
+        per_item[int(item_id)].append(row)
+    golden_items = [
+        (match.score[rows], [names[int(c)] for c in dt.category[rows]], match.matched[rows])
+        for rows in (np.asarray(v, dtype=np.int64) for v in per_item.values())
+    ]
+    report = CalibrationReport(
+        iou=iou,
+        target_error=target_error,
+        level=level,
+        band=band,
+        classes=tuple(classes),
+        coverage_f1=coverage(golden_items, thresholds_for({c.name: c.f1_threshold for c in classes}, band=band)),
+        coverage_tbal=coverage(
+            golden_items, thresholds_for({c.name: c.tbal.threshold if c.tbal else None for c in classes}, band=band)
+        ),
+    )
+    evidence: dict[str, Any] = {
+        "model": model_ref,
+        "weights_sha256": weights_sha,
+        "golden": golden_ref,
+        "golden_manifest_hash": golden_manifest,
+        "golden_items": len(results),
+        "golden_boxes": len(kept),
+        "ignored_golden_classes": sorted({a.category for a in truth} - set(index)),
+        "predictions": len(dt),
+        "report": report.to_dict(),
+    }
+    with session_scope(engine) as session:
+        mv = resolve_model_ref(session, project_id=project_id, ref=model)
+        event = append_event(
+            session,
+            actor=actor.username,
+            request_id=actor.request_id,
+            action=RECORD_ACTION,
+            object_type="model_version",
+            object_id=str(mv.id),
+            project_id=project_id,
+            payload=evidence,
+        )
+        if apply_to_run is not None:
+            run = get_run(session, project_id=project_id, run_id=apply_to_run)
+            set_class_thresholds(
+                session,
+                actor=actor,
+                run=run,
+                per_class=report.thresholds(strategy),
+                evidence={"calibration_id": event.seq, "strategy": strategy, "golden": golden_ref},
+            )
+    return CalibrationOutcome(
+        report=report,
+        calibration_id=event.seq,
+        model=model_ref,
+        golden=golden_ref,
+        items=len(results),
+        applied_to_run=apply_to_run,
+        strategy=strategy if apply_to_run is not None else None,
+    )
+
+
+def get_calibration(session: Session, *, project_id: int, calibration_id: int) -> dict[str, Any]:
+    """The evidence recorded by calibration ``calibration_id`` (an audit sequence number) of this project."""
+    event = session.get(AuditEvent, calibration_id)
+    if event is None or event.action != RECORD_ACTION or event.project_id != project_id:
+        raise NotFound(f"no calibration {calibration_id} in this project", field="calibration")
+    return dict(event.payload)

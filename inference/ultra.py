@@ -1,0 +1,191 @@
+"""The one door to Ultralytics and torch: offline set-up, device choice, model loading and batch prediction.
+
+Nothing here imports torch or ultralytics at module import; :func:`prepare_offline` runs before the first
+import and makes Ultralytics safe on a machine without internet: ``YOLO_OFFLINE``, no auto-install, a config
+folder of ours (not ``~/.config``), a local font instead of the one ``train()`` would download, and every
+third-party callback (DVC, MLflow, Ray Tune, ...) switched off.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.types import Detections, FloatArray
+from lineage.errors import InvalidInput
+
+__all__ = [
+    "DEFAULT_CONFIG_DIR",
+    "Predictor",
+    "default_cache_root",
+    "inference_available",
+    "prepare_offline",
+    "read_class_names",
+    "resolve_device",
+]
+
+_LOCK = threading.Lock()
+_PREPARED: list[Path] = []
+_CALLBACKS = ("sync", "clearml", "comet", "dvc", "hub", "mlflow", "neptune", "raytune", "tensorboard", "wandb")
+
+
+def default_cache_root() -> Path:
+    """``~/.cache/labelgate``: tiny-model cache and Ultralytics config when no other folder is given."""
+    return Path.home() / ".cache" / "labelgate"
+
+
+DEFAULT_CONFIG_DIR = default_cache_root() / "ultralytics"
+
+
+def prepare_offline(config_dir: Path | None = None) -> Path:
+    """Make Ultralytics importable offline; idempotent, thread-safe. Returns the config folder used.
+
+    Only the first call in a process chooses the folder (``config_dir``, default ``~/.cache/labelgate/
+    ultralytics``): Ultralytics reads it once, at import.
+    """
+    with _LOCK:
+        if _PREPARED:
+            return _PREPARED[0]
+        folder = (config_dir or DEFAULT_CONFIG_DIR).expanduser().resolve()
+        (folder / "Ultralytics").mkdir(parents=True, exist_ok=True)
+        # Ultralytics is configured through its environment only; these must be set before its import.
+        os.environ["YOLO_CONFIG_DIR"] = str(folder)
+        os.environ["YOLO_OFFLINE"] = "1"
+        os.environ["YOLO_AUTOINSTALL"] = "false"
+        os.environ.setdefault("YOLO_VERBOSE", "false")
+        from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
+
+        # USER_CONFIG_DIR is ours unless something imported Ultralytics before this call; fonts go where it reads.
+        _install_fonts(Path(USER_CONFIG_DIR))
+        off = {k: False for k in _CALLBACKS if k in SETTINGS and SETTINGS[k] is not False}
+        if off:
+            SETTINGS.update(off)  # type: ignore[no-untyped-call]
+        _PREPARED.append(Path(USER_CONFIG_DIR).parent)
+        return _PREPARED[0]
+
+
+def _install_fonts(target: Path) -> None:
+    # train() wants Arial.ttf and fetches it from the internet when missing; matplotlib ships DejaVuSans.
+    import matplotlib
+
+    source = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+        dest = target / name
+        if not dest.exists() and source.exists():
+            shutil.copyfile(source, dest)
+
+
+def inference_available() -> bool:
+    """Whether torch and Ultralytics are installed (the ``inference`` extra), without importing either."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "ultralytics"))
+
+
+def resolve_device(spec: str = "auto") -> str:
+    """``auto`` → ``cuda:0`` when CUDA is usable, else ``cpu``; ``cpu`` and ``cuda[:N]`` are checked."""
+    spec = spec.strip().lower()
+    if spec not in ("auto", "cpu") and not (spec == "cuda" or spec.startswith("cuda:")):
+        raise InvalidInput(f"unknown device {spec!r} (expected auto, cpu, cuda or cuda:N)", field="device")
+    if spec == "cpu":
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        if spec == "auto":
+            return "cpu"
+        raise InvalidInput(f"device {spec} requested but CUDA is not available on this machine", field="device")
+    if spec == "auto":
+        return "cuda:0"
+    index = int(spec.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise InvalidInput(f"no CUDA device {index} ({torch.cuda.device_count()} present)", field="device")
+    return f"cuda:{index}"
+
+
+def read_class_names(weights: Path) -> dict[int, str]:
+    """The class names a ``.pt`` predicts, ``{index: name}`` (loads the checkpoint on the CPU)."""
+    model = _load_yolo(weights)
+    names: dict[int, str] = {int(k): str(v) for k, v in dict(model.names).items()}
+    return names
+
+
+def _load_yolo(weights: Path) -> Any:
+    if not weights.is_file():
+        raise InvalidInput(f"no weights file at {weights}", field="weights")
+    prepare_offline()
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
+    try:
+        return YOLO(str(weights.resolve()), task="detect")
+    except Exception as exc:  # torch and ultralytics raise many types; the person needs file + cause
+        raise InvalidInput(f"cannot load {weights} as an Ultralytics model: {exc}", field="weights") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictOptions:
+    """``conf``: lowest confidence returned; ``iou``: NMS IoU; ``max_det``: boxes per image; ``imgsz``:
+    inference size in pixels (None: the size the model was trained at)."""
+
+    conf: float = 0.05
+    iou: float = 0.7
+    max_det: int = 100
+    imgsz: int | None = None
+    half: bool = False
+
+
+class Predictor:
+    """A loaded model on one device; :meth:`predict` turns a batch of BGR images into :class:`Detections`."""
+
+    def __init__(self, weights: Path, *, device: str = "auto", options: PredictOptions | None = None) -> None:
+        self.device = resolve_device(device)
+        self.options = options or PredictOptions()
+        self._model = _load_yolo(weights)
+        self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self._model.names).items()}
+
+    def warmup(self) -> None:
+        """One pass over a blank image, so set-up costs (and CUDA kernels) are not charged to the first batch."""
+        size = self.options.imgsz or self._model.overrides.get("imgsz") or 640
+        side = int(max(size) if isinstance(size, list | tuple) else size)
+        self.predict([np.zeros((side, side, 3), dtype=np.uint8)])
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """One forward pass over ``images`` (HxWx3 uint8 BGR, any sizes); one :class:`Detections` each."""
+        if not images:
+            return []
+        o = self.options
+        kwargs: dict[str, Any] = {
+            "conf": o.conf,
+            "iou": o.iou,
+            "max_det": o.max_det,
+            "device": self.device,
+            "verbose": False,
+        }
+        if o.half and self.device != "cpu":
+            kwargs["quantize"] = 16  # Ultralytics 8.4 replaced ``half=True`` with ``quantize=16``
+        if o.imgsz is not None:
+            kwargs["imgsz"] = o.imgsz
+        results = self._model.predict(list(images), **kwargs)
+        return [_detections(r) for r in results]
+
+
+def _detections(result: Any) -> Detections:
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return Detections.empty()
+    xyxy: FloatArray = boxes.xyxy.detach().cpu().numpy().astype(np.float64)
+    score: FloatArray = boxes.conf.detach().cpu().numpy().astype(np.float64)
+    cls = boxes.cls.detach().cpu().numpy().astype(np.int64)
+    h, w = result.orig_shape
+    xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+    xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+    xywh = np.column_stack([xyxy[:, 0], xyxy[:, 1], xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]])
+    keep = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+    return Detections(xywh=xywh[keep], score=score[keep].clip(0.0, 1.0), cls=cls[keep])

@@ -1,0 +1,120 @@
+"""Fixtures of the inference tests: the real tiny detector (trained once, cached), a real workspace (git + DVC)
+with a shapes schema, an unlabelled pool, a golden set, the registered model, and actors per role.
+
+The tiny model is cached under pytest's cache folder (``.pytest_cache/d/labelgate-models``), keyed by its
+parameters, so only the first run on a machine trains it (about a minute on two cores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, func, select
+
+from inference.demo import ShapesWorld, build_shapes_world, register_tiny
+from inference.runner import RunnerOptions, RunSummary, execute_run
+from inference.runs import queue_run
+from inference.tiny import TinyModel, ensure_tiny_model
+from lineage.context import Actor
+from lineage.db import session_scope
+from lineage.dvcrepo import init_repo
+from lineage.models import Annotation, AuditEvent, ReviewQueueItem
+from service.settings import Settings
+from tests.factories import World, actor_for, make_world
+
+POOL_ITEMS = 24
+GOLDEN_ITEMS = 40
+
+
+@pytest.fixture(scope="session")
+def tiny(request: pytest.FixtureRequest) -> TinyModel:
+    """The trained tiny shapes detector (square, circle, triangle)."""
+    cache = Path(request.config.cache.mkdir("labelgate-models"))
+    return ensure_tiny_model(cache)
+
+
+@dataclass
+class Env:
+    """A workspace with a project, its people, the shapes data and the registered tiny model."""
+
+    settings: Settings
+    engine: Engine
+    world: World
+    shapes: ShapesWorld
+    model_ref: str
+    model_id: int
+    tiny: TinyModel
+
+    @property
+    def project_id(self) -> int:
+        return self.world.project.id or 0
+
+    @property
+    def ml(self) -> Actor:
+        return actor_for(self.world.users["ml_engineer"], request_id="req-ml")
+
+    @property
+    def reviewer(self) -> Actor:
+        return actor_for(self.world.users["reviewer"], request_id="req-rev")
+
+    @property
+    def signals(self) -> Path:
+        return self.settings.workspace / "signals"
+
+    def queue(self, **overrides: object) -> int:
+        args: dict[str, object] = {
+            "version": self.shapes.pool,
+            "model": self.model_ref,
+            "threshold": 0.3,
+            "review_band": 0.1,
+            "batch_size": 8,
+            "device": "cpu",
+        }
+        args.update(overrides)
+        with session_scope(self.engine) as s:
+            run, _ = queue_run(s, actor=self.ml, project_id=self.project_id, **args)  # type: ignore[arg-type]
+            return run.id or 0
+
+    def execute(self, run_id: int, **options: object) -> RunSummary:
+        opts = RunnerOptions(signals_dir=self.signals, **options)  # type: ignore[arg-type]
+        return execute_run(self.engine, run_id=run_id, actor=self.ml, repo_dir=self.settings.repo_dir, options=opts)
+
+    def counts(self, run_id: int) -> tuple[int, int]:
+        """(annotations, queue rows) of a run."""
+        with Session(self.engine) as s:
+            anns = s.exec(select(func.count()).where(Annotation.autolabel_run_id == run_id)).one()
+            rows = s.exec(select(func.count()).where(ReviewQueueItem.autolabel_run_id == run_id)).one()
+            return int(anns), int(rows)
+
+    def actions(self, prefix: str) -> list[str]:
+        with Session(self.engine) as s:
+            stmt = select(AuditEvent.action).where(col(AuditEvent.action).startswith(prefix))
+            return list(s.exec(stmt.order_by(col(AuditEvent.seq))))
+
+
+@pytest.fixture
+def env(settings: Settings, engine: Engine, tiny: TinyModel, tmp_path: Path) -> Iterator[Env]:
+    settings.workspace.mkdir(parents=True, exist_ok=True)
+    init_repo(settings.repo_dir, remote=settings.dvc_remote)
+    with Session(engine, expire_on_commit=False) as s:
+        world = make_world(s)
+    ml = actor_for(world.users["ml_engineer"])
+    with session_scope(engine) as s:
+        shapes = build_shapes_world(
+            s,
+            actor=ml,
+            project_id=world.project.id or 0,
+            repo_dir=settings.repo_dir,
+            scratch=tmp_path / "generated",
+            pool_items=POOL_ITEMS,
+            golden_items=GOLDEN_ITEMS,
+        )
+        model = register_tiny(
+            s, actor=ml, project_id=world.project.id or 0, schema_version_id=shapes.schema_version_id, tiny=tiny
+        )
+        ref, model_id = f"{model.name}@{model.version}", model.id or 0
+    yield Env(settings, engine, world, shapes, ref, model_id, tiny)
