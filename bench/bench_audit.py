@@ -29,6 +29,8 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import cpu_model  # noqa: E402  (the bench folder is the script's path)
+
 from lineage.audit import (  # noqa: E402
     GENESIS_HASH,
     append_event,
@@ -42,14 +44,7 @@ from service.migrate import upgrade_database  # noqa: E402
 
 
 def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return (
         f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

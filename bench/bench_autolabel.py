@@ -48,15 +48,11 @@ from service.workspace import init_workspace  # noqa: E402
 THRESHOLD, BAND = 0.3, 0.1
 
 
+from _common import cpu_model  # noqa: E402  (the bench folder is the script's path)
+
+
 def machine(device: str) -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import torch
     import ultralytics
 

@@ -27,10 +27,10 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import cpu_model
 
 from quality_gates.coco import parse_coco_instances, parse_coco_results
 from quality_gates.cocoeval import coco_evaluate
@@ -38,14 +38,7 @@ from quality_gates.synthetic import make_coco_gt, make_predictions
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return f"{model}, {os.cpu_count()} logical cores, Python {platform.python_version()}, numpy {np.__version__}"
 
 

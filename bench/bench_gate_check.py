@@ -47,15 +47,11 @@ release: {approvals: 1, approver_roles: [compliance_officer], four_eyes: true}
 """
 
 
+from _common import cpu_model  # noqa: E402  (the bench folder is the script's path)
+
+
 def machine() -> str:
-    model = platform.processor() or "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return f"{model}, {os.cpu_count()} logical cores, Python {platform.python_version()}"
 
 

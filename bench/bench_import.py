@@ -48,6 +48,9 @@ CLASSES = ["car", "person", "bicycle", "dog", "cat", "truck", "bus", "bird"]
 W, H = 640, 480
 
 
+from _common import cpu_model  # noqa: E402  (the bench folder is the script's path)
+
+
 def make_coco(path: Path, *, n: int, images: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     anns = []
@@ -233,14 +236,7 @@ def drop_pg_schema(base: str, schema: str) -> None:
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import sqlite3
 
     return (

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import Session, col, select
 
 from inference import registry, review, runs
 from inference.runner import RunProgress, RunSummary
-from lineage.errors import InvalidInput, NotFound
-from lineage.models import AutoLabelRun, Project, RunState
+from lineage.errors import InvalidInput
+from lineage.models import AutoLabelRun, RunState
 from lineage.schemas import resolve_schema_ref
 from service.cli_common import exits_cleanly, local_actor, out, store
+from service.cli_lineage import AsUser, JsonOpt, ProjectOpt, _project_id
 from service.settings import get_settings
 
 __all__ = [
@@ -32,23 +32,6 @@ __all__ = [
 model_app = typer.Typer(help="Registered models (local weights, hashed, class-mapped).", no_args_is_help=True)
 runs_app = typer.Typer(help="Auto-label runs: list, show, resume, cancel.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue and active-learning selection.", no_args_is_help=True)
-
-ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="project name or id")]
-AsUser = Annotated[str | None, typer.Option("--as", help="act as this user (default: the first admin)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
-
-
-def _project_id(session: Session, project: str | None) -> int:
-    if project is None:
-        found = list(session.exec(select(Project).order_by(col(Project.id)).limit(2)))
-        if len(found) != 1:
-            raise InvalidInput("several projects (or none) exist; name one with --project", field="--project")
-        return found[0].id or 0
-    where = Project.id == int(project) if project.isdigit() else Project.name == project
-    match = session.exec(select(Project).where(where)).first()
-    if match is None:
-        raise NotFound(f"no project {project!r}", field="--project")
-    return match.id or 0
 
 
 def _dump(value: Any) -> None:
