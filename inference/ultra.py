@@ -62,6 +62,7 @@ def prepare_offline(config_dir: Path | None = None) -> Path:
         os.environ.setdefault("YOLO_VERBOSE", "false")
         from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
 
+        _restore_pil_open()
         # USER_CONFIG_DIR is ours unless something imported Ultralytics before this call; fonts go where it reads.
         _install_fonts(Path(USER_CONFIG_DIR))
         off = {k: False for k in _CALLBACKS if k in SETTINGS and SETTINGS[k] is not False}
@@ -69,6 +70,18 @@ def prepare_offline(config_dir: Path | None = None) -> Path:
             SETTINGS.update(off)  # type: ignore[no-untyped-call]
         _PREPARED.append(Path(USER_CONFIG_DIR).parent)
         return _PREPARED[0]
+
+
+def _restore_pil_open() -> None:
+    """Ultralytics replaces ``PIL.Image.open`` process-wide with a wrapper that, on an unreadable file, tries
+    to install a HEIF plugin (and raises ``ModuleNotFoundError`` offline). Put PIL's own back, so the rest of
+    labelgate (image scans, imports) keeps PIL's errors in a process that also auto-labels."""
+    from PIL import Image
+    from ultralytics.utils import patches
+
+    original = getattr(patches, "_image_open", None)
+    if original is not None:
+        Image.open = original
 
 
 def _install_fonts(target: Path) -> None:
