@@ -61,6 +61,7 @@ __all__ = [
     "EvaluationOutcome",
     "build_inputs",
     "current_data_hashes",
+    "detection_plots",
     "evaluate_version",
     "get_policy",
     "latest_evaluation",
@@ -343,7 +344,11 @@ def evaluate_version(
         passed=report.passed,
         gates=as_dict["gates"],
         metrics=as_dict["metrics"],
-        evidence={"per_class": as_dict["per_class"], "golden_set": golden.name if golden else None},
+        evidence={
+            "per_class": as_dict["per_class"],
+            "golden_set": golden.name if golden else None,
+            **detection_plots(policy, inputs, threshold=report.metrics.get("threshold")),
+        },
         data_hashes=as_dict["data_hashes"],
         created_by=actor.user_id,
     )
@@ -368,6 +373,41 @@ def evaluate_version(
         },
     )
     return EvaluationOutcome(record=record, report=report)
+
+
+_MAX_CURVE_POINTS = 200
+
+
+def detection_plots(policy: Policy, inputs: GateInputs, *, threshold: float | None) -> dict[str, Any]:
+    """Precision–recall curves per class and a confusion matrix (with background) of the predictions
+    against the golden set, on the golden images, for the dashboard's evidence plots. Empty without both.
+
+    Curves keep at most 200 points per class (evenly spaced along the descending thresholds); the matrix
+    is at the policy's model threshold and the precision gate's IoU (default 0.5).
+    """
+    from quality_gates import confusion_matrix, match_detections
+
+    if inputs.golden is None or inputs.predictions is None or inputs.golden_images is None:
+        return {}
+    gate = policy.gates.precision or policy.gates.recall
+    iou = float(gate.iou) if gate is not None else 0.5
+    preds = inputs.predictions.select(np.isin(inputs.predictions.image, inputs.golden_images))
+    k = inputs.num_classes
+    match = match_detections(inputs.golden, preds, num_classes=k, iou=iou)
+    curves: dict[str, Any] = {}
+    for name, c in zip(inputs.class_names, match.curves(), strict=True):
+        n = len(c.thresholds)
+        keep = np.unique(np.linspace(0, n - 1, min(n, _MAX_CURVE_POINTS)).astype(int)) if n else np.array([], int)
+        curves[name] = {
+            "thresholds": [float(v) for v in c.thresholds[keep]],
+            "precision": [float(v) for v in c.precision[keep]],
+            "recall": [None if np.isnan(v) else float(v) for v in c.recall[keep]],
+        }
+    cm = confusion_matrix(inputs.golden, preds, num_classes=k, iou=iou, threshold=float(threshold or 0.0), match=match)
+    return {
+        "pr_curves": curves,
+        "confusion_matrix": {"labels": [*inputs.class_names, "background"], "matrix": cm.tolist(), "iou": iou},
+    }
 
 
 def latest_evaluation(session: Session, version: DatasetVersion) -> GateEvaluation | None:

@@ -191,8 +191,8 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
             expect(gate_cells.filter(has_text="krippendorff_alpha")).to_have_count(1)
             expect(gate_cells.filter(has_text="BLOCK")).to_have_count(0)
             plots = page.get_by_test_id("stVegaLiteChart")
-            expect(plots).to_have_count(6)  # composition + five evidence plots
-            for i in range(6):  # each one drawn (Vega renders a canvas or an SVG)
+            expect(plots).to_have_count(8)  # composition + five evidence plots + PR curves + confusion matrix
+            for i in range(8):  # each one drawn (Vega renders a canvas or an SVG)
                 expect(plots.nth(i).locator("canvas, svg").first).to_be_visible()
             expect(page.get_by_role("button", name="Sign and approve")).to_be_visible()
             # Streamlit scrolls inside its own container, so a tall window is what gets the whole page in one picture.
@@ -206,7 +206,7 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
             expect(page.get_by_text("Gate check BLOCKED: evaluation #1 of policy 'default'")).to_be_visible()
             expect(page.get_by_text("Blocking gates")).to_be_visible()
             expect(page.get_by_text("worst source model:street-detector@1").first).to_be_visible()
-            expect(plots).to_have_count(6)
+            expect(plots).to_have_count(8)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(SHOTS / "06-dataset-version-v2-blocked.png"))
         finally:

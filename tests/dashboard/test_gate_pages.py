@@ -55,6 +55,8 @@ V3_PLOTS = [
     "Agreement per class",
     "Class distribution vs parent",
     "F1-optimal threshold per class (- - threshold in force)",
+    "Precision–recall (◆ threshold)",
+    "Confusion matrix",
 ]
 
 
@@ -124,8 +126,9 @@ def test_passing_version_shows_its_gate_table_and_evidence_plots(gate_http: Test
     assert {"metric": "recall", "bound": 0.85} in per_class
     assert {r["class"] for r in specs[3]["rows"] if "class" in r} == {"person", "car", "bicycle", "dog", "cat"}
     assert {r["version"] for r in specs[4]["rows"]} == {"parent", "this version"}
-    # PR curves and a confusion matrix are drawn only from evidence that carries them: these gates emit neither.
-    assert not any("Precision–recall" in str(s.get("title")) or "Confusion" in str(s.get("title")) for s in specs)
+    # PR curves per class (from the evaluation's evidence) and the confusion matrix with a background class.
+    assert {r["class"] for r in specs[6]["rows"] if "class" in r} == {"person", "car", "bicycle", "dog", "cat"}
+    assert {r["truth"] for r in specs[7]["rows"] if "truth" in r} >= {"person", "background"}
     assert table_with(at, "expectation")  # the expectations gate's outcomes, in the evidence details
 
 

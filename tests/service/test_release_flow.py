@@ -101,6 +101,22 @@ def test_gates_block_the_weak_version_and_pass_the_good_one(flow: Flow) -> None:
     assert {"recall", "golden_set_error"} <= blocking
     assert all(g["explanation"] for g in blocked["gates"])
     assert {"version.dvc", "version.manifest", "golden.manifest"} <= set(passing["data_hashes"])
+    evidence = passing["evidence"]
+    classes = sorted(evidence["pr_curves"])
+    assert len(classes) == 5 and evidence["confusion_matrix"]["labels"][-1] == "background"
+    for curve in evidence["pr_curves"].values():
+        thr = curve["thresholds"]
+        assert thr == sorted(thr, reverse=True) and len(thr) <= 200
+        recall = [r for r in curve["recall"] if r is not None]
+        assert recall == sorted(recall)  # recall only grows as the threshold comes down
+    matrix = evidence["confusion_matrix"]["matrix"]
+    assert len(matrix) == 6 and all(len(row) == 6 for row in matrix)
+    with Session(flow.engine) as s:
+        golden_boxes = s.exec(  # type: ignore[call-overload]
+            text("SELECT count(*) FROM annotations WHERE dataset_version_id = :v"),
+            params={"v": flow.scenario.golden.dataset_version_id},
+        ).one()[0]
+    assert sum(sum(row) for row in matrix[:5]) == golden_boxes  # every golden box counted once
     listed = flow.client.get(flow.url("v2", "/evaluations"), headers=flow.as_("annotator")).json()
     assert [e["id"] for e in listed] == [blocked["id"]]
     assert _audit_actions(flow).count("gate.evaluate") == 2
