@@ -180,12 +180,12 @@ def offline_ci_gate(state: DemoState) -> None:
     runner = CliRunner()
     for name in ("bad", "good"):
         result = runner.invoke(gate_app, [*base, "--pred", str(folder / f"pred-{name}.json"), "--format", "json"])
-        gates = json.loads(result.output)["gates"] if result.output.strip().startswith("{") else []
-        blocking = [g["name"] for g in gates if not g["passed"]]
-        _say(
-            f"labelgate gate check --pred pred-{name}.json … → exit {result.exit_code}"
-            + (f" (blocking: {', '.join(blocking)})" if blocking else "")
-        )
+        if result.exit_code == 2:
+            _say(f"labelgate gate check --pred pred-{name}.json … → exit 2: {result.output.strip()}")
+            continue
+        blocking = [g["name"] for g in json.loads(result.output)["gates"] if not g["passed"]]
+        verdict = f"blocking: {', '.join(blocking)}" if blocking else "every gate passes"
+        _say(f"labelgate gate check --pred pred-{name}.json … → exit {result.exit_code} ({verdict})")
 
 
 def release_flow(state: DemoState) -> None:
@@ -248,7 +248,7 @@ def release_flow(state: DemoState) -> None:
     _say(f"reports: {gov} (EU AI Act Art. 10) and {trail} (21 CFR Part 11 §11.10(e))")
 
 
-def autolabel_chapter(state: DemoState) -> None:
+def autolabel_chapter(state: DemoState, *, model_cache: Path | None = None) -> None:
     from inference.ultra import inference_available
 
     if not inference_available():
@@ -267,6 +267,7 @@ def autolabel_chapter(state: DemoState) -> None:
         workspace=state.settings.workspace,
         reviewer=state.actor("rex"),
         say=_say,
+        cache_dir=model_cache,
     )
 
 
@@ -282,7 +283,10 @@ def audit_round_trip(state: DemoState) -> None:
     _say(f"exported {n} events to {export}; offline verification: {'OK' if offline.ok else 'BROKEN'}")
 
 
-def run_demo(workspace: str | None = None, *, serve: bool = True, n_images: int = 60) -> DemoState:
+def run_demo(
+    workspace: str | None = None, *, serve: bool = True, n_images: int = 60, model_cache: Path | None = None
+) -> DemoState:
+    """The demo (module docstring). ``model_cache`` (``~/.cache/labelgate``): where the tiny detector is kept."""
     path = Path(workspace or "demo-workspace").resolve()
     _fresh_workspace(path)
     settings = Settings(workspace=path, database_url="")
@@ -299,7 +303,7 @@ def run_demo(workspace: str | None = None, *, serve: bool = True, n_images: int 
     _step(5, "Release: an e-signed approval, a signed evidence bundle, regulatory reports")
     release_flow(state)
     _step(6, "Auto-labelling with a tiny YOLO trained here: calibrate, run, route to review")
-    autolabel_chapter(state)
+    autolabel_chapter(state, model_cache=model_cache)
     _step(7, "Audit trail: verify the hash chain, export it, verify the export offline")
     audit_round_trip(state)
     _step(8, "Tokens for each demo role")
