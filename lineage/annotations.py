@@ -262,25 +262,11 @@ def manifest_hash(session: Session, *, version_id: int) -> str:
     return hashlib.sha256(MANIFEST_DOMAIN + "\n".join(lines).encode()).hexdigest()
 
 
-_MANIFEST_COLUMNS = (
-    "category",
-    "geometry_type",
-    "x",
-    "y",
-    "w",
-    "h",
-    "geometry",
-    "attributes",
-    "kind",
-    "annotator_id",
-    "model_version_id",
-    "weights_sha256",
-    "confidence",
-    "threshold",
-    "autolabel_run_id",
-    "source_sha256",
-    "source_format",
-    "generator_config_hash",
+# Everything but row identity, placement in history and time: see the manifest definition above.
+_MANIFEST_COLUMNS = tuple(
+    c
+    for c in ANNOTATION_COLUMNS
+    if c not in {"dataset_version_id", "item_id", "supersedes_id", "origin_id", "created_at"}
 )
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "list_policies",
     "project_evaluations",
     "register_golden_set",
+    "review_coverage_of",
     "stale_hashes",
     "store_policy",
 ]
@@ -286,12 +287,12 @@ def build_inputs(
         parent_class_names=parent_names,
         acknowledged_changes=acknowledged,
         annotation_frame=frame,
-        review=_review_coverage(session, version.id or 0),
+        review=review_coverage_of(session, version.id or 0),
         data_hashes=current_data_hashes(session, version, golden),
     )
 
 
-def _review_coverage(session: Session, version_id: int) -> ReviewCoverage:
+def review_coverage_of(session: Session, version_id: int) -> ReviewCoverage:
     model_ids = select(Annotation.id).where(Annotation.dataset_version_id == version_id, Annotation.kind == "model")
     model_labels = session.exec(select(func.count()).select_from(model_ids.subquery())).one()
     reviewed = session.exec(
@@ -426,10 +427,6 @@ def stale_hashes(session: Session, version: DatasetVersion, evaluation: GateEval
         golden = _golden(session, session.get(Dataset, version.dataset_id).project_id, name) if name else None  # type: ignore[union-attr]
     now = current_data_hashes(session, version, golden)
     return sorted(k for k, v in now.items() if evaluation.data_hashes.get(k) != v)
-
-
-def evaluation_summary(record: GateEvaluation) -> dict[str, Any]:
-    return {"id": record.id, "passed": record.passed, "policy_hash": record.policy_hash, "gates": record.gates}
 
 
 def list_policies(session: Session, *, project_id: int) -> list[GatePolicy]:

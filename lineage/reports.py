@@ -109,7 +109,7 @@ def governance_report(session: Session, *, version_id: int) -> str:
     from dataclasses import asdict
 
     from lineage.approvals import approvals_for
-    from lineage.gate_records import _review_coverage, latest_evaluation
+    from lineage.gate_records import latest_evaluation, review_coverage_of
     from lineage.lineage_query import version_lineage
     from lineage.models import Dataset, DatasetVersion, GatePolicy, LabelSchema, LabelSchemaVersion, Project
 
@@ -134,7 +134,7 @@ def governance_report(session: Session, *, version_id: int) -> str:
             }
     evaluation = latest_evaluation(session, version)
     policy = session.get(GatePolicy, evaluation.policy_id) if evaluation else None
-    review = _review_coverage(session, version_id)
+    review = review_coverage_of(session, version_id)
     gaps = []
     if schema is None:
         gaps.append("No label schema is attached: class definitions are not pinned.")

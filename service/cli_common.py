@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,8 +81,3 @@ def local_actor(session: Session, username: str | None = None) -> Actor:
         request_id=f"cli-{uuid.uuid4().hex[:16]}",
         is_admin=user.is_admin,
     )
-
-
-def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    sys.exit(EXIT_USAGE)

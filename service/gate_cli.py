@@ -157,6 +157,25 @@ def _rows(ds: CocoDataset, boxes_image: np.ndarray) -> np.ndarray:
     return ds.image_size[np.minimum(pos, len(ds.image_ids) - 1)]
 
 
+def _box_frame(b: Any, wh: Any, names: Any, **columns: Any) -> Any:
+    """One source's boxes as rows of the annotation frame, with its own ``columns`` (score, provenance)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "image_id": b.image,
+            "width": wh[:, 0],
+            "height": wh[:, 1],
+            "category": names[b.category],
+            "x": b.xywh[:, 0],
+            "y": b.xywh[:, 1],
+            "w": b.xywh[:, 2],
+            "h": b.xywh[:, 3],
+            **columns,
+        }
+    )
+
+
 def _annotation_frame(
     gt: CocoDataset,
     annotators: dict[str, CocoDataset],
@@ -171,42 +190,19 @@ def _annotation_frame(
     for name, ds in sorted(annotators.items()):
         b = ds.boxes
         wh = _rows(ds, b.image)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "image_id": b.image,
-                    "width": wh[:, 0],
-                    "height": wh[:, 1],
-                    "category": names[b.category],
-                    "x": b.xywh[:, 0],
-                    "y": b.xywh[:, 1],
-                    "w": b.xywh[:, 2],
-                    "h": b.xywh[:, 3],
-                    "score": np.full(len(b), np.nan),
-                    "provenance_kind": "human",
-                    "annotator": name,
-                }
-            )
-        )
+        parts.append(_box_frame(b, wh, names, score=np.full(len(b), np.nan), provenance_kind="human", annotator=name))
     if pred is not None:
         b = pred.boxes.at_threshold(threshold)
         wh = _rows(gt, b.image)
         parts.append(
-            pd.DataFrame(
-                {
-                    "image_id": b.image,
-                    "width": wh[:, 0],
-                    "height": wh[:, 1],
-                    "category": names[b.category],
-                    "x": b.xywh[:, 0],
-                    "y": b.xywh[:, 1],
-                    "w": b.xywh[:, 2],
-                    "h": b.xywh[:, 3],
-                    "score": b.score,
-                    "provenance_kind": "import",
-                    "source_sha256": pred_sha,
-                    "source_format": "coco_results",
-                }
+            _box_frame(
+                b,
+                wh,
+                names,
+                score=b.score,
+                provenance_kind="import",
+                source_sha256=pred_sha,
+                source_format="coco_results",
             )
         )
     if not parts:

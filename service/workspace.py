@@ -11,7 +11,6 @@ from sqlmodel import select
 
 from lineage.db import make_engine, session_scope
 from lineage.dvcrepo import init_repo
-from lineage.errors import Conflict
 from lineage.identity import create_user, issue_token
 from lineage.models import User
 from service.migrate import upgrade_database
@@ -60,10 +59,7 @@ def init_workspace(
             existing = session.exec(select(User).where(User.is_admin == True)).first()  # noqa: E712
             if existing is not None:
                 return InitResult(settings.workspace, settings.database_url, existing.username, None)
-            try:
-                admin = create_user(session, actor=None, username=admin_username, full_name=admin_name, is_admin=True)
-            except Conflict:
-                raise
+            admin = create_user(session, actor=None, username=admin_username, full_name=admin_name, is_admin=True)
             issued = issue_token(session, actor=None, user=admin, name="initial admin token")
             return InitResult(settings.workspace, settings.database_url, admin.username, issued.token)
     finally:

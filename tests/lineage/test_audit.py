@@ -96,9 +96,9 @@ def test_triggers_refuse_update_and_delete(engine: Engine, sql: str) -> None:
         assert verify_database(s).ok
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # TRUNCATE exists only on PostgreSQL
 def test_truncate_refused_on_postgres(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("TRUNCATE exists only on PostgreSQL")
+    assert engine.dialect.name == "postgresql"
     with Session(engine) as s:
         _append(s, 1)
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
