@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Sequence
 from typing import IO, Any
 
 from sqlalchemy import insert, text
@@ -23,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from lineage.models import AuditEvent
 from lineage.models._base import utcnow
+from lineage.rowdigest import record_of
 
 __all__ = [
     "DOMAIN",
@@ -93,8 +95,12 @@ def append_event(
     payload: dict[str, Any] | None = None,
     project_id: int | None = None,
     request_id: str | None = None,
+    rows: Sequence[Any] = (),
 ) -> AuditEvent:
     """Append one event in the caller's transaction (it commits or rolls back with the change).
+
+    ``rows``: append-only domain rows this event creates (flushed, so they have ids); their content
+    digests are recorded in the payload as ``records`` so a deep verify can prove them unchanged.
 
     On PostgreSQL a transaction-level advisory lock serialises appenders until commit, so concurrent
     writers never read the same head; on SQLite the engine's ``BEGIN IMMEDIATE`` does the same.
@@ -111,6 +117,8 @@ def append_event(
         head = chain_head(session)
     seq = 1 if head is None else head.seq + 1
     prev = GENESIS_HASH if head is None else head.hash
+    if rows:
+        payload = {**(payload or {}), "records": [record_of(r) for r in rows]}
     fields: dict[str, Any] = {
         "seq": seq,
         "ts": utcnow(),

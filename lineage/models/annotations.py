@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from lineage.models._base import JSONType, UTCDateTime, utcnow
@@ -107,6 +107,7 @@ class Annotation(SQLModel, table=True):
         # A label is superseded at most once (a correction or a rejection), so its history is a chain.
         Index("uq_annotations_supersedes_id", "supersedes_id", unique=True),
         Index("ix_annotations_origin_id", "origin_id"),
+        Index("ix_annotations_audit_seq", "audit_seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -133,6 +134,12 @@ class Annotation(SQLModel, table=True):
     supersedes_id: int | None = Field(default=None, foreign_key="annotations.id")
     origin_id: int | None = Field(default=None, foreign_key="annotations.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # Who wrote this row (the importer, the corrector, the run's owner): an author of the version, whoever
+    # the label is attributed to. Null only on rows written before revision 0003.
+    created_by: int | None = Field(default=None, foreign_key="users.id")
+    # Integrity: the row's content digest (``lineage.audit.rows``) and the audit event that recorded it.
+    row_digest: str | None = Field(default=None, max_length=64)
+    audit_seq: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
 
 
 class Review(SQLModel, table=True):

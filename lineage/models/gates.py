@@ -17,11 +17,13 @@ class GoldenSet(SQLModel, table=True):
     """Expert labels used to measure annotators and models; they live in a golden dataset's version."""
 
     __tablename__ = "golden_sets"
-    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_golden_set_name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name", "version", name="uq_golden_set_version"),)
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
     name: str = Field(max_length=100)
+    # Golden sets are versioned like policies: ``NAME@VERSION`` names exactly one.
+    version: int = Field(default=1, ge=1)
     dataset_version_id: int = Field(foreign_key="dataset_versions.id")
     manifest_hash: str | None = Field(default=None, max_length=64)
     created_by: int = Field(foreign_key="users.id")
@@ -53,6 +55,8 @@ class GateEvaluation(SQLModel, table=True):
     dataset_version_id: int = Field(foreign_key="dataset_versions.id", index=True)
     policy_id: int = Field(foreign_key="gate_policies.id")
     policy_hash: str = Field(max_length=64)
+    # The golden set the evaluation measured against (None: the policy needed none).
+    golden_set_id: int | None = Field(default=None, foreign_key="golden_sets.id")
     passed: bool
     gates: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
     metrics: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)

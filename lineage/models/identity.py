@@ -35,6 +35,9 @@ class User(SQLModel, table=True):
     is_active: bool = Field(default=True)
     # Second factor for electronic signatures (scrypt hash); never the token.
     signing_secret_hash: str | None = Field(default=None, max_length=300)
+    # A one-time enrolment code (hashed) issued by an admin: the only way to set a first signing secret.
+    signing_enrolment_hash: str | None = Field(default=None, max_length=300)
+    signing_enrolment_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -52,6 +55,8 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # The token that minted this one (None: issued by an operator or admin). Revoking a parent revokes it.
+    parent_id: int | None = Field(default=None, foreign_key="api_tokens.id")
 
 
 class Project(SQLModel, table=True):
