@@ -2,7 +2,8 @@
 
 Method: appends go through ``lineage.audit.append_event`` (the code path every change uses), in
 transactions of ``--batch`` events, on a freshly migrated database. Verification streams
-``(seq, prev_hash, hash, canonical)`` from the database and re-hashes the stored canonical bytes;
+``(seq, prev_hash, hash, canonical)`` and every readable column from the database, re-hashes the stored
+canonical bytes and checks each column against them (``verify_database``, columns included);
 the 1M-event chain is bulk-loaded with rows built by the same canonical/hash functions (appending
 1M events one by one would take minutes and measure the append path again). Also reported: verify of
 an exported JSON Lines file. Figures are medians of ``--repeat`` runs.
@@ -100,8 +101,9 @@ def bulk_load(url: str, n: int) -> None:
             chunk.append(
                 {
                     **fields,
-                    "ts": ts.isoformat() if url.startswith("sqlite") else ts,
-                    "payload": f'{{"rows": {seq % 5000}}}',
+                    # As the service writes them: SQLAlchemy's SQLite timestamp text, canonical JSON text.
+                    "ts": ts.strftime("%Y-%m-%d %H:%M:%S.%f") if url.startswith("sqlite") else ts,
+                    "payload": f'{{"rows":{seq % 5000}}}',
                     "prev_hash": prev,
                     "hash": h,
                     "canonical": canonical,

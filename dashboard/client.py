@@ -60,8 +60,11 @@ ENDPOINTS: dict[str, str] = {
     "annotation_lineage": "/api/v1/projects/{project_id}/annotations/{annotation_id}/lineage",
     # gates, signatures, releases, reports (service/routes/gates.py, releases.py)
     "version_evaluations": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evaluations",
+    "version_evidence": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evidence",
     "project_evaluations": "/api/v1/projects/{project_id}/evaluations",
+    "evaluation": "/api/v1/projects/{project_id}/evaluations/{evaluation_id}",
     "approvals": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/approvals",
+    "signable": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/signable",
     "reject": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/reject",
     "evidence_bundle": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/bundle",
     "report": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/reports/{kind}",
@@ -301,13 +304,30 @@ class Api:
 
     # ---- gates, signatures, release decisions -----------------------------------------------------------
     def evaluations(self, project_id: int, dataset: str, version: str) -> list[dict[str, Any]]:
-        """``GET .../versions/{version}/evaluations`` → newest first: ``[{id, dataset_version_id, passed,
-        policy_name, policy_hash, gates: [{name, metric, value, threshold, op, passed, explanation, evidence}],
-        metrics, per_class: {class: {n_gt, tp, fp, fn, precision, recall, f1, ap, ap50, golden_error, ...}},
-        evidence: {golden_set, ...}, data_hashes, created_at}]`` (``GateReport.to_dict()`` plus the record's
-        fields; NaN is ``null``). What each gate's ``evidence`` holds is listed in ``dashboard.charts``."""
+        """``GET .../versions/{version}/evaluations`` → newest first: ``[{id, dataset_version_id, dataset, version,
+        purpose, release_id, passed, policy_name, policy_version, policy_hash, golden_set: {id, name, version,
+        dataset_version, items, labels, manifest_hash} | null, blocking, created_at, gates: [{name, metric, value,
+        threshold, op, passed, explanation, evidence}], metrics, per_class: {class: {n_gt, tp, fp, fn, precision,
+        recall, f1, ap, ap50, golden_error, ...}}, evidence: {golden_set, pr_curves, confusion_matrix}, data_hashes}]``
+        (``GateReport.to_dict()`` plus the record's fields; NaN is ``null``). ``purpose``: ``release_evidence``
+        (the one the version's release rests on), ``recheck`` (made after the release) or ``evaluation``. What
+        each gate's ``evidence`` holds is listed in ``dashboard.charts``."""
         path = path_of("version_evaluations", project_id=project_id, dataset=dataset, version=version)
         return list(self.get(path))
+
+    def version_evidence(self, project_id: int, dataset: str, version: str) -> dict[str, Any]:
+        """``GET .../versions/{version}/evidence`` → ``{version, state, basis: release|latest|none, release_id,
+        evidence: <an evaluation as :meth:`evaluations` gives it> | null, rechecks: [id], evaluations: [{id,
+        purpose, passed, policy_name, policy_version, policy_hash, golden_set, blocking, created_at, ...}]}``: the
+        evaluation standing as the version's gate evidence (its release's once released; re-checks never
+        replace it) and every evaluation of the version summarised, newest first."""
+        path = path_of("version_evidence", project_id=project_id, dataset=dataset, version=version)
+        return dict(self.get(path))
+
+    def evaluation(self, project_id: int, evaluation_id: int) -> dict[str, Any]:
+        """``GET /projects/{id}/evaluations/{evaluation_id}`` → one evaluation with its full evidence and plot
+        data, as :meth:`evaluations` gives them (404 outside the caller's projects)."""
+        return dict(self.get(path_of("evaluation", project_id=project_id, evaluation_id=evaluation_id)))
 
     def project_evaluations(self, project_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
         """``GET /projects/{id}/evaluations`` → newest first: evaluations as :meth:`evaluations` gives them, plus
@@ -324,8 +344,8 @@ class Api:
     ) -> dict[str, Any]:
         """``POST .../versions/{version}/approvals`` with ``{meaning, signing_secret}`` → the approval (shape of
         :meth:`approvals`). Refusals: 403 for a wrong secret (field ``secret``), a role the policy does not
-        let approve, or four-eyes (field ``meaning``); 409 for a non-candidate or a second signature with the
-        same meaning; 422 when the version has no gate evaluation."""
+        let approve, or four-eyes (field ``meaning``); 409 unless the version is a candidate whose latest gate
+        evaluation passed on its current content, or for a second signature with the same meaning."""
         path = path_of("approvals", project_id=project_id, dataset=dataset, version=version)
         return dict(self.post(path, {"meaning": meaning, "signing_secret": signing_secret}))
 
@@ -391,3 +411,12 @@ class Api:
             if got < page:
                 return count, False
         return count, True
+
+    # ---- signing, asked before the form is shown ----------------------------------------------------------
+    def signable(self, project_id: int, dataset: str, version: str) -> dict[str, Any]:
+        """``GET .../versions/{version}/signable`` → ``{meaning, can_sign, reason, meanings: {meaning: reason or
+        null}}``: whether the caller may sign now (asked for ``approval``; ``meanings`` answers for each of
+        :data:`SIGNATURE_MEANINGS`) and, if not, the reason the signature would be refused with. Uncached: the
+        answer changes with the record (a new evaluation, a label written)."""
+        path = path_of("signable", project_id=project_id, dataset=dataset, version=version)
+        return dict(send(self.http, self.token, "GET", path))

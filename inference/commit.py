@@ -30,7 +30,7 @@ from inference.routing import REASON_UNREADABLE, Thresholds, route_item
 from inference.runs import run_project_id
 from inference.signals import write_batch_signals
 from inference.types import BatchResult, BatchTask
-from lineage.annotations import check_box, mark_stale, model_provenance
+from lineage.annotations import check_box, mark_stale, model_provenance, seal_rows
 from lineage.audit import append_event
 from lineage.context import Actor
 from lineage.datasets import ensure_writable
@@ -62,7 +62,9 @@ class Cancelled(Exception):
     """The run left the ``running`` state (cancelled) while it executed."""
 
 
-def run_event(session: Session, plan: RunPlan, action: str, payload: dict[str, Any]) -> None:
+def run_event(
+    session: Session, plan: RunPlan, action: str, payload: dict[str, Any], *, expect_seq: int | None = None
+) -> None:
     append_event(
         session,
         actor=plan.actor.username,
@@ -72,6 +74,7 @@ def run_event(session: Session, plan: RunPlan, action: str, payload: dict[str, A
         object_id=str(plan.run_id),
         project_id=plan.project_id,
         payload=payload,
+        expect_seq=expect_seq,
     )
 
 
@@ -139,9 +142,12 @@ class _Label:
     threshold: float
 
 
-def _write_labels(session: Session, plan: RunPlan, version: DatasetVersion, labels: list[_Label]) -> dict[str, int]:
+def _write_labels(
+    session: Session, plan: RunPlan, version: DatasetVersion, labels: list[_Label]
+) -> tuple[dict[str, int], dict[str, Any] | None]:
     """Insert the labels (one Core ``executemany``, no ``RETURNING``) with the provenance ``model_provenance``
-    gives, checked for every threshold used."""
+    gives, checked for every threshold used, sealed for the batch's event (``seal_rows``); returns the
+    count per class and the seal."""
     base = model_provenance(session, autolabel_run_id=plan.run_id, version=version)
     for threshold in {lbl.threshold for lbl in labels}:
         replace(base, threshold=threshold).check()
@@ -171,13 +177,15 @@ def _write_labels(session: Session, plan: RunPlan, version: DatasetVersion, labe
         }
         for lbl in labels
     ]
+    sealed: dict[str, Any] | None = None
     if rows:
+        sealed = seal_rows(session, rows, created_by=plan.actor.user_id)
         session.execute(insert(Annotation), rows)
         mark_stale(session, version_id=plan.version_id)
     by_class: dict[str, int] = defaultdict(int)
     for lbl in labels:
         by_class[lbl.category] += 1
-    return dict(sorted(by_class.items()))
+    return dict(sorted(by_class.items())), sealed
 
 
 def commit_batch(
@@ -194,7 +202,7 @@ def commit_batch(
         version = session.get(DatasetVersion, plan.version_id)
         assert version is not None
         ensure_writable(session, actor=plan.actor, version=version, attempted=f"auto-labelling (run {plan.run_id})")
-        by_class = _write_labels(session, plan, version, labels)
+        by_class, sealed = _write_labels(session, plan, version, labels)
         if queue_rows:
             session.execute(insert(ReviewQueueItem), queue_rows)
         session.execute(
@@ -218,7 +226,9 @@ def commit_batch(
                 "errors": extra["errors"],
                 "dropped_boxes": extra["dropped"],
                 "predict_s": round(result.predict_s, 4),
+                **({"sealed": sealed} if sealed else {}),
             },
+            expect_seq=sealed["seq"] if sealed else None,
         )
         if signals is not None:
             feats = [i.feature if i.feature is not None else np.zeros(0) for i in result.items]

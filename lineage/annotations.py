@@ -31,13 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, text, update
+from sqlalchemy import exists, func, insert, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from lineage.audit import append_event
+from lineage.audit import append_event, next_seq
 from lineage.context import Actor
 from lineage.datasets import ensure_writable, version_ref
 from lineage.errors import Conflict, InvalidInput, NotFound
@@ -53,7 +53,8 @@ from lineage.models import (
     Review,
     ReviewDecision,
 )
-from lineage.models._base import UTCDateTime, utcnow
+from lineage.models._base import utcnow
+from lineage.rowdigest import DIGEST_COLUMNS, aggregate, digest_values, normaliser, row_digest
 
 __all__ = [
     "ANNOTATION_COLUMNS",
@@ -77,6 +78,7 @@ __all__ = [
     "refresh_manifest",
     "review_annotation",
     "schema_class_names",
+    "seal_rows",
 ]
 
 DELETED = "deleted"
@@ -109,7 +111,12 @@ ANNOTATION_COLUMNS = (
     "supersedes_id",
     "origin_id",
     "created_at",
+    "created_by",
+    "row_digest",
+    "audit_seq",
 )
+# Who wrote a row and how it is sealed: record-keeping, not label content (left out of the manifest).
+_RECORD_COLUMNS = frozenset({"created_by", "row_digest", "audit_seq"})
 _PROVENANCE_FIELDS = (
     "annotator_id",
     "model_version_id",
@@ -266,7 +273,7 @@ def manifest_hash(session: Session, *, version_id: int) -> str:
 _MANIFEST_COLUMNS = tuple(
     c
     for c in ANNOTATION_COLUMNS
-    if c not in {"dataset_version_id", "item_id", "supersedes_id", "origin_id", "created_at"}
+    if c not in {"dataset_version_id", "item_id", "supersedes_id", "origin_id", "created_at"} | _RECORD_COLUMNS
 )
 
 
@@ -276,6 +283,32 @@ def refresh_manifest(session: Session, *, version: DatasetVersion) -> str:
     session.add(version)
     session.flush()
     return version.manifest_hash
+
+
+def seal_rows(session: Session, rows: Sequence[dict[str, Any]], *, created_by: int) -> dict[str, Any]:
+    """Stamp annotation rows (dicts, about to be inserted) with their writer, their content digest and the
+    seq of the audit event that will record them (reserved now: append that event next, with
+    ``expect_seq``); returns what the event records of them: ``{"seq", "count", "digest"}``."""
+    seq = next_seq(session)
+    norm = normaliser("annotations")
+    names = [name for name, _ in DIGEST_COLUMNS["annotations"]]
+    digests = []
+    for row in rows:
+        row["created_by"] = created_by
+        row["audit_seq"] = seq
+        digest = digest_values("annotations", [row.get(n) for n in names], norm)
+        row["row_digest"] = digest
+        digests.append(digest)
+    return {"seq": seq, "count": len(digests), "digest": aggregate(digests)}
+
+
+def _seal_orm(session: Session, row: Annotation, *, created_by: int) -> dict[str, Any]:
+    """``seal_rows`` for one ORM annotation (before it is added)."""
+    seq = next_seq(session)
+    row.created_by = created_by
+    row.audit_seq = seq
+    row.row_digest = row_digest("annotations", row)
+    return {"seq": seq, "count": 1, "digest": aggregate([row.row_digest])}
 
 
 def model_provenance(session: Session, *, autolabel_run_id: int, version: DatasetVersion) -> Provenance:
@@ -376,6 +409,7 @@ def add_annotations(
         }
         for lbl in labels
     ]
+    sealed = seal_rows(session, rows, created_by=actor.user_id)
     result = session.execute(insert(Annotation).returning(col(Annotation.id), sort_by_parameter_order=True), rows)
     ids = [int(r[0]) for r in result]
     mark_stale(session, version_id=version.id or 0)
@@ -395,7 +429,9 @@ def add_annotations(
             "first_id": ids[0],
             "last_id": ids[-1],
             "provenance": {k: v for k, v in _provenance_dict(provenance).items() if v is not None},
+            "sealed": sealed,
         },
+        expect_seq=sealed["seq"],
     )
     return ids
 
@@ -431,7 +467,7 @@ def correct_annotation(
     """Append a ``human`` annotation (by ``actor``) that supersedes ``annotation_id`` with ``change`` applied."""
     old, version, dataset = _live_target(session, annotation_id)
     ensure_writable(session, actor=actor, version=version, attempted=f"correcting annotation {annotation_id}")
-    new = _corrected(session, actor=actor, old=old, version=version, change=change)
+    new, sealed = _corrected(session, actor=actor, old=old, version=version, change=change)
     append_event(
         session,
         actor=actor.username,
@@ -442,10 +478,13 @@ def correct_annotation(
         project_id=dataset.project_id,
         payload={
             "supersedes": old.id,
+            "superseded_digest": row_digest("annotations", old),
             "version": version_ref(dataset, version),
             "reason": reason,
             "change": {k: v for k, v in _change_dict(change).items() if v is not None},
+            "sealed": sealed,
         },
+        expect_seq=sealed["seq"],
     )
     return new
 
@@ -456,7 +495,7 @@ def _change_dict(change: BoxChange) -> dict[str, Any]:
 
 def _corrected(
     session: Session, *, actor: Actor, old: Annotation, version: DatasetVersion, change: BoxChange
-) -> Annotation:
+) -> tuple[Annotation, dict[str, Any]]:
     label = NewLabel(
         item_id=old.item_id,
         category=change.category if change.category is not None else old.category,
@@ -485,10 +524,11 @@ def _corrected(
         annotator_id=actor.user_id,
         supersedes_id=old.id,
     )
+    sealed = _seal_orm(session, new, created_by=actor.user_id)
     session.add(new)
     session.flush()
     mark_stale(session, version_id=version.id or 0)
-    return new
+    return new, sealed
 
 
 def review_annotation(
@@ -505,10 +545,11 @@ def review_annotation(
     old, version, dataset = _live_target(session, annotation_id)
     ensure_writable(session, actor=actor, version=version, attempted=f"reviewing annotation {annotation_id}")
     correction: Annotation | None = None
+    sealed: dict[str, Any] | None = None
     if decision is ReviewDecision.correct:
         if change is None or all(v is None for v in _change_dict(change).values()):
             raise InvalidInput("a correction needs at least one changed field", field="correction")
-        correction = _corrected(session, actor=actor, old=old, version=version, change=change)
+        correction, sealed = _corrected(session, actor=actor, old=old, version=version, change=change)
     elif change is not None:
         raise InvalidInput(f"a {decision.value} decision takes no correction", field="correction")
     elif decision is ReviewDecision.reject:
@@ -521,6 +562,7 @@ def review_annotation(
             annotator_id=actor.user_id,
             supersedes_id=old.id,
         )
+        sealed = _seal_orm(session, correction, created_by=actor.user_id)
         session.add(correction)
         session.flush()
         mark_stale(session, version_id=version.id or 0)
@@ -547,16 +589,19 @@ def review_annotation(
             "correction_id": review.correction_id,
             "version": version_ref(dataset, version),
             "comment": comment,
+            "reviewed_digest": row_digest("annotations", old),
+            **({"sealed": sealed} if sealed else {}),
         },
+        rows=[review],
+        expect_seq=sealed["seq"] if sealed else None,
     )
     return review
 
 
 _INHERIT_SQL = f"""
-INSERT INTO annotations ({", ".join(ANNOTATION_COLUMNS)})
-SELECT :child, ci.id, a.category, a.geometry_type, a.x, a.y, a.w, a.h, a.geometry, a.attributes, a.kind,
+SELECT ci.id, a.category, a.geometry_type, a.x, a.y, a.w, a.h, a.geometry, a.attributes, a.kind,
        a.annotator_id, a.model_version_id, a.weights_sha256, a.confidence, a.threshold, a.autolabel_run_id,
-       a.source_sha256, a.source_format, a.generator_config_hash, NULL, COALESCE(a.origin_id, a.id), :now
+       a.source_sha256, a.source_format, a.generator_config_hash, COALESCE(a.origin_id, a.id)
 FROM annotations a
 JOIN items pi ON pi.id = a.item_id
 JOIN items ci ON ci.dataset_version_id = :child AND ci.uri = pi.uri AND ci.sha256 = pi.sha256
@@ -564,13 +609,50 @@ WHERE a.dataset_version_id = :parent AND a.geometry_type <> '{DELETED}'
   AND NOT EXISTS (SELECT 1 FROM annotations s WHERE s.supersedes_id = a.id)
 ORDER BY a.id
 """
+_INHERITED = (
+    "item_id",
+    "category",
+    "geometry_type",
+    "x",
+    "y",
+    "w",
+    "h",
+    "geometry",
+    "attributes",
+    "kind",
+    "annotator_id",
+    "model_version_id",
+    "weights_sha256",
+    "confidence",
+    "threshold",
+    "autolabel_run_id",
+    "source_sha256",
+    "source_format",
+    "generator_config_hash",
+    "origin_id",
+)
 
 
-def inherit_labels(session: Session, *, parent_id: int, child_id: int) -> int:
-    """Copy the parent's live labels onto the child's items with the same path and bytes; returns the count.
+def inherit_labels(session: Session, *, parent_id: int, child_id: int, created_by: int) -> dict[str, Any] | None:
+    """Copy the parent's live labels onto the child's items with the same path and bytes, sealed for the
+    audit event the caller appends next (``expect_seq``); returns ``seal_rows``' record, ``None`` when
+    nothing was copied.
 
-    Provenance fields are copied; ``origin_id`` points at the first row of the label's lineage.
+    Provenance fields are copied; ``origin_id`` points at the first row of the label's lineage; the
+    copies' ``created_by`` is whoever created the child (the parent's authors stay its authors through
+    ``origin_id``).
     """
-    stmt = text(_INHERIT_SQL).bindparams(bindparam("now", type_=UTCDateTime()))
-    result = session.execute(stmt, {"child": child_id, "parent": parent_id, "now": utcnow()})
-    return int(getattr(result, "rowcount", 0) or 0)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for values in session.execute(text(_INHERIT_SQL), {"child": child_id, "parent": parent_id}):
+        row = dict(zip(_INHERITED, values, strict=True))
+        for name in ("geometry", "attributes"):  # JSON text on SQLite, parsed on PostgreSQL
+            if isinstance(row[name], str):
+                row[name] = json.loads(row[name])
+        row.update(dataset_version_id=child_id, supersedes_id=None, created_at=now)
+        rows.append(row)
+    if not rows:
+        return None
+    sealed = seal_rows(session, rows, created_by=created_by)
+    session.execute(insert(Annotation), rows)
+    return sealed

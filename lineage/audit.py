@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Sequence
 from typing import IO, Any
 
 from sqlalchemy import insert, text
@@ -35,6 +35,7 @@ __all__ = [
     "chain_head",
     "event_hash",
     "export_events",
+    "next_seq",
 ]
 
 DOMAIN = b"labelgate.audit.v1\x00"
@@ -96,26 +97,23 @@ def append_event(
     project_id: int | None = None,
     request_id: str | None = None,
     rows: Sequence[Any] = (),
+    expect_seq: int | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction (it commits or rolls back with the change).
 
     ``rows``: append-only domain rows this event creates (flushed, so they have ids); their content
     digests are recorded in the payload as ``records`` so a deep verify can prove them unchanged.
+    ``expect_seq``: the seq ``next_seq`` reserved for this event (rows written before it carry it).
 
     On PostgreSQL a transaction-level advisory lock serialises appenders until commit, so concurrent
     writers never read the same head; on SQLite the engine's ``BEGIN IMMEDIATE`` does the same.
     """
     conn = session.connection()
     tx = session.get_transaction()
-    cached = session.info.get(_HEAD_CACHE)
-    if cached is not None and cached[0] is tx:
-        # Same transaction as the previous append: the lock is still held, the head cannot have moved.
-        head: ChainHead | None = cached[1]
-    else:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        head = chain_head(session)
+    head = _locked_head(session)
     seq = 1 if head is None else head.seq + 1
+    if expect_seq is not None and seq != expect_seq:
+        raise RuntimeError(f"audit seq {expect_seq} was reserved but the next event is {seq}")
     prev = GENESIS_HASH if head is None else head.hash
     if rows:
         payload = {**(payload or {}), "records": [record_of(r) for r in rows]}
@@ -136,6 +134,29 @@ def append_event(
     conn.execute(insert(AuditEvent).values(**fields, prev_hash=prev, hash=digest, canonical=canonical))
     session.info[_HEAD_CACHE] = (tx, ChainHead(seq=seq, hash=digest))
     return AuditEvent(**fields, prev_hash=prev, hash=digest, canonical=canonical)
+
+
+def _locked_head(session: Session) -> ChainHead | None:
+    """The chain head, read under the append lock (taken once per transaction and held until its end)."""
+    conn = session.connection()  # begins the transaction if none is open
+    tx = session.get_transaction()
+    cached = session.info.get(_HEAD_CACHE)
+    if cached is not None and cached[0] is tx:
+        # Same transaction as the previous append: the lock is still held, the head cannot have moved.
+        head: ChainHead | None = cached[1]
+        return head
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    head = chain_head(session)
+    session.info[_HEAD_CACHE] = (tx, head)
+    return head
+
+
+def next_seq(session: Session) -> int:
+    """Reserve the seq of the next event appended in this transaction (the append lock is taken now and
+    held to the end of it), so rows written before their event can carry it (``audit_seq``)."""
+    head = _locked_head(session)
+    return 1 if head is None else head.seq + 1
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

@@ -277,11 +277,11 @@ def create_version(
     session.add(row)
     session.flush()
     session.execute(insert(Item), [{**i, "dataset_version_id": row.id} for i in items])
-    inherited = 0
+    sealed: dict[str, Any] | None = None
     if parent is not None and inherit_labels:
         from lineage.annotations import inherit_labels as copy_labels
 
-        inherited = copy_labels(session, parent_id=parent.id or 0, child_id=row.id or 0)
+        sealed = copy_labels(session, parent_id=parent.id or 0, child_id=row.id or 0, created_by=actor.user_id)
     append_event(
         session,
         actor=actor.username,
@@ -297,9 +297,11 @@ def create_version(
             "git_revision": revision,
             "dvc_hash": dvc_hash,
             "items": len(items),
-            "inherited_labels": inherited,
+            "inherited_labels": sealed["count"] if sealed else 0,
             "content": "folder" if scanned is not None else "parent",
+            **({"sealed": sealed} if sealed else {}),
         },
+        expect_seq=sealed["seq"] if sealed else None,
     )
     return row
 
@@ -427,6 +429,7 @@ def change_state(
             "manifest_hash": version.manifest_hash,
             "git_tag": tag_name,
         },
+        rows=[version],  # the pins (state, content and manifest hashes) this state rests on
     )
     if to is VersionState.released and emitter is not None:
         from lineage.openlineage import release_event

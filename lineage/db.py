@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-__all__ = ["is_postgres", "is_sqlite", "make_engine", "session_scope"]
+__all__ = ["canonical_json", "is_postgres", "is_sqlite", "make_engine", "session_scope"]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -30,11 +31,21 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=NullPool,
+            json_serializer=canonical_json,
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=canonical_json)
+
+
+def canonical_json(value: Any) -> str:
+    """How JSON columns are written: compact, key-sorted, UTF-8 text. An audit event's ``payload`` column
+    then holds exactly the bytes its hashed event holds, so verify compares them without parsing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -13,23 +13,35 @@
 
 ``data_hashes`` of the evaluation pin what it saw (version content and manifest, golden manifest), so a
 release can refuse a version whose data or labels changed after its evaluation.
+
+**Which golden set.** Golden sets are versioned like policies: registering under an existing name makes the
+next version, and ``NAME@VERSION`` names exactly one. An evaluation measures against the golden set its
+policy names (``golden: NAME@VERSION``) or an explicit override (CLI ``--golden``, API ``golden``); a policy
+with golden-based gates and neither is refused, never resolved to "the newest". The chosen set is stored on
+the evaluation (``golden_set_id``, and its name, version and size in ``evidence["golden_set"]``) and in its
+audit event. A golden set that shares no image, or no class, with the version is refused too: its gates
+would measure nothing.
+
+**Which evaluation is the evidence.** A release rests on one evaluation (``Release.evaluation_id``); later
+evaluations of a released (or deprecated) version are re-checks and never replace it
+(:func:`evaluation_purpose`, :func:`evidence_evaluation`).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from lineage.annotations import live_labels, manifest_hash
+from lineage.annotations import count_live, live_labels, manifest_hash
 from lineage.audit import append_event
 from lineage.context import Actor
 from lineage.datasets import version_ref
-from lineage.errors import Conflict, InvalidInput, NotFound
+from lineage.errors import InvalidInput, NotFound
 from lineage.models import (
     Annotation,
     Dataset,
@@ -40,9 +52,11 @@ from lineage.models import (
     Item,
     LabelSchemaVersion,
     ModelVersion,
+    Release,
     Review,
     ReviewQueueItem,
     User,
+    VersionState,
 )
 from quality_gates import (
     BoxSet,
@@ -56,23 +70,39 @@ from quality_gates import (
     parse_policy,
     policy_hash,
 )
+from quality_gates.policy import parse_golden_ref
 
 __all__ = [
     "EvaluationOutcome",
+    "EvaluationView",
+    "Purpose",
+    "VersionEvidence",
     "build_inputs",
     "current_data_hashes",
     "detection_plots",
     "evaluate_version",
+    "evaluation_purpose",
+    "evidence_evaluation",
+    "get_evaluation",
+    "get_golden_set",
     "get_policy",
+    "golden_summary",
     "latest_evaluation",
     "list_golden_sets",
     "list_policies",
     "project_evaluations",
     "register_golden_set",
+    "resolve_golden",
     "review_coverage_of",
     "stale_hashes",
     "store_policy",
+    "version_evaluations",
+    "version_evidence",
 ]
+
+#: What an evaluation is to its version: the one its release rests on, a later re-check of a released
+#: (or deprecated) version, or any other evaluation (of a draft or candidate, or superseded before release).
+Purpose = Literal["release_evidence", "recheck", "evaluation"]
 
 
 def store_policy(session: Session, *, actor: Actor, project_id: int, yaml_text: str) -> GatePolicy:
@@ -129,7 +159,10 @@ def get_policy(session: Session, *, project_id: int, ref: str) -> GatePolicy:
 def register_golden_set(
     session: Session, *, actor: Actor, project_id: int, name: str, version: DatasetVersion
 ) -> GoldenSet:
-    """Name a version of a golden dataset (hidden from annotators) as a golden set of the project."""
+    """Name a version of a golden dataset (hidden from annotators) as the next version of golden set ``name``.
+
+    The same dataset version with unchanged labels as the newest version of ``name`` returns that one.
+    """
     dataset = session.get(Dataset, version.dataset_id)
     if dataset is None or dataset.project_id != project_id:
         raise NotFound("no such version in this project", field="version")
@@ -138,13 +171,24 @@ def register_golden_set(
             f"{dataset.name} is not a golden dataset (create it with is_golden so annotators cannot see it)",
             field="version",
         )
-    if session.exec(select(GoldenSet).where(GoldenSet.project_id == project_id, GoldenSet.name == name)).first():
-        raise Conflict(f"a golden set named {name!r} already exists", field="name")
+    if not name.strip() or "@" in name or name != name.strip() or len(name) > 100:
+        raise InvalidInput(
+            f"a golden set name is 1 to 100 characters without '@' or surrounding spaces, got {name!r}", field="name"
+        )
+    digest = manifest_hash(session, version_id=version.id or 0)
+    latest = session.exec(
+        select(GoldenSet)
+        .where(GoldenSet.project_id == project_id, GoldenSet.name == name)
+        .order_by(col(GoldenSet.version).desc())
+    ).first()
+    if latest is not None and latest.dataset_version_id == version.id and latest.manifest_hash == digest:
+        return latest
     golden = GoldenSet(
         project_id=project_id,
         name=name,
+        version=(latest.version + 1) if latest else 1,
         dataset_version_id=version.id or 0,
-        manifest_hash=manifest_hash(session, version_id=version.id or 0),
+        manifest_hash=digest,
         created_by=actor.user_id,
     )
     session.add(golden)
@@ -157,19 +201,130 @@ def register_golden_set(
         object_type="golden_set",
         object_id=str(golden.id),
         project_id=project_id,
-        payload={"name": name, "version": version_ref(dataset, version), "manifest_hash": golden.manifest_hash},
+        payload={
+            "name": name,
+            "golden_version": golden.version,
+            "ref": f"{name}@{golden.version}",
+            "version": version_ref(dataset, version),
+            "manifest_hash": golden.manifest_hash,
+        },
+        rows=_digestible(golden),
     )
     return golden
 
 
-def _golden(session: Session, project_id: int, name: str | None) -> GoldenSet | None:
-    stmt = select(GoldenSet).where(GoldenSet.project_id == project_id)
-    if name:
-        found = session.exec(stmt.where(GoldenSet.name == name)).first()
-        if found is None:
-            raise NotFound(f"no golden set named {name!r}", field="golden_set")
-        return found
-    return session.exec(stmt.order_by(col(GoldenSet.id).desc())).first()
+def _digestible(row: Any) -> list[Any]:
+    """``[row]`` when the row digests know its table (lineage.rowdigest), else nothing to record."""
+    from lineage.rowdigest import DIGEST_COLUMNS
+
+    return [row] if str(row.__tablename__) in DIGEST_COLUMNS else []
+
+
+def _golden_refs(session: Session, project_id: int) -> str:
+    rows = list_golden_sets(session, project_id=project_id)
+    return ", ".join(f"{g.name}@{g.version}" for g in rows) or "none registered yet"
+
+
+def get_golden_set(session: Session, *, project_id: int, ref: str) -> GoldenSet:
+    """The golden set ``NAME@VERSION`` of the project (InvalidInput for another form, NotFound if absent)."""
+    try:
+        name, number = parse_golden_ref(ref)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="golden") from None
+    found = session.exec(
+        select(GoldenSet).where(GoldenSet.project_id == project_id, GoldenSet.name == name, GoldenSet.version == number)
+    ).first()
+    if found is None:
+        raise NotFound(
+            f"no golden set {ref!r} in this project; golden sets: {_golden_refs(session, project_id)}", field="golden"
+        )
+    return found
+
+
+def resolve_golden(
+    session: Session, *, project_id: int, policy_record: GatePolicy, policy: Policy, override: str | None = None
+) -> GoldenSet | None:
+    """The golden set an evaluation of ``policy`` measures against: ``override`` (``NAME@VERSION``), else the
+    one the policy names; None when neither is given and no gate needs one.
+
+    Raises:
+        InvalidInput: a golden-based gate and no golden set named (the message says how to name one).
+        NotFound: an unknown ``NAME@VERSION``.
+    """
+    ref = override or policy.golden
+    if ref is None:
+        needs = policy.golden_gates()
+        if needs:
+            raise InvalidInput(
+                f"policy {policy_record.name}@{policy_record.version} measures against a golden set "
+                f"({', '.join(needs)}) but names none: add `golden: NAME@VERSION` to the policy or pass "
+                f'--golden NAME@VERSION (API: "golden"); golden sets of this project: '
+                f"{_golden_refs(session, project_id)}",
+                field="golden",
+            )
+        return None
+    return get_golden_set(session, project_id=project_id, ref=ref)
+
+
+def golden_summary(session: Session, golden: GoldenSet) -> dict[str, Any]:
+    """``{id, name, version, ref, dataset_version, items, labels, manifest_hash}`` of a golden set, as an
+    evaluation records it (``items``: images of its version; ``labels``: its live labels)."""
+    version = session.get(DatasetVersion, golden.dataset_version_id)
+    dataset = session.get(Dataset, version.dataset_id) if version is not None else None
+    items = session.exec(
+        select(func.count()).select_from(Item).where(Item.dataset_version_id == golden.dataset_version_id)
+    ).one()
+    return {
+        "id": golden.id,
+        "name": golden.name,
+        "version": golden.version,
+        "ref": f"{golden.name}@{golden.version}",
+        "dataset_version": version_ref(dataset, version) if dataset and version else None,
+        "items": int(items),
+        "labels": count_live(session, version_id=golden.dataset_version_id),
+        "manifest_hash": golden.manifest_hash,
+    }
+
+
+def _check_golden_unchanged(session: Session, golden: GoldenSet) -> None:
+    """``NAME@VERSION`` names fixed content: refuse a golden set whose labels changed since it was registered."""
+    now = manifest_hash(session, version_id=golden.dataset_version_id)
+    if golden.manifest_hash is not None and now != golden.manifest_hash:
+        raise InvalidInput(
+            f"golden set {golden.name}@{golden.version} changed since it was registered (label manifest "
+            f"{golden.manifest_hash[:12]} is now {now[:12]}); register it again to make the next version "
+            f"(`labelgate golden register {golden.name} DATASET@VERSION`) and name that one",
+            field="golden",
+        )
+
+
+def _check_golden_fits(
+    session: Session, version: DatasetVersion, golden: GoldenSet, *, ref: str, gates: list[str], classes: set[str]
+) -> list[str]:
+    """Refuse a golden set that shares no image or no class with ``version`` (its gates would measure
+    nothing); returns the golden classes the version's schema lacks (their labels are left out)."""
+    golden_sha = select(Item.sha256).where(Item.dataset_version_id == golden.dataset_version_id)
+    common = session.exec(
+        select(func.count())
+        .select_from(Item)
+        .where(Item.dataset_version_id == version.id, col(Item.sha256).in_(golden_sha))
+    ).one()
+    name = f"golden set {golden.name}@{golden.version}"
+    if not common:
+        raise InvalidInput(
+            f"{name} shares no image with {ref}, so its gates ({', '.join(gates)}) would measure nothing; "
+            "name the golden set of this dataset (`golden: NAME@VERSION` in the policy, or --golden)",
+            field="golden",
+        )
+    live = live_labels(golden.dataset_version_id).subquery()
+    golden_classes = {str(c) for c in session.exec(select(func.distinct(live.c.category)))}
+    if golden_classes and not golden_classes & classes:
+        raise InvalidInput(
+            f"{name} labels {', '.join(sorted(golden_classes))}, none of which is a class of {ref} "
+            f"({', '.join(sorted(classes)) or 'no classes'}); name the golden set of this dataset",
+            field="golden",
+        )
+    return sorted(golden_classes - classes)
 
 
 def _class_names(session: Session, version: DatasetVersion, labels: list[Annotation]) -> list[str]:
@@ -313,8 +468,13 @@ def review_coverage_of(session: Session, version_id: int) -> ReviewCoverage:
 
 @dataclass(frozen=True, slots=True)
 class EvaluationOutcome:
+    """A stored evaluation, its report, and the golden set it measured against (None: the policy needed
+    none); ``golden_info`` is :func:`golden_summary` of it, as recorded in the evidence."""
+
     record: GateEvaluation
     report: GateReport
+    golden: GoldenSet | None = None
+    golden_info: dict[str, Any] | None = None
 
 
 def evaluate_version(
@@ -323,16 +483,33 @@ def evaluate_version(
     actor: Actor,
     version: DatasetVersion,
     policy_record: GatePolicy,
-    golden_set: str | None = None,
+    golden: str | None = None,
     acknowledged: tuple[str, ...] = (),
 ) -> EvaluationOutcome:
-    """Run ``policy_record`` on ``version``, store the GateEvaluation and an audit event."""
+    """Run ``policy_record`` on ``version``, store the GateEvaluation and an audit event.
+
+    ``golden`` (None): ``NAME@VERSION`` of the golden set to measure against, overriding the policy's
+    ``golden``; see :func:`resolve_golden` for when none is needed and what is refused.
+    """
     dataset = session.get(Dataset, version.dataset_id)
     if dataset is None or dataset.project_id != policy_record.project_id:
         raise NotFound("the policy and the version belong to different projects", field="policy")
     policy: Policy = parse_policy(policy_record.yaml_text)
-    golden = _golden(session, dataset.project_id, golden_set)
-    inputs = build_inputs(session, version, golden=golden, acknowledged=acknowledged)
+    chosen = resolve_golden(
+        session, project_id=dataset.project_id, policy_record=policy_record, policy=policy, override=golden
+    )
+    if chosen is not None:
+        _check_golden_unchanged(session, chosen)
+    inputs = build_inputs(session, version, golden=chosen, acknowledged=acknowledged)
+    info: dict[str, Any] | None = None
+    if chosen is not None:
+        info = golden_summary(session, chosen)
+        ref = version_ref(dataset, version)
+        # Checked even when no gate needs it: its metrics and plots are evidence, and would measure nothing.
+        gates = policy.golden_gates() or ["the golden-set metrics"]
+        outside = _check_golden_fits(session, version, chosen, ref=ref, gates=gates, classes=set(inputs.class_names))
+        if outside:
+            info["classes_outside_schema"] = outside
     try:
         report = evaluate(policy, inputs)
     except GateError as exc:
@@ -342,12 +519,13 @@ def evaluate_version(
         dataset_version_id=version.id or 0,
         policy_id=policy_record.id or 0,
         policy_hash=report.policy_hash,
+        golden_set_id=chosen.id if chosen is not None else None,
         passed=report.passed,
         gates=as_dict["gates"],
         metrics=as_dict["metrics"],
         evidence={
             "per_class": as_dict["per_class"],
-            "golden_set": golden.name if golden else None,
+            "golden_set": info,
             **detection_plots(policy, inputs, threshold=report.metrics.get("threshold")),
         },
         data_hashes=as_dict["data_hashes"],
@@ -355,6 +533,7 @@ def evaluate_version(
     )
     session.add(record)
     session.flush()
+    release = session.exec(select(Release).where(Release.dataset_version_id == version.id)).first()
     append_event(
         session,
         actor=actor.username,
@@ -368,12 +547,19 @@ def evaluate_version(
             "version": version_ref(dataset, version),
             "policy": f"{policy_record.name}@{policy_record.version}",
             "policy_hash": report.policy_hash,
+            "golden_set": (
+                None
+                if info is None
+                else {k: info[k] for k in ("id", "ref", "dataset_version", "items", "labels", "manifest_hash")}
+            ),
+            "purpose": evaluation_purpose(record, release),
             "passed": report.passed,
             "blocking": [g.name for g in report.gates if not g.passed],
             "data_hashes": as_dict["data_hashes"],
         },
+        rows=[record],
     )
-    return EvaluationOutcome(record=record, report=report)
+    return EvaluationOutcome(record=record, report=report, golden=chosen, golden_info=info)
 
 
 _MAX_CURVE_POINTS = 200
@@ -412,6 +598,8 @@ def detection_plots(policy: Policy, inputs: GateInputs, *, threshold: float | No
 
 
 def latest_evaluation(session: Session, version: DatasetVersion) -> GateEvaluation | None:
+    """The version's newest evaluation (for a released version this may be a re-check: the evidence its
+    release rests on is :func:`evidence_evaluation`)."""
     return session.exec(
         select(GateEvaluation)
         .where(GateEvaluation.dataset_version_id == version.id)
@@ -419,12 +607,46 @@ def latest_evaluation(session: Session, version: DatasetVersion) -> GateEvaluati
     ).first()
 
 
+def _release_of(session: Session, version_id: int | None) -> Release | None:
+    return session.exec(select(Release).where(Release.dataset_version_id == version_id)).first()
+
+
+def evaluation_purpose(evaluation: GateEvaluation, release: Release | None) -> Purpose:
+    """``release_evidence`` for the evaluation ``release`` rests on, ``recheck`` for one made after the
+    release, ``evaluation`` otherwise (no release, or made before it)."""
+    if release is None:
+        return "evaluation"
+    if evaluation.id == release.evaluation_id:
+        return "release_evidence"
+    if evaluation.created_at >= release.released_at:
+        return "recheck"
+    return "evaluation"
+
+
+def evidence_evaluation(session: Session, version: DatasetVersion) -> GateEvaluation | None:
+    """The evaluation that stands as the version's evidence: the one its release rests on once released
+    (or deprecated), else the newest."""
+    if VersionState(version.state) in (VersionState.released, VersionState.deprecated):
+        release = _release_of(session, version.id)
+        if release is not None:
+            return session.get(GateEvaluation, release.evaluation_id)
+    return latest_evaluation(session, version)
+
+
 def stale_hashes(session: Session, version: DatasetVersion, evaluation: GateEvaluation) -> list[str]:
     """Names of the data hashes that changed since ``evaluation`` (empty: the evidence still holds)."""
-    golden = None
-    if "golden.manifest" in evaluation.data_hashes:
-        name = (evaluation.evidence or {}).get("golden_set")
-        golden = _golden(session, session.get(Dataset, version.dataset_id).project_id, name) if name else None  # type: ignore[union-attr]
+    golden = session.get(GoldenSet, evaluation.golden_set_id) if evaluation.golden_set_id is not None else None
+    legacy = (evaluation.evidence or {}).get("golden_set")
+    if golden is None and isinstance(legacy, str) and "golden.manifest" in evaluation.data_hashes:
+        # Recorded before golden sets were versioned (and bound): its name was unique, now its version 1.
+        dataset = session.get(Dataset, version.dataset_id)
+        golden = session.exec(
+            select(GoldenSet).where(
+                GoldenSet.project_id == (dataset.project_id if dataset else -1),
+                GoldenSet.name == legacy,
+                GoldenSet.version == 1,
+            )
+        ).first()
     now = current_data_hashes(session, version, golden)
     return sorted(k for k, v in now.items() if evaluation.data_hashes.get(k) != v)
 
@@ -438,28 +660,85 @@ def list_golden_sets(session: Session, *, project_id: int) -> list[GoldenSet]:
     return list(session.exec(select(GoldenSet).where(GoldenSet.project_id == project_id).order_by(col(GoldenSet.id))))
 
 
-def version_evaluations(session: Session, *, version_id: int) -> list[tuple[GateEvaluation, str]]:
-    """The version's evaluations with their policy's name, newest first."""
-    stmt = (
-        select(GateEvaluation, GatePolicy.name)
+@dataclass(frozen=True, slots=True)
+class EvaluationView:
+    """A stored evaluation with what a reader needs beside it: its policy, golden set, version, dataset,
+    its purpose for the version, and the release (if any) of the version."""
+
+    record: GateEvaluation
+    policy: GatePolicy
+    golden: GoldenSet | None
+    version: DatasetVersion
+    dataset: Dataset
+    purpose: Purpose
+    release: Release | None
+
+
+def _views(session: Session, stmt: Any) -> list[EvaluationView]:
+    rows = list(session.exec(stmt))
+    releases: dict[int, Release | None] = {}
+    out = []
+    for record, policy, version, dataset in rows:
+        if version.id not in releases:
+            releases[version.id] = _release_of(session, version.id)
+        release = releases[version.id]
+        golden = session.get(GoldenSet, record.golden_set_id) if record.golden_set_id is not None else None
+        purpose = evaluation_purpose(record, release)
+        out.append(EvaluationView(record, policy, golden, version, dataset, purpose, release))
+    return out
+
+
+def _view_stmt() -> Any:
+    return (
+        select(GateEvaluation, GatePolicy, DatasetVersion, Dataset)
         .join(GatePolicy, col(GatePolicy.id) == GateEvaluation.policy_id)
-        .where(GateEvaluation.dataset_version_id == version_id)
-        .order_by(col(GateEvaluation.id).desc())
-    )
-    return [(r, name) for r, name in session.exec(stmt)]
-
-
-def project_evaluations(
-    session: Session, *, project_id: int, limit: int = 20
-) -> list[tuple[GateEvaluation, str, str, str]]:
-    """The project's newest evaluations: (record, version, dataset name, policy name)."""
-    stmt = (
-        select(GateEvaluation, DatasetVersion.version, Dataset.name, GatePolicy.name)
         .join(DatasetVersion, col(DatasetVersion.id) == GateEvaluation.dataset_version_id)
         .join(Dataset, col(Dataset.id) == DatasetVersion.dataset_id)
-        .join(GatePolicy, col(GatePolicy.id) == GateEvaluation.policy_id)
-        .where(Dataset.project_id == project_id)
-        .order_by(col(GateEvaluation.id).desc())
-        .limit(limit)
     )
-    return [(r, v, d, p) for r, v, d, p in session.exec(stmt)]
+
+
+def version_evaluations(session: Session, *, version_id: int) -> list[EvaluationView]:
+    """The version's evaluations, newest first, each with its purpose (release evidence, re-check, other)."""
+    stmt = _view_stmt().where(GateEvaluation.dataset_version_id == version_id)
+    return _views(session, stmt.order_by(col(GateEvaluation.id).desc()))
+
+
+@dataclass(frozen=True, slots=True)
+class VersionEvidence:
+    """What stands as a version's gate evidence. ``basis``: ``release`` (released or deprecated: the evaluation
+    its release rests on), ``latest`` (its newest evaluation) or ``none``; ``evaluations`` newest first."""
+
+    basis: Literal["release", "latest", "none"]
+    evidence: EvaluationView | None
+    evaluations: list[EvaluationView]
+    release: Release | None
+
+    @property
+    def rechecks(self) -> list[int]:
+        """Ids of the evaluations made after the release, newest first."""
+        return [v.record.id or 0 for v in self.evaluations if v.purpose == "recheck"]
+
+
+def version_evidence(session: Session, version: DatasetVersion) -> VersionEvidence:
+    """The version's evidence (as :func:`evidence_evaluation` chooses it) with all its evaluations."""
+    views = version_evaluations(session, version_id=version.id or 0)
+    release = _release_of(session, version.id)
+    if release is not None and VersionState(version.state) in (VersionState.released, VersionState.deprecated):
+        evidence = next((v for v in views if v.purpose == "release_evidence"), None)
+        return VersionEvidence("release", evidence, views, release)
+    return VersionEvidence("latest" if views else "none", views[0] if views else None, views, release)
+
+
+def get_evaluation(session: Session, *, project_id: int, evaluation_id: int) -> EvaluationView:
+    """Evaluation ``evaluation_id`` of the project (NotFound when it is not one of the project's)."""
+    stmt = _view_stmt().where(GateEvaluation.id == evaluation_id, Dataset.project_id == project_id)
+    found = _views(session, stmt)
+    if not found:
+        raise NotFound(f"no evaluation {evaluation_id} in this project", field="evaluation_id")
+    return found[0]
+
+
+def project_evaluations(session: Session, *, project_id: int, limit: int = 20) -> list[EvaluationView]:
+    """The project's newest evaluations."""
+    stmt = _view_stmt().where(Dataset.project_id == project_id)
+    return _views(session, stmt.order_by(col(GateEvaluation.id).desc()).limit(limit))

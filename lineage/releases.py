@@ -29,6 +29,7 @@ from lineage.context import Actor
 from lineage.datasets import change_state, release_tag_name, version_ref
 from lineage.errors import Conflict, NotFound
 from lineage.gate_records import latest_evaluation, stale_hashes
+from lineage.identity import project_roles
 from lineage.models import (
     Dataset,
     DatasetVersion,
@@ -45,15 +46,34 @@ from lineage.models._base import utcnow
 from lineage.openlineage import LineageEmitter
 from quality_gates import parse_policy
 
-__all__ = ["get_release", "reject", "release", "release_rules", "write_bundle_file"]
+__all__ = ["RELEASE_FLOOR", "get_release", "reject", "release", "release_rules", "write_bundle_file"]
 
 
-def release_rules(policy_record: GatePolicy) -> ApprovalRules:
+# What a policy stored by anyone but a compliance officer (or an admin) cannot go below: one approval,
+# by a compliance officer or a reviewer, under four-eyes. Otherwise the one who writes the policy could
+# release alone by writing ``approvals: 0`` or ``four_eyes: false``.
+RELEASE_FLOOR = ApprovalRules()
+
+
+def release_rules(session: Session, policy_record: GatePolicy) -> ApprovalRules:
+    """The release rules of a stored policy as they apply: as written when a compliance officer of the
+    project (or an admin) stored it; otherwise never weaker than ``RELEASE_FLOOR``."""
     rules = parse_policy(policy_record.yaml_text).release
-    return ApprovalRules(
+    declared = ApprovalRules(
         approvals=rules.approvals,
         approver_roles=frozenset(Role(str(r)) for r in rules.approver_roles),
         four_eyes=rules.four_eyes,
+    )
+    author = session.get(User, policy_record.created_by)
+    if author is not None and (
+        author.is_admin
+        or Role.compliance_officer in project_roles(session, user=author, project_id=policy_record.project_id)
+    ):
+        return declared
+    return ApprovalRules(
+        approvals=max(declared.approvals, RELEASE_FLOOR.approvals),
+        approver_roles=(declared.approver_roles & RELEASE_FLOOR.approver_roles) or RELEASE_FLOOR.approver_roles,
+        four_eyes=True,
     )
 
 
@@ -105,7 +125,7 @@ def release(
         )
     policy_record = session.get(GatePolicy, evaluation.policy_id)
     assert policy_record is not None
-    rules = release_rules(policy_record)
+    rules = release_rules(session, policy_record)
     counted = counting_approvals(session, version, rules)
     signers = {a.signer_id for a in counted}
     if len(signers) < rules.approvals:

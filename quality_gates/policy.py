@@ -3,6 +3,7 @@
 Example (every gate is optional, at least one is required)::
 
     name: default
+    golden: street-golden@1   # the golden set NAME@VERSION the golden-based gates measure against
     gates:
       golden_set_error: {max: 0.02, iou: 0.5}
       krippendorff_alpha: {min: 0.80, level: nominal}
@@ -19,17 +20,19 @@ Example (every gate is optional, at least one is required)::
 Every model forbids unknown fields and coerces nothing (``"0.9"`` is not a number). Errors come back as one
 :class:`~quality_gates.errors.PolicyError` with the field path, a message and the YAML line. The policy
 hash is the SHA-256 of the validated model as canonical JSON (keys sorted, compact, unset optional values
-left out), so it does not change with YAML formatting, key order, comments or spelled-out defaults.
+left out), so it does not change with YAML formatting, key order, comments or spelled-out defaults;
+``golden`` is part of it, so binding a policy to another golden set makes another policy version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from quality_gates.errors import PolicyError
 
@@ -49,6 +52,8 @@ __all__ = [
     "RecallGate",
     "ReleaseRules",
     "ReviewCoverageGate",
+    "golden_gates",
+    "parse_golden_ref",
     "parse_policy",
     "policy_from_dict",
     "policy_hash",
@@ -190,12 +195,58 @@ class ReleaseRules(_Strict):
     four_eyes: bool = True
 
 
+_GOLDEN_FORM = "NAME@VERSION (VERSION a number from 1), e.g. street-golden@1"
+_GOLDEN_REF = re.compile(r"(?P<name>[^@\s](?:[^@]*[^@\s])?)@(?P<version>[1-9][0-9]{0,8})")
+
+
+def parse_golden_ref(ref: str) -> tuple[str, int]:
+    """``NAME@VERSION`` (a golden set and its version, a positive integer) → ``(NAME, VERSION)``.
+
+    Raises:
+        ValueError: any other form, with the form expected.
+    """
+    found = _GOLDEN_REF.fullmatch(ref) if isinstance(ref, str) else None
+    if found is None or len(found["name"]) > 100:
+        raise ValueError(f"a golden set is named {_GOLDEN_FORM}; got {ref!r}")
+    return found["name"], int(found["version"])
+
+
+def golden_gates(gates: Gates) -> list[str]:
+    """The configured gates that measure against the golden set: ``golden_set_error``, and precision,
+    recall, f1, map or ap50 with ``baseline: golden``."""
+    uses = []
+    for name in gates.configured():
+        gate = getattr(gates, name)
+        if name == "golden_set_error" or getattr(gate, "baseline", None) == "golden":
+            uses.append(name)
+    return uses
+
+
 class Policy(_Strict):
-    """A validated gate policy."""
+    """A validated gate policy.
+
+    golden (None): the golden set ``NAME@VERSION`` that the golden-based gates (:func:`golden_gates`)
+    measure against; a check of a dataset version on the record needs it (or an explicit override).
+    """
 
     name: str = Field(min_length=1)
+    golden: str | None = None
     gates: Gates
     release: ReleaseRules = ReleaseRules()
+
+    @field_validator("golden")
+    @classmethod
+    def _golden_ref(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_golden_ref(value)
+            except ValueError:
+                raise ValueError(f"a golden set is named {_GOLDEN_FORM}") from None
+        return value
+
+    def golden_gates(self) -> list[str]:
+        """Names of the configured gates that need the golden set (empty: the policy needs none)."""
+        return golden_gates(self.gates)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -21,6 +21,7 @@ from service.cli_inference import (
     runs_app,
     worker_command,
 )
+from service.cli_integrity import verify_release_command
 from service.cli_lineage import dataset_app, export_command, import_command, lineage_app, schema_app
 from service.cli_release import (
     golden_app,
@@ -54,6 +55,7 @@ app.command("sign")(sign)
 app.command("release")(release)
 app.command("reject")(reject)
 app.command("verify-bundle")(verify_bundle_command)
+app.command("verify-release")(verify_release_command)
 user_app.command("set-secret")(set_secret)
 set_service_check(service_check)
 app.add_typer(schema_app, name="schema")

@@ -39,6 +39,27 @@ def user_create(
         out.print(f"created user {user.username} (id {user.id})", highlight=False)
 
 
+@user_app.command("enrol-code")
+@exits_cleanly
+def user_enrol_code(
+    username: str,
+    valid_hours: Annotated[float, typer.Option(min=0.01, max=24 * 14, help="validity of the code in hours")] = 24,
+    as_user: AsUser = None,
+) -> None:
+    """Issue USERNAME's one-time signing enrolment code and print it once (deliver it in person); with it
+    the user sets a first signing secret: ``PUT /api/v1/me/signing-secret {"enrolment_code", "secret"}``."""
+    with store() as session:
+        user = identity.get_user_by_name(session, username)
+        code = identity.issue_signing_enrolment(
+            session,
+            actor=local_actor(session, as_user),
+            user=user,
+            valid_for=timedelta(hours=valid_hours),
+            operator=True,
+        )
+        out.print(code, highlight=False)
+
+
 @token_app.command("issue")
 @exits_cleanly
 def token_issue(
@@ -47,7 +68,7 @@ def token_issue(
     expires_days: Annotated[float | None, typer.Option(min=0.001, help="lifetime in days")] = None,
     as_user: AsUser = None,
 ) -> None:
-    """Issue a token for USERNAME and print it once."""
+    """Issue a token for USERNAME and print it once (an operator's token: it has no parent)."""
     with store() as session:
         user = identity.get_user_by_name(session, username)
         issued = identity.issue_token(
@@ -63,7 +84,7 @@ def token_issue(
 @token_app.command("revoke")
 @exits_cleanly
 def token_revoke(token_id: int, as_user: AsUser = None) -> None:
-    """Revoke a token by id."""
+    """Revoke a token by id, and every token minted from it."""
     with store() as session:
         identity.revoke_token(session, actor=local_actor(session, as_user), token_id=token_id)
         out.print(f"revoked token {token_id}", highlight=False)

@@ -2,32 +2,70 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lineage.audit import export_events
+from lineage.audit import append_event, export_events
 from lineage.audit_query import AuditFilter, list_events
-from lineage.audit_verify import AuditFileError, VerifyResult, verify_database, verify_file
+from lineage.audit_verify import AuditFileError
+from lineage.bundle import load_public_key
+from lineage.chain_check import ChainReport, parse_anchor, verify_chain
+from lineage.checkpoints import parse_checkpoint
+from lineage.deep_verify import DeepReport, deep_verify, legacy_seal
 from lineage.errors import InvalidInput
-from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, out, store
+from service.checkpointing import checkpoint_now, workspace_public_key
+from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, local_actor, out, store
+from service.settings import get_settings
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 
-def _report(result: VerifyResult, source: str) -> None:
-    if result.ok:
-        head = f"head seq {result.head.seq} hash {result.head.hash}" if result.head else "empty chain"
-        out.print(f"OK: {result.events} events verified in {source} ({head})", highlight=False)
-        return
-    err.print(
-        f"BROKEN at seq {result.broken_seq} ({result.kind}): {result.reason}; {result.events} events before it verify",
-        highlight=False,
-    )
-    raise typer.Exit(EXIT_BLOCKED)
+def _report(report: ChainReport, source: str) -> None:
+    result = report.result
+    for problem in report.problems:
+        err.print(f"PROBLEM: {problem}", highlight=False, markup=False)
+    if not result.ok:
+        err.print(
+            f"BROKEN at seq {result.broken_seq} ({result.kind}): {result.reason}; "
+            f"{result.events} events before it verify",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BLOCKED)
+    head = f"head seq {result.head.seq} hash {result.head.hash}" if result.head else "empty chain"
+    out.print(f"OK: {result.events} events verified in {source}, every column included ({head})", highlight=False)
+    latest = report.latest_witness
+    if latest is None:
+        out.print("no signed checkpoint found: the chain is proven only by itself", highlight=False)
+    else:
+        out.print(
+            f"{len(report.witnesses)} signed checkpoint(s) agree with the chain; the newest covers seq "
+            f"{latest.seq} ({latest.source})",
+            highlight=False,
+            markup=False,
+        )
+    gap = report.unwitnessed
+    if gap is not None:
+        out.print(
+            f"events {gap[0]}..{gap[1]} come after the newest checkpoint (proven by the hash chain alone)",
+            highlight=False,
+        )
+    if report.problems:
+        raise typer.Exit(EXIT_BLOCKED)
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}", field=str(path))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"not JSON: {exc}", field=str(path)) from None
 
 
 @audit_app.command("verify")
@@ -37,37 +75,125 @@ def verify(
         Path | None, typer.Option("--file", help="an export to check offline, without the database")
     ] = None,
     expect_head: Annotated[
-        str | None, typer.Option(help="SEQ:HASH the chain must contain (e.g. from an evidence bundle)")
+        list[str] | None,
+        typer.Option(help="SEQ:HASH the chain must hold at SEQ (e.g. from an evidence bundle); repeatable"),
     ] = None,
+    checkpoint: Annotated[
+        list[Path] | None, typer.Option("--checkpoint", help="a signed checkpoint file to compare with; repeatable")
+    ] = None,
+    bundle: Annotated[
+        list[Path] | None, typer.Option("--bundle", help="an evidence bundle whose signed audit head to compare with")
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="PEM public key (default: the workspace's)")
+    ] = None,
+    deep: Annotated[
+        bool,
+        typer.Option("--deep", help="also check every append-only domain row against the digest its event recorded"),
+    ] = False,
 ) -> None:
-    """Re-hash the whole chain; exit 0 when intact, 1 with the first broken sequence number."""
+    """Re-hash the whole chain, check every readable column against its hashed event, and compare the
+    chain with every signed checkpoint found (workspace git, release bundles, the files given).
+    Exit 0 when intact, 1 naming the first broken seq and why, 2 on bad input."""
+    settings = get_settings()
+    key = load_public_key(public_key) if public_key else workspace_public_key(settings)
+    anchors = [parse_anchor(a) for a in expect_head or []]
+    checkpoints = [parse_checkpoint(_read_json(p), source=str(p)) for p in checkpoint or []]
+    bundles = [(_read_json(p), str(p)) for p in bundle or []]
+    repo = settings.repo_dir if (settings.repo_dir / ".git").exists() else None
     if file is not None:
         if not file.is_file():
             raise InvalidInput(f"no such file: {file}", field="--file")
         try:
-            result = verify_file(file)
+            report = verify_chain(
+                None,
+                public_key=key,
+                repo_dir=repo,
+                export=file,
+                checkpoints=checkpoints,
+                bundles=bundles,
+                anchors=anchors,
+            )
         except AuditFileError as exc:
             raise InvalidInput(str(exc), field=str(file)) from None
-        source = str(file)
-    else:
-        with store() as session:
-            result = verify_database(session, workers=os.cpu_count() or 1)
-        source = "the database"
-    if expect_head and result.ok:
-        _check_anchor(result, expect_head)
-    _report(result, source)
+        _report(report, str(file))
+        return
+    with store() as session:
+        report = verify_chain(
+            session,
+            public_key=key,
+            repo_dir=repo,
+            checkpoints=checkpoints,
+            bundles=bundles,
+            anchors=anchors,
+            workers=os.cpu_count() or 1,
+        )
+        rows = deep_verify(session, workers=os.cpu_count() or 1) if deep else None
+    if rows is None:
+        _report(report, "the database")
+        return
+    try:
+        _report(report, "the database")
+    except typer.Exit:
+        _report_rows(rows)
+        raise
+    _report_rows(rows)
+    if not rows.ok:
+        raise typer.Exit(EXIT_BLOCKED)
 
 
-def _check_anchor(result: VerifyResult, expect_head: str) -> None:
-    seq_s, _, want = expect_head.partition(":")
-    if not seq_s.isdigit() or len(want) != 64:
-        raise InvalidInput("expected SEQ:HASH with a 64-hex-digit hash", field="--expect-head")
-    if result.head is None or result.head.seq < int(seq_s):
-        err.print(f"BROKEN: the chain ends before the anchored event {seq_s}", highlight=False)
-        raise typer.Exit(EXIT_BLOCKED)
-    if int(seq_s) == result.head.seq and result.head.hash != want:
-        err.print(f"BROKEN at seq {seq_s}: its hash differs from the anchor", highlight=False)
-        raise typer.Exit(EXIT_BLOCKED)
+def _report_rows(rows: DeepReport) -> None:
+    checked = ", ".join(f"{n} {table}" for table, n in rows.rows.items())
+    if rows.ok:
+        out.print(f"OK: deep verify: every domain row matches its recorded digest ({checked})", highlight=False)
+        return
+    for problem in rows.problems:
+        err.print(f"ROW {problem.line()}", highlight=False, markup=False)
+    for table, n in rows.more.items():
+        err.print(f"ROW {table}: {n} more problem(s) not listed", highlight=False)
+    err.print(
+        f"BROKEN: deep verify found {len(rows.problems) + sum(rows.more.values())} row problem(s)", highlight=False
+    )
+
+
+@audit_app.command("seal-legacy")
+@exits_cleanly
+def seal_legacy() -> None:
+    """Once, after upgrading a workspace made before row sealing: record the digests of the rows that no
+    event records yet (one audited event), so that deep verify can prove them from now on."""
+    with store() as session:
+        seal = legacy_seal(session)
+        if seal is None:
+            out.print("every domain row is already recorded: nothing to seal", highlight=False)
+            return
+        actor = local_actor(session)
+        event = append_event(
+            session,
+            actor=actor.username,
+            request_id=actor.request_id,
+            action="record.seal_legacy",
+            object_type="workspace",
+            object_id="record",
+            payload=seal,
+        )
+    out.print(
+        f"sealed {seal['annotations']['count']} annotation(s) and {len(seal['legacy_records'])} other row(s) "
+        f"written before row sealing (event {event.seq})",
+        highlight=False,
+    )
+
+
+@audit_app.command("checkpoint")
+@exits_cleanly
+def checkpoint_cmd() -> None:
+    """Sign the chain's current head with the workspace key and commit it to the workspace's git now."""
+    settings = get_settings()
+    with store() as session:
+        cp = checkpoint_now(settings, session)
+    if cp is None:
+        out.print("the audit chain is empty: nothing to checkpoint", highlight=False)
+        return
+    out.print(f"checkpoint: seq {cp.seq} hash {cp.hash} signed by key {cp.key_id}", highlight=False)
 
 
 @audit_app.command("log")

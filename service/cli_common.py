@@ -16,6 +16,7 @@ from lineage.context import Actor
 from lineage.db import make_engine, session_scope
 from lineage.errors import LabelgateError, NotFound
 from lineage.models import User
+from service.checkpointing import after_commit
 from service.settings import Settings, get_settings
 
 __all__ = ["EXIT_BLOCKED", "EXIT_OK", "EXIT_USAGE", "err", "exits_cleanly", "local_actor", "out", "store"]
@@ -57,6 +58,7 @@ def store(settings: Settings | None = None) -> Iterator[Session]:
     try:
         with session_scope(engine) as session:
             yield session
+        after_commit(settings, engine)
     finally:
         engine.dispose()
 

@@ -14,9 +14,9 @@ import typer
 from sqlmodel import Session, col, select
 
 from lineage import datasets, schemas
+from lineage.attribution import check_attribution
 from lineage.errors import InvalidInput, NotFound
 from lineage.formats import FORMATS, export_version, import_annotations
-from lineage.identity import get_user_by_name
 from lineage.lineage_query import annotation_lineage, version_lineage
 from lineage.models import Project, VersionState
 from lineage.openlineage import workspace_emitter
@@ -254,7 +254,11 @@ def import_command(
     source: Annotated[Path, typer.Argument(help="COCO JSON file, YOLO folder or VOC folder")],
     format: Annotated[str, typer.Option("--format", "-f", help=" | ".join(FORMATS))] = "coco",
     annotator: Annotated[
-        str | None, typer.Option(help="record the labels as this user's human work (default: import)")
+        str | None,
+        typer.Option(
+            help="record the labels as this user's human work (default: import); USER must hold annotator, "
+            "reviewer or ml_engineer in the project, and you ml_engineer or admin"
+        ),
     ] = None,
     openlineage_console: Annotated[
         bool, typer.Option("--openlineage-console", help="also print the OpenLineage event")
@@ -265,14 +269,17 @@ def import_command(
     """Import labels into a version: all or nothing; exit 2 naming the file and line or record on bad input."""
     settings = get_settings()
     with store() as session:
-        _, v = datasets.resolve_version(session, project_id=_project_id(session, project), ref=ref)
+        pid = _project_id(session, project)
+        _, v = datasets.resolve_version(session, project_id=pid, ref=ref)
+        actor = local_actor(session, as_user)
+        attributed = check_attribution(session, actor=actor, project_id=pid, annotator=annotator) if annotator else None
         result = import_annotations(
             session,
-            actor=local_actor(session, as_user),
+            actor=actor,
             version=v,
             fmt=format,
             path=source,
-            annotator_id=get_user_by_name(session, annotator).id if annotator else None,
+            annotator_id=attributed.id if attributed is not None else None,
             emitter=workspace_emitter(settings.workspace, console=openlineage_console),
         )
     out.print(

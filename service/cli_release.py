@@ -12,10 +12,18 @@ from typing import Annotated
 import typer
 
 from lineage import datasets, releases
-from lineage.approvals import Meaning, sign_version
+from lineage.approvals import Meaning, SignatureRefused, sign_version
 from lineage.bundle import load_private_key, load_public_key, verify_bundle
 from lineage.errors import InvalidInput, LabelgateError, NotFound
-from lineage.gate_records import evaluate_version, get_policy, latest_evaluation, register_golden_set, store_policy
+from lineage.gate_records import (
+    evaluate_version,
+    evaluation_purpose,
+    get_policy,
+    golden_summary,
+    list_golden_sets,
+    register_golden_set,
+    store_policy,
+)
 from lineage.identity import get_user_by_name, set_signing_secret
 from lineage.models import GatePolicy
 from lineage.openlineage import workspace_emitter
@@ -23,6 +31,7 @@ from lineage.reports import audit_trail_report, governance_report
 from quality_gates import GateReport
 from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, local_actor, out, store
 from service.cli_lineage import AsUser, ProjectOpt, _project_id
+from service.gate_report import ReportHeader
 from service.settings import get_settings
 
 policy_app = typer.Typer(help="Gate policies (versioned YAML).", no_args_is_help=True)
@@ -54,14 +63,29 @@ def policy_store(file: Path, project: ProjectOpt = None, as_user: AsUser = None)
 @golden_app.command("register")
 @exits_cleanly
 def golden_register(name: str, version_ref: str, project: ProjectOpt = None, as_user: AsUser = None) -> None:
-    """Register DATASET@VERSION (of a golden dataset) as golden set NAME."""
+    """Register DATASET@VERSION (of a golden dataset) as the next version of golden set NAME (NAME@1 first);
+    a policy binds it with ``golden: NAME@VERSION``."""
     with store() as session:
         pid = _project_id(session, project)
         _, version = datasets.resolve_version(session, project_id=pid, ref=version_ref)
         g = register_golden_set(
             session, actor=local_actor(session, as_user), project_id=pid, name=name, version=version
         )
-        out.print(f"golden set {g.name} = {version_ref} (manifest {g.manifest_hash})", highlight=False)
+        out.print(f"golden set {g.name}@{g.version} = {version_ref} (manifest {g.manifest_hash})", highlight=False)
+
+
+@golden_app.command("list")
+@exits_cleanly
+def golden_list(project: ProjectOpt = None) -> None:
+    """The project's golden sets, NAME@VERSION with the dataset version each names and its size."""
+    with store() as session:
+        pid = _project_id(session, project)
+        for g in list_golden_sets(session, project_id=pid):
+            info = golden_summary(session, g)
+            out.print(
+                f"{info['ref']}  {info['dataset_version']}  {info['items']} items, {info['labels']} labels",
+                highlight=False,
+            )
 
 
 def _split_target(target: str) -> tuple[str | None, str]:
@@ -70,26 +94,28 @@ def _split_target(target: str) -> tuple[str | None, str]:
     return (project or None), ref
 
 
-def service_check(target: str, policy_file: Path | None) -> GateReport:
+def service_check(target: str, policy_file: Path | None, golden: str | None = None) -> tuple[GateReport, ReportHeader]:
     """The service form of ``gate check``: evaluate DATASET@VERSION on the workspace's record under the
-    given policy file (stored as a policy version) or the project's newest stored policy; the
-    evaluation is recorded and audited like one made through the API."""
+    given policy file (stored as a policy version) or the project's newest stored policy, against the golden
+    set the policy names or ``golden`` (``NAME@VERSION``); the evaluation is recorded and audited like one
+    made through the API (on a released version it is a re-check; the release's evidence stays)."""
+    from service.gate_cli import CheckRefused
+
     try:
-        return _service_check(target, policy_file)
+        return _service_check(target, policy_file, golden)
     except LabelgateError as exc:
-        err.print(f"error: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise CheckRefused(str(exc)) from None
 
 
-def _service_check(target: str, policy_file: Path | None) -> GateReport:
+def _service_check(target: str, policy_file: Path | None, golden: str | None) -> tuple[GateReport, ReportHeader]:
     from sqlmodel import col, select
 
-    from service.gate_report import report_from_record
+    from service.gate_report import header_from_record, report_from_record
 
     project, ref = _split_target(target)
     with store() as session:
         pid = _project_id(session, project)
-        _, version = datasets.resolve_version(session, project_id=pid, ref=ref)
+        dataset, version = datasets.resolve_version(session, project_id=pid, ref=ref)
         actor = local_actor(session, None)
         if policy_file is not None:
             record = store_policy(session, actor=actor, project_id=pid, yaml_text=_read_text(policy_file, "--policy"))
@@ -100,8 +126,16 @@ def _service_check(target: str, policy_file: Path | None) -> GateReport:
             if newest is None:
                 raise NotFound("the project has no stored policy; pass --policy FILE", field="--policy")
             record = get_policy(session, project_id=pid, ref=f"{newest.name}@{newest.version}")
-        outcome = evaluate_version(session, actor=actor, version=version, policy_record=record)
-        return report_from_record(outcome.record, record.name)
+        outcome = evaluate_version(session, actor=actor, version=version, policy_record=record, golden=golden)
+        release = releases.get_release(session, version)
+        header = header_from_record(
+            outcome.record,
+            policy_version=record.version,
+            target=datasets.version_ref(dataset, version),
+            purpose=evaluation_purpose(outcome.record, release),
+            release_evidence_id=release.evaluation_id if release is not None else None,
+        )
+        return report_from_record(outcome.record, record.name), header
 
 
 @exits_cleanly
@@ -112,27 +146,23 @@ def sign(
     project: ProjectOpt = None,
     as_user: AsUser = None,
 ) -> None:
-    """Sign DATASET@VERSION electronically (re-enter your signing secret)."""
+    """Sign DATASET@VERSION electronically (re-enter your signing secret). Exit 1 when the policy refuses
+    the signature (not a candidate, no passed evaluation of its current content, a role that may not
+    approve, four-eyes, already signed), 2 for bad input (unknown version or user, wrong secret)."""
     secret = sys.stdin.readline().rstrip("\n") if secret_stdin else typer.prompt("signing secret", hide_input=True)
-    with store() as session:
-        pid = _project_id(session, project)
-        _, version = datasets.resolve_version(session, project_id=pid, ref=version_ref)
-        evaluation = latest_evaluation(session, version)
-        if evaluation is None:
-            raise InvalidInput(f"{version_ref} has no gate evaluation yet: run `labelgate gate check`", field="version")
-        policy = session.get(GatePolicy, evaluation.policy_id)
-        assert policy is not None
-        a = sign_version(
-            session,
-            actor=local_actor(session, as_user),
-            version=version,
-            secret=secret,
-            meaning=meaning,
-            rules=releases.release_rules(policy),
-        )
-        out.print(
-            f"signed {version_ref}: {a.printed_name}, {a.meaning}, {a.signed_at.isoformat()} UTC", highlight=False
-        )
+    try:
+        with store() as session:
+            pid = _project_id(session, project)
+            _, version = datasets.resolve_version(session, project_id=pid, ref=version_ref)
+            a = sign_version(
+                session, actor=local_actor(session, as_user), version=version, secret=secret, meaning=meaning
+            )
+            out.print(
+                f"signed {version_ref}: {a.printed_name}, {a.meaning}, {a.signed_at.isoformat()} UTC", highlight=False
+            )
+    except SignatureRefused as exc:
+        err.print(f"[bold red]refused:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BLOCKED) from None
 
 
 @exits_cleanly
@@ -149,7 +179,8 @@ def set_secret(
     )
     with store() as session:
         user = get_user_by_name(session, username)
-        set_signing_secret(session, actor=local_actor(session, as_user), user=user, secret=secret)
+        # The workspace operator on the local database: no enrolment code or current secret needed.
+        set_signing_secret(session, actor=local_actor(session, as_user), user=user, secret=secret, operator=True)
         out.print(f"signing secret set for {username}", highlight=False)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from lineage import identity, releases
 from lineage.approvals import Meaning, sign_version
@@ -22,13 +23,14 @@ from lineage.bundle import load_private_key, load_public_key, verify_bundle
 from lineage.context import Actor
 from lineage.datasets import change_state, version_ref
 from lineage.db import make_engine, session_scope
-from lineage.errors import Conflict
-from lineage.gate_records import evaluate_version
+from lineage.errors import Conflict, LabelgateError
+from lineage.gate_records import evaluate_version, evaluation_purpose, list_golden_sets, store_policy
 from lineage.lineage_query import version_lineage
 from lineage.models import Dataset, DatasetVersion, GatePolicy, Project, Role, User, VersionState
 from lineage.openlineage import workspace_emitter
 from lineage.reports import audit_trail_report, governance_report
 from service.cli_common import out
+from service.gate_report import golden_label, header_from_record, headline
 from service.scenario import GateScenario, build_gate_scenario
 from service.settings import Settings
 from service.workspace import init_workspace
@@ -97,7 +99,7 @@ def setup_identity(settings: Settings) -> DemoState:
             identity.add_member(s, actor=admin, project=project, user=user, role=role)
             state.users[username] = user
             state.tokens[username] = identity.issue_token(s, actor=admin, user=user, name="demo").token
-        identity.set_signing_secret(s, actor=admin, user=state.users["cora"], secret=SIGNING_SECRET)
+        identity.set_signing_secret(s, actor=admin, user=state.users["cora"], secret=SIGNING_SECRET, operator=True)
     return state
 
 
@@ -118,7 +120,11 @@ def build_history(state: DemoState, *, n_images: int) -> GateScenario:
             kinds = ", ".join(f"{k} {int(row['count'])}" for k, row in lin.by_kind.items())
             _say(f"{lin.version}: {lin.dvc['items']} images, DVC {str(lin.dvc['dvc_hash'])[:12]}…, labels: {kinds}")
     state.scenario = scenario
-    _say(f"golden set {scenario.golden.name} (expert labels, hidden from annotators); policy {scenario.policy.name}")
+    _say(
+        f"golden set {scenario.golden.name}@{scenario.golden.version} (expert labels, hidden from annotators); "
+        f"policy {scenario.policy.name}@{scenario.policy.version} binds it (golden: "
+        f"{scenario.golden.name}@{scenario.golden.version})"
+    )
     return scenario
 
 
@@ -143,7 +149,11 @@ def run_gates(state: DemoState) -> None:
             change_state(s, actor=state.actor("mia"), version=v, to=VersionState.candidate, reason="ready for gates")
             outcome = evaluate_version(s, actor=state.actor("ci-bot"), version=v, policy_record=policy)
             verdict = "[green]PASSED[/]" if outcome.report.passed else "[red]BLOCKED[/]"
-            out.print(f"   {_ref(s, v)}: {verdict} (evaluation #{outcome.record.id})")
+            out.print(
+                f"   {_ref(s, v)}: {verdict} (evaluation #{outcome.record.id}; policy {policy.name}@{policy.version}, "
+                f"{golden_label(outcome.golden_info)})",
+                highlight=False,
+            )
             for g in outcome.report.gates:
                 if not g.passed:
                     _say(f"  ✗ {g.name}: {g.explanation}")
@@ -153,6 +163,60 @@ def run_gates(state: DemoState) -> None:
                     f"  precision {m['precision']:.3f}, recall {m['recall']:.3f}, mAP {m['map']:.3f}, "
                     f"golden error {m['golden_error']:.3f}, alpha {m['krippendorff_alpha']:.3f}"
                 )
+
+
+def _check_on_record(state: DemoState, ref: str, policy_file: str, *, golden: str | None = None) -> None:
+    """``labelgate gate check REF --policy FILE [--golden NAME@VERSION]`` on the demo's record, narrated: the
+    same domain calls as the CLI's service form (the policy file stored as a version, then evaluated)."""
+    from lineage.datasets import resolve_version
+
+    command = f"labelgate gate check {ref} --policy {policy_file}" + (f" --golden {golden}" if golden else "")
+    root = Path(__file__).resolve().parents[1]
+    try:
+        with session_scope(state.engine) as s:
+            _, v = resolve_version(s, project_id=state.project.id or 0, ref=ref)
+            actor = state.actor("ci-bot")
+            text = (root / policy_file).read_text(encoding="utf-8")
+            policy = store_policy(s, actor=actor, project_id=state.project.id or 0, yaml_text=text)
+            outcome = evaluate_version(s, actor=actor, version=v, policy_record=policy, golden=golden)
+            release = releases.get_release(s, v)
+            header = header_from_record(
+                outcome.record,
+                policy_version=policy.version,
+                target=ref,
+                purpose=evaluation_purpose(outcome.record, release),
+                release_evidence_id=release.evaluation_id if release is not None else None,
+            )
+    except LabelgateError as exc:
+        _say(f"{command} → exit 2: {exc.message}")
+        return
+    _say(f"{command} → exit {0 if outcome.report.passed else 1}")
+    _say(f"  {headline(outcome.report, header)}")
+    for g in outcome.report.blocking:
+        _say(f"  ✗ {g.name}: {g.explanation}")
+    if header.purpose == "recheck":
+        _say(
+            f"  evaluation #{outcome.record.id} is a re-check of the released version; its release still rests "
+            f"on evaluation #{header.release_evidence_id}"
+        )
+
+
+def which_golden_set(state: DemoState) -> None:
+    """Each check names its golden set: the README's `gate check street@v3 --policy policies/default.yaml`,
+    now that the project holds a newer golden set (the shapes one), still measures against street-golden@1 and
+    is a re-check that leaves the release's evidence alone; a golden set of other images is refused rather
+    than measured; the shapes pool has its own policy."""
+    assert state.scenario is not None
+    with session_scope(state.engine) as s:
+        refs = [f"{g.name}@{g.version}" for g in list_golden_sets(s, project_id=state.project.id or 0)]
+        pools = [d.name for d in s.exec(select(Dataset).where(Dataset.project_id == state.project.id))]
+    _say(f"golden sets of the project now: {', '.join(refs)}")
+    _check_on_record(state, "street@v3", "policies/default.yaml")
+    if "shapes-golden@1" in refs:
+        _check_on_record(state, "street@v3", "policies/default.yaml", golden="shapes-golden@1")
+    if "shapes-pool" in pools:
+        _check_on_record(state, "shapes-pool@v1", "policies/shapes.yaml")
+        _check_on_record(state, "shapes-pool@v1", "policies/default.yaml")
 
 
 def offline_ci_gate(state: DemoState) -> None:
@@ -212,7 +276,6 @@ def release_flow(state: DemoState) -> None:
             version=v,
             secret=SIGNING_SECRET,
             meaning=Meaning.approval,
-            rules=releases.release_rules(policy),
         )
         _say(
             f"signed: {a.printed_name} ({a.role}), meaning '{a.meaning}', {a.signed_at:%Y-%m-%d %H:%M:%S} UTC, "
@@ -304,9 +367,11 @@ def run_demo(
     release_flow(state)
     _step(6, "Auto-labelling with a tiny YOLO trained here: calibrate, run, route to review")
     autolabel_chapter(state, model_cache=model_cache)
-    _step(7, "Audit trail: verify the hash chain, export it, verify the export offline")
+    _step(7, "Which golden set: each policy names its own; a re-check leaves the release's evidence alone")
+    which_golden_set(state)
+    _step(8, "Audit trail: verify the hash chain, export it, verify the export offline")
     audit_round_trip(state)
-    _step(8, "Tokens for each demo role")
+    _step(9, "Tokens for each demo role")
     for username, token in state.tokens.items():
         _say(f"{username:<7} {token}")
     _say(f"cora's signing secret (for approvals in the dashboard): {SIGNING_SECRET}")
@@ -345,7 +410,7 @@ def serve_api_and_dashboard(state: DemoState, *, api_port: int = 8000, ui_port: 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _step(9, "Serving (Ctrl-C to stop)")
+    _step(10, "Serving (Ctrl-C to stop)")
     _say(f"API:       http://127.0.0.1:{api_port}/docs")
     _say(f"dashboard: http://127.0.0.1:{ui_port}  (sign in with a token above)")
     try:

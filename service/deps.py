@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 from lineage.context import Actor
 from lineage.errors import LabelgateError, NotFound
 from lineage.identity import authenticate_token, project_roles
-from lineage.models import Membership, Project, Role, User
+from lineage.models import ApiToken, Membership, Project, Role, User
+from service.checkpointing import after_commit
 from service.permissions import ROUTE_PERMISSIONS, Rule
 from service.settings import Settings
 
@@ -35,8 +36,9 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back on any error."""
+def get_session(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on any error; after a
+    commit, a signed audit checkpoint when one is due (``service.checkpointing``)."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
@@ -44,6 +46,7 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         except BaseException:
             session.rollback()
             raise
+    after_commit(request.app.state.settings, engine)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -54,12 +57,14 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The authenticated user, as an audit ``Actor``, and their roles in the route's project (if any)."""
+    """The authenticated user, as an audit ``Actor``, and their roles in the route's project (if any);
+    ``token`` is the bearer token used (the parent of any token minted with it)."""
 
     user: User | None
     actor: Actor | None
     project_id: int | None = None
     roles: frozenset[Role] = frozenset()
+    token: ApiToken | None = None
 
     def require_user(self) -> User:
         if self.user is None:
@@ -83,7 +88,7 @@ def authorize(
     if credentials is None or not credentials.credentials:
         raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
     try:
-        user, _token = authenticate_token(session, credentials.credentials)
+        user, token = authenticate_token(session, credentials.credentials)
     except NotFound as exc:
         raise Unauthorized(f"invalid token: {exc.message}") from None
     actor = Actor(
@@ -92,7 +97,7 @@ def authorize(
         request_id=getattr(request.state, "request_id", None),
         is_admin=user.is_admin,
     )
-    return _apply_rule(rule, request, session, user, actor)
+    return replace(_apply_rule(rule, request, session, user, actor), token=token)
 
 
 def _apply_rule(rule: Rule, request: Request, session: Session, user: User, actor: Actor) -> Caller:

@@ -4,9 +4,19 @@
         [--annotations alice=alice.json --annotations bob=bob.json] [--parent parent_coco.json] \
         [--format text|json|junit] [--output report.xml]
 
+and on the record, for a dataset version of the workspace (the service form, registered by ``service.cli``):
+
+    labelgate gate check [PROJECT/]DATASET@VERSION [--policy policy.yaml] [--golden NAME@VERSION]
+
+which measures against the golden set the policy names (``golden: NAME@VERSION``) or ``--golden``; a policy
+with golden-based gates and neither exits 2 saying how to name one. Offline, ``--gt`` is the golden set.
+Every report's headline names the policy (``name@version`` on the record, the file offline) with its short
+hash, and the golden set with its version and size (items, labels).
+
 Exit codes: 0 every gate passes, 1 a gate blocks, 2 bad input (invalid policy, unreadable or invalid JSON,
 categories that disagree, predictions for unknown images, NaN/negative scores, empty files, a configured gate
-without its input) with one line naming the file and the field, never a traceback.
+without its input) with one line naming the file and the field, never a traceback; with ``--format json`` or
+``junit`` an error report is written then too (to ``--output`` or stdout), so a CI job keeps its artefact.
 
 How the files feed the gates: ``--gt`` is the golden set and the schema; ``--pred`` the model's predictions
 (scored; the policy's threshold applies); each ``--annotations NAME=FILE`` one annotator's labels of the
@@ -40,9 +50,17 @@ from quality_gates.gates import model_threshold
 from quality_gates.inputs import GateInputs
 from quality_gates.policy import Policy, parse_policy
 from quality_gates.verdict import GateReport
-from service.gate_report import render
+from service.gate_report import ReportHeader, render, render_error
 
-__all__ = ["EXIT_BLOCKED", "EXIT_INPUT", "EXIT_OK", "gate_app", "offline_inputs", "set_service_check"]
+__all__ = [
+    "EXIT_BLOCKED",
+    "EXIT_INPUT",
+    "EXIT_OK",
+    "CheckRefused",
+    "gate_app",
+    "offline_inputs",
+    "set_service_check",
+]
 
 EXIT_OK, EXIT_BLOCKED, EXIT_INPUT = 0, 1, 2
 
@@ -56,9 +74,10 @@ gate_app = typer.Typer(
 
 # ---- SERVICE HOOK ---------------------------------------------------------------------------------------------
 # The service form `labelgate gate check DATASET@VERSION` is wired here: the service layer registers a function
-# (target "DATASET@VERSION", optional policy file) -> GateReport with `set_service_check`, loading the version's
-# labels, golden set, parent and policy from the workspace. Until then the offline form is the only one.
-ServiceCheck = Callable[[str, Path | None], GateReport]
+# (target "DATASET@VERSION", optional policy file, optional golden set "NAME@VERSION") -> (GateReport, its
+# ReportHeader) with `set_service_check`, loading the version's labels, golden set, parent and policy from the
+# workspace. Until then the offline form is the only one.
+ServiceCheck = Callable[[str, Path | None, str | None], tuple[GateReport, ReportHeader]]
 _service_check: ServiceCheck | None = None
 
 
@@ -271,9 +290,30 @@ def offline_inputs(
     )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_INPUT)
+def _offline_header(policy: Policy, policy_path: Path, gt_path: Path, inputs: GateInputs) -> ReportHeader:
+    """Offline, the policy is a file (no stored version) and the golden set is the ``--gt`` file."""
+    golden = inputs.golden
+    info: dict[str, Any] = {
+        "name": gt_path.name,
+        "version": None,
+        "source": str(gt_path),
+        "sha256": inputs.data_hashes.get("gt"),
+        "items": len(inputs.golden_images) if inputs.golden_images is not None else 0,
+        "labels": len(golden) if golden is not None else 0,
+    }
+    notes: tuple[str, ...] = ()
+    if policy.golden:
+        info["policy_golden"] = policy.golden
+        notes = (f"the policy names golden set {policy.golden}; offline, --gt {gt_path.name} stands in for it",)
+    return ReportHeader(policy_source=str(policy_path), golden=info, notes=notes)
+
+
+class CheckRefused(Exception):
+    """Bad input to ``gate check``: exit 2 with this one line (a service hook raises it too)."""
+
+
+def _fail(message: str) -> CheckRefused:
+    return CheckRefused(message)
 
 
 @gate_app.callback()
@@ -293,49 +333,32 @@ def check(
         list[str] | None, typer.Option("--annotations", help="NAME=coco.json, one annotator's labels; repeatable")
     ] = None,
     parent: Annotated[Path | None, typer.Option("--parent", help="parent version's labels, COCO JSON")] = None,
+    golden: Annotated[
+        str | None,
+        typer.Option(
+            "--golden", help="NAME@VERSION of the golden set for DATASET@VERSION (overrides the policy's `golden`)"
+        ),
+    ] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="report format")] = OutputFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="write the report to this file")] = None,
 ) -> None:
-    """Evaluate a gate policy; exit 0 when every gate passes, 1 when one blocks, 2 on bad input."""
-    offline = gt is not None or pred is not None
-    if target is not None and not offline:
-        if _service_check is None:
-            raise _fail(f"{target}: service form not available offline; pass --gt/--pred (and --policy)")
-        report = _service_check(target, policy)
-    else:
-        if policy is None:
-            raise _fail("--policy: missing; pass the gate policy YAML file")
-        if gt is None:
-            raise _fail("--gt: missing; pass the golden set as a COCO instances JSON file")
-        try:
-            raw = policy.read_bytes()
-        except OSError as exc:
-            raise _fail(f"{policy}: cannot read file: {exc.strerror or exc}") from None
-        try:
-            pol = parse_policy(raw.decode("utf-8"))
-            inputs = offline_inputs(
-                pol,
-                gt_path=gt,
-                pred_path=pred,
-                annotation_paths=_annotation_args(annotations or []),
-                parent_path=parent,
-                policy_sha256=hashlib.sha256(raw).hexdigest(),
-            )
-            report = evaluate(pol, inputs)
-        except UnicodeDecodeError:
-            raise _fail(f"{policy}: is not UTF-8 text") from None
-        except MissingInputError as exc:
-            hint = _HINTS.get(exc.gate, "")
-            raise _fail(f"{policy}: {exc}" + (f" ({hint})" if hint else "")) from None
-        except GateError as exc:
-            prefix = f"{policy}: " if not isinstance(exc, InputFormatError) else ""
-            raise _fail(f"{prefix}{exc}") from None
-    text = render(report, fmt.value, target=target)
+    """Evaluate a gate policy; exit 0 when every gate passes, 1 when one blocks, 2 on bad input (with --format
+    json or junit, an error report is still written: CI keeps an artefact either way)."""
+    try:
+        if target is not None and gt is None and pred is None:
+            if _service_check is None:
+                raise _fail(f"{target}: service form not available offline; pass --gt/--pred (and --policy)")
+            report, header = _service_check(target, policy, golden)
+        else:
+            report, header = _offline_check(policy, gt, pred, annotations or [], parent, golden)
+    except CheckRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        if fmt is not OutputFormat.text:
+            _write(render_error(str(exc), "json" if fmt is OutputFormat.json else "junit", target=target), output)
+        raise typer.Exit(EXIT_INPUT) from None
+    text = render(report, fmt.value, header=header)
     if output is not None:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise _fail(f"{output}: cannot write report: {exc.strerror or exc}") from None
+        _write(text, output)
         verdict = "PASSED" if report.passed else "BLOCKED"
         typer.echo(f"gate check {verdict}: report written to {output}")
         for g in report.blocking:
@@ -343,3 +366,53 @@ def check(
     else:
         typer.echo(text, nl=False)
     raise typer.Exit(EXIT_OK if report.passed else EXIT_BLOCKED)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"error: {output}: cannot write report: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+def _offline_check(
+    policy: Path | None,
+    gt: Path | None,
+    pred: Path | None,
+    annotations: list[str],
+    parent: Path | None,
+    golden: str | None,
+) -> tuple[GateReport, ReportHeader]:
+    if golden is not None:
+        raise _fail("--golden: names a golden set on the record (DATASET@VERSION); offline, --gt is the golden set")
+    if policy is None:
+        raise _fail("--policy: missing; pass the gate policy YAML file")
+    if gt is None:
+        raise _fail("--gt: missing; pass the golden set as a COCO instances JSON file")
+    try:
+        raw = policy.read_bytes()
+    except OSError as exc:
+        raise _fail(f"{policy}: cannot read file: {exc.strerror or exc}") from None
+    try:
+        pol = parse_policy(raw.decode("utf-8"))
+        inputs = offline_inputs(
+            pol,
+            gt_path=gt,
+            pred_path=pred,
+            annotation_paths=_annotation_args(annotations),
+            parent_path=parent,
+            policy_sha256=hashlib.sha256(raw).hexdigest(),
+        )
+        return evaluate(pol, inputs), _offline_header(pol, policy, gt, inputs)
+    except UnicodeDecodeError:
+        raise _fail(f"{policy}: is not UTF-8 text") from None
+    except MissingInputError as exc:
+        hint = _HINTS.get(exc.gate, "")
+        raise _fail(f"{policy}: {exc}" + (f" ({hint})" if hint else "")) from None
+    except GateError as exc:
+        prefix = f"{policy}: " if not isinstance(exc, InputFormatError) else ""
+        raise _fail(f"{prefix}{exc}") from None

@@ -1,7 +1,8 @@
 """A realistic labelling history in the record, for the demo and the integration tests.
 
 ``build_gate_scenario`` writes generated images, then: a label schema; a golden dataset (hidden from
-annotators) whose version holds the expert labels, registered as a golden set; a dataset ``street`` with a
+annotators) whose version holds the expert labels, registered as golden set ``street-golden@1`` (the one
+``policies/default.yaml`` names with ``golden: street-golden@1``); a dataset ``street`` with a
 parent version ``v1`` (imported labels) and two children on the same images, each labelled by three
 annotators with realistic disagreement and pre-labelled by a detector: ``v2`` by a weak one (the default
 policy blocks it), ``v3`` by a good one (it passes). Model labels come from registered model versions and
@@ -44,9 +45,11 @@ from lineage.models._base import utcnow
 from lineage.schemas import LabelClass
 from quality_gates import make_demo
 
-__all__ = ["DEFAULT_POLICY_PATH", "GateScenario", "build_gate_scenario", "write_images"]
+__all__ = ["DEFAULT_POLICY_PATH", "GOLDEN_SET_NAME", "GateScenario", "build_gate_scenario", "write_images"]
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
+#: The street golden set's name; ``policies/default.yaml`` binds its first version (``golden: street-golden@1``).
+GOLDEN_SET_NAME = "street-golden"
 _PALETTE = [(220, 60, 60), (60, 160, 60), (60, 90, 220), (230, 170, 40), (150, 60, 190), (40, 170, 170)]
 
 
@@ -248,7 +251,7 @@ def build_gate_scenario(
     import_annotations(
         session, actor=ml, version=golden_v, fmt="coco", data=_as_png(data.golden), source_name="golden.json"
     )
-    golden = register_golden_set(session, actor=ml, project_id=project_id, name="golden-v1", version=golden_v)
+    golden = register_golden_set(session, actor=ml, project_id=project_id, name=GOLDEN_SET_NAME, version=golden_v)
     street = datasets.create_dataset(session, actor=ml, project_id=project_id, name="street")
     v1 = datasets.create_version(
         session,

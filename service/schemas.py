@@ -18,6 +18,10 @@ __all__ = [
     "Page",
     "ProjectCreate",
     "ProjectPublic",
+    "SignablePublic",
+    "SigningEnrolmentCreate",
+    "SigningEnrolmentIssued",
+    "SigningSecretSet",
     "TokenCreate",
     "TokenIssued",
     "TokenPublic",
@@ -61,6 +65,9 @@ class UserPublic(OutputModel):
 
 
 class TokenCreate(InputModel):
+    """A token minted with a token may not outlive it: from an expiring token, ``expires_in_days`` is
+    required and at most the minting token's remaining lifetime."""
+
     name: str = Field(min_length=1, max_length=100)
     expires_in_days: float | None = Field(default=None, gt=0, le=3650)
 
@@ -73,10 +80,32 @@ class TokenPublic(OutputModel):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    parent_id: int | None = Field(description="the token that minted this one; null when an operator issued it")
 
 
 class TokenIssued(TokenPublic):
     token: str = Field(description="The bearer token. Shown once; only its hash is stored.")
+
+
+class SigningSecretSet(InputModel):
+    """A first secret needs ``enrolment_code`` (from an admin); a change needs ``current``. Secrets travel
+    only in this body, never in the URL."""
+
+    secret: str = Field(min_length=8, max_length=200, description="the new signing secret (8–200 characters)")
+    current: str | None = Field(default=None, min_length=1, max_length=200, description="the current secret")
+    enrolment_code: str | None = Field(
+        default=None, min_length=1, max_length=200, description="the one-time code an admin issued"
+    )
+
+
+class SigningEnrolmentCreate(InputModel):
+    valid_for_hours: float = Field(default=24, gt=0, le=24 * 14, description="validity of the code (24 h)")
+
+
+class SigningEnrolmentIssued(OutputModel):
+    user_id: int
+    expires_at: datetime
+    enrolment_code: str = Field(description="Shown once; only its scrypt hash is stored. Deliver it in person.")
 
 
 class ProjectCreate(InputModel):
@@ -130,3 +159,30 @@ class AuditVerifyPublic(OutputModel):
     broken_seq: int | None
     kind: str | None
     reason: str
+    # Signed checkpoints (workspace git, release bundles) the chain was compared with.
+    checkpoints: int = 0
+    latest_checkpoint_seq: int | None = None
+    problems: list[str] = []
+    # With ``deep``: rows checked per table, and each row problem named.
+    deep: bool = False
+    rows_checked: dict[str, int] = {}
+    row_problems: list[str] = []
+
+
+class ReleaseVerifyPublic(OutputModel):
+    """A release compared with the live record: every bundle field that the record contradicts."""
+
+    version: str
+    ok: bool
+    checked: list[str]
+    differences: list[str]
+
+
+class SignablePublic(OutputModel):
+    """Whether the caller may sign a dataset version now, and if not, why (the reason the signature would
+    be refused with). ``meanings``: the same answer for each signature meaning (``null``: may sign)."""
+
+    meaning: str
+    can_sign: bool
+    reason: str | None
+    meanings: dict[str, str | None]

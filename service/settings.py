@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     ``dvc_remote`` (a ``dvc-remote`` folder in the workspace): any DVC remote URL.
     ``signing_key_path`` (``<workspace>/keys/signing_key.pem``): Ed25519 private key, PEM.
     ``max_body_bytes`` (10 MiB): larger request bodies get 413.
+    ``checkpoint_every_events`` (100) / ``checkpoint_every_seconds`` (300): how often the service signs
+    the audit chain's head and commits it to the workspace's git (also on every release).
     """
 
     model_config = SettingsConfigDict(env_prefix="LABELGATE_", env_file=".env", extra="ignore")
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     page_size_max: int = Field(default=500, gt=0)
     api_url: str = "http://127.0.0.1:8000"
+    # Signed audit checkpoints committed to the workspace's git: every N events or S seconds.
+    checkpoint_every_events: int = Field(default=100, ge=1)
+    checkpoint_every_seconds: float = Field(default=300.0, gt=0)
     # Only the test suite reads this: the PostgreSQL server the database tests run against.
     test_pg_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     ci: bool = Field(default=False, validation_alias="CI")

@@ -1,17 +1,18 @@
-"""Dataset version: state, DVC identity, schema diff to the parent, composition by provenance, the gate results
-of its evaluations (newest first) with the plots their evidence supports, its electronic signatures, and for
-signers the sign (re-entering the signing secret) and reject forms."""
+"""Dataset version: state, DVC identity, schema diff to the parent, composition by provenance, its gate evidence
+(the evaluation its release rests on once released, else its newest; later re-checks never replace it) with
+the plots it supports, a selector to open any of its evaluations with their plots, its electronic signatures,
+and for signers the sign (re-entering the signing secret) and reject forms."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import streamlit as st
 
 from dashboard import charts, state, tables, ui
 from dashboard.access import Viewer
-from dashboard.client import SIGNATURE_MEANINGS, Api
+from dashboard.client import SIGNATURE_MEANINGS, Api, NotAvailable
 
 _FLASH = "dv_flash"
 _STATE_ICON = {
@@ -127,51 +128,162 @@ def _evidence_details(evaluation: Mapping[str, Any]) -> None:
                 f"**Review coverage**: {coverage.get('reviewed')} of {coverage.get('model_labels')} model labels "
                 f"reviewed; {coverage.get('routed_reviewed')} of {coverage.get('routed')} routed items reviewed."
             )
-        st.markdown(
-            f"**Data hashes** (what was evaluated; golden set {(evaluation.get('evidence') or {}).get('golden_set')!r})"
-        )
+        st.markdown(f"**Data hashes** (what was evaluated; {_golden_text(_golden_of(evaluation))})")
         st.json(evaluation.get("data_hashes") or {}, expanded=False)
         for gate in evaluation.get("gates", []):
             st.markdown(f"**{gate.get('name')}**")
             st.json(gate.get("evidence") or {}, expanded=False)
 
 
+_PURPOSE = {"release_evidence": "release evidence", "recheck": "re-check", "evaluation": "evaluation"}
+
+
+def _golden_of(ev: Mapping[str, Any]) -> Any:
+    """The golden set an evaluation measured against: the API's ``golden_set``, else what its evidence recorded."""
+    return ev.get("golden_set") or (ev.get("evidence") or {}).get("golden_set")
+
+
+def _golden_text(golden: Any) -> str:
+    """``golden set NAME@VERSION (N items, M labels)``; ``no golden set`` when the policy needed none."""
+    if not golden:
+        return "no golden set"
+    if not isinstance(golden, Mapping):  # recorded before golden sets were versioned: a name
+        return f"golden set {golden}"
+    name = f"{golden.get('name')}@{golden['version']}" if golden.get("version") is not None else golden.get("name")
+    size = f" ({golden.get('items')} items, {golden.get('labels')} labels)" if golden.get("items") is not None else ""
+    return f"golden set {name}{size}"
+
+
+def _policy_text(ev: Mapping[str, Any]) -> str:
+    version = ev.get("policy_version")
+    return f"{ev.get('policy_name')}@{version}" if version is not None else str(ev.get("policy_name"))
+
+
 def _headline(ev: Mapping[str, Any]) -> str:
     verdict = "PASSED" if ev.get("passed") else "BLOCKED"
-    return (
-        f"Gate check {verdict}: evaluation #{ev.get('id')} of policy {ev.get('policy_name')!r} "
-        f"(hash `{str(ev.get('policy_hash'))[:12]}…`), {ev.get('created_at')}"
+    head = (
+        f"Gate check {verdict}: evaluation #{ev.get('id')} of policy {_policy_text(ev)} "
+        f"(hash `{str(ev.get('policy_hash'))[:12]}…`), {_golden_text(_golden_of(ev))}, {ev.get('created_at')}"
     )
+    if ev.get("purpose") == "release_evidence":
+        return "Release evidence — " + head
+    if ev.get("purpose") == "recheck":
+        return "Re-check (not the release's evidence) — " + head
+    return head
+
+
+def _version_evidence(api: Api, ref: ui.VersionRef) -> Mapping[str, Any]:
+    """The server's answer to "what is this version's gate evidence?"; from a server without that route, its
+    newest evaluation (as such servers showed it)."""
+    try:
+        return api.version_evidence(ref.project_id, ref.dataset, ref.version)
+    except NotAvailable:
+        evaluations = api.evaluations(ref.project_id, ref.dataset, ref.version)
+        return {
+            "basis": "latest" if evaluations else "none",
+            "evidence": evaluations[0] if evaluations else None,
+            "evaluations": evaluations,
+            "rechecks": [],
+        }
+
+
+def _open_evaluation(api: Api, ref: ui.VersionRef, evaluation_id: int) -> Mapping[str, Any]:
+    try:
+        return api.evaluation(ref.project_id, evaluation_id)
+    except NotAvailable:
+        listed = api.evaluations(ref.project_id, ref.dataset, ref.version)
+        return next(e for e in listed if e.get("id") == evaluation_id)
+
+
+def _option(ev: Mapping[str, Any]) -> str:
+    verdict = "PASS" if ev.get("passed") else "BLOCK"
+    purpose = _PURPOSE.get(str(ev.get("purpose")), "evaluation")
+    return f"#{ev.get('id')} · {purpose} · {verdict} · policy {_policy_text(ev)} · {ev.get('created_at')}"
+
+
+def _pick_evaluation(
+    api: Api, ref: ui.VersionRef, listed: Sequence[Mapping[str, Any]], evidence: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """A selector over the version's evaluations, opened on its evidence; returns the one chosen, in full."""
+    if len(listed) < 2:
+        return evidence
+    by_id = {int(e["id"]): e for e in listed}
+    ids = list(by_id)
+    chosen = st.selectbox(
+        "Evaluation shown",
+        ids,
+        index=ids.index(int(evidence["id"])) if int(evidence["id"]) in by_id else 0,
+        format_func=lambda i: _option(by_id[i]),
+        key=f"dv_eval_{ref.project_id}_{ref.dataset}_{ref.version}",
+    )
+    if chosen is None or int(chosen) == int(evidence["id"]):
+        return evidence
+    st.caption(f"Showing evaluation #{chosen}; the version's gate evidence is evaluation #{evidence['id']}.")
+    return _open_evaluation(api, ref, int(chosen))
+
+
+def _evaluation_rows(listed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for e in listed:
+        blocking = e.get("blocking")
+        if blocking is None:
+            blocking = [g.get("name") for g in e.get("gates", []) if not g.get("passed")]
+        rows.append(
+            {
+                "evaluation": e.get("id"),
+                "purpose": _PURPOSE.get(str(e.get("purpose")), "evaluation"),
+                "verdict": "PASS" if e.get("passed") else "BLOCK",
+                "policy": f"{_policy_text(e)} ({str(e.get('policy_hash') or '')[:12]})",
+                "golden set": _golden_text(_golden_of(e)).removeprefix("golden set "),
+                "blocking": ", ".join(str(b) for b in blocking),
+                "at": e.get("created_at"),
+            }
+        )
+    return rows
+
+
+def _evaluation_section(ev: Mapping[str, Any]) -> None:
+    """One evaluation: headline, blocking gates, the gate table, its evidence plots and details."""
+    (st.success if ev.get("passed") else st.error)(_headline(ev))
+    blocking = [g for g in ev.get("gates", []) if not g.get("passed")]
+    if blocking:
+        st.markdown(
+            "**Blocking gates**\n\n"
+            + "\n".join(f"- **{g.get('name')}**: {_plain(g.get('explanation'))}" for g in blocking)
+        )
+    st.dataframe(
+        tables.gate_rows(ev.get("gates", [])),
+        hide_index=True,
+        column_config={"explanation": st.column_config.TextColumn("explanation", width="large")},
+    )
+    _evidence_plots(ev)
+    _evidence_details(ev)
 
 
 def _gates(api: Api, ref: ui.VersionRef) -> list[dict[str, Any]]:
-    """The gate section; returns the version's evaluations (newest first; [] when none or not readable)."""
+    """The gate section: the version's evidence (its release's evaluation once released, else its newest), a
+    selector over every evaluation, and their list; returns the evaluations ([] when none or not readable)."""
     st.subheader("Quality gates")
-    evaluations: list[dict[str, Any]] = []
+    listed: list[dict[str, Any]] = []
     with ui.api_errors("Gate results"):
-        evaluations = api.evaluations(ref.project_id, ref.dataset, ref.version)
-        if not evaluations:
+        view = _version_evidence(api, ref)
+        listed = [dict(e) for e in view.get("evaluations") or []]
+        evidence = view.get("evidence")
+        if evidence is None:
             st.caption("No gate evaluation for this version yet (`labelgate gate check` or the API runs one).")
-            return evaluations
-        ev = evaluations[0]
-        (st.success if ev.get("passed") else st.error)(_headline(ev))
-        blocking = [g for g in ev.get("gates", []) if not g.get("passed")]
-        if blocking:
-            st.markdown(
-                "**Blocking gates**\n\n"
-                + "\n".join(f"- **{g.get('name')}**: {_plain(g.get('explanation'))}" for g in blocking)
+            return listed
+        if view.get("basis") == "release":
+            rechecks = ", ".join(f"#{i}" for i in view.get("rechecks") or [])
+            st.caption(
+                f":material/verified: {ref.ref} was released on evaluation #{evidence.get('id')}: that is its gate "
+                "evidence. "
+                + (f"Later evaluations ({rechecks}) are re-checks; they do not replace it." if rechecks else "")
             )
-        st.dataframe(
-            tables.gate_rows(ev.get("gates", [])),
-            hide_index=True,
-            column_config={"explanation": st.column_config.TextColumn("explanation", width="large")},
-        )
-        _evidence_plots(ev)
-        _evidence_details(ev)
-        if len(evaluations) > 1:
-            st.markdown("**Earlier evaluations** (newest first)")
-            st.dataframe(tables.evaluation_rows(evaluations[1:]), hide_index=True)
-    return evaluations
+        _evaluation_section(_pick_evaluation(api, ref, listed, evidence))
+        if len(listed) > 1:
+            st.markdown("**Evaluations of this version** (newest first)")
+            st.dataframe(_evaluation_rows(listed), hide_index=True)
+    return listed
 
 
 def _plain(text: Any) -> str:
@@ -218,15 +330,46 @@ def _decision(api: Api, viewer: Viewer, ref: ui.VersionRef, version_state: str, 
         _reject_form(api, ref)
 
 
+def _signing_answer(api: Api, ref: ui.VersionRef) -> Mapping[str, Any]:
+    """The server's answer to "may I sign this version now?" (``{}`` from a server without the route: it
+    still refuses at signing, with the reason)."""
+    try:
+        return api.signable(ref.project_id, ref.dataset, ref.version)
+    except NotAvailable:
+        return {}
+
+
 def _approve_form(api: Api, ref: ui.VersionRef) -> None:
+    """The sign form, offering the meanings the server would accept now; the reason instead when none."""
+    answer: Mapping[str, Any] | None = None
+    with ui.api_errors("Signing"):
+        answer = _signing_answer(api, ref)
+    if answer is None:
+        return
+    refused = {str(m): str(why) for m, why in (answer.get("meanings") or {}).items() if why}
+    offered = [m for m in SIGNATURE_MEANINGS if m not in refused]
+    if not offered:
+        st.markdown("**Sign (electronic signature)**")
+        reason = answer.get("reason") or next(iter(refused.values()))
+        st.caption(f":material/lock: Signing is not open to you now: {_plain(reason)}")
+        return
+    if "approval" in refused:
+        st.caption(
+            f":material/lock: You may not approve {ref.ref}: {_plain(refused['approval'])}. "
+            "You may still sign with another meaning."
+        )
     with st.form("approve_form", clear_on_submit=True):
         st.markdown("**Sign (electronic signature)**")
         meaning = st.radio(
-            "Meaning of the signature", SIGNATURE_MEANINGS, index=1, key="approve_meaning", horizontal=True
+            "Meaning of the signature",
+            offered,
+            index=offered.index("approval") if "approval" in offered else 0,
+            key="approve_meaning",
+            horizontal=True,
         )
         secret = st.text_input("Signing secret (re-enter to sign)", type="password", key="approve_secret")
         confirm = st.checkbox(f"I sign {ref.ref} with the meaning above", key="approve_confirm")
-        if st.form_submit_button("Sign and approve", type="primary"):
+        if st.form_submit_button("Sign and approve" if "approval" in offered else "Sign", type="primary"):
             if not secret or not confirm:
                 st.error("Enter your signing secret and tick the confirmation to sign.")
             else:

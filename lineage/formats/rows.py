@@ -13,6 +13,7 @@ from lineage.annotations import ANNOTATION_COLUMNS
 from lineage.errors import InvalidInput
 from lineage.models import ProvenanceKind
 from lineage.models._base import utcnow
+from lineage.rowdigest import digest_values, normaliser
 
 __all__ = ["RowWriter"]
 
@@ -45,20 +46,28 @@ class RowWriter:
         kind: ProvenanceKind,
         annotator_id: int | None,
         source_format: str,
-    ) -> int:
+        created_by: int,
+        audit_seq: int,
+    ) -> list[str]:
         """Insert boxes given as ``(item_id, category, x, y, w, h, attributes_json, source_sha256)``.
 
         The values shared by every row (version, kind, annotator, format, timestamp) are written once per
         statement, not bound once per row: on SQLite they are literals of the INSERT (validated server
         values: integers, the enum, a format name of letters, our own timestamp), so each row binds 8
         parameters instead of 23; on PostgreSQL the COPY lists only the columns that are not NULL.
+
+        Each row is sealed (``lineage.rowdigest``): ``created_by``, its content digest and ``audit_seq``,
+        the seq of the event the caller appends for this batch. Returns the rows' digests, in order.
         """
         if not boxes:
-            return 0
+            return []
         if not source_format.isalpha():
             raise InvalidInput(f"bad source format {source_format!r}", field="format")
         raw = self._conn.connection.driver_connection
         assert raw is not None
+        digests = self._digests(
+            boxes, version_id=version_id, kind=kind, annotator_id=annotator_id, fmt=source_format, by=created_by
+        )
         if self.dialect == "postgresql":
             cols = [
                 "dataset_version_id",
@@ -75,46 +84,82 @@ class RowWriter:
                 "source_sha256",
                 "source_format",
                 "created_at",
+                "created_by",
+                "row_digest",
+                "audit_seq",
             ]
             extra: tuple[Any, ...] = ()
             if annotator_id is not None:
                 cols.append("annotator_id")
                 extra = (annotator_id,)
-            vid, k, fmt, now = version_id, kind.value, source_format, self.now
+            vid, k, fmt, now, by, seq = version_id, kind.value, source_format, self.now, created_by, audit_seq
             with raw.cursor() as cur, cur.copy(f"COPY annotations ({', '.join(cols)}) FROM STDIN") as copy:
                 write_row = copy.write_row
-                for item_id, cat, x, y, w, h, attrs, sha in boxes:
-                    write_row((vid, item_id, cat, "box", x, y, w, h, "null", attrs, k, sha, fmt, now, *extra))
-            return len(boxes)
+                for (item_id, cat, x, y, w, h, attrs, sha), d in zip(boxes, digests, strict=True):
+                    write_row(
+                        (vid, item_id, cat, "box", x, y, w, h, "null", attrs, k, sha, fmt, now, by, d, seq, *extra)
+                    )
+            return digests
         annotator = "NULL" if annotator_id is None else str(int(annotator_id))
         values = (
             f"{int(version_id)}, ?, ?, 'box', ?, ?, ?, ?, 'null', ?, '{kind.value}', {annotator}, NULL, NULL, NULL,"
-            f" NULL, NULL, ?, '{source_format}', NULL, NULL, NULL, '{self.now}'"
+            f" NULL, NULL, ?, '{source_format}', NULL, NULL, NULL, '{self.now}', {int(created_by)}, ?, {int(audit_seq)}"
         )
         cur = raw.cursor()
         try:
             # A bulk import touches many index pages at random: a 256 MiB page cache keeps them in memory.
             cur.execute("PRAGMA cache_size = -262144")
-            cur.executemany(f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES ({values})", boxes)
+            cur.executemany(
+                f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES ({values})",
+                ((*box, d) for box, d in zip(boxes, digests, strict=True)),
+            )
         finally:
             cur.close()
-        return len(boxes)
+        return digests
 
-    def write(self, rows: Sequence[tuple[Any, ...]]) -> int:
-        if not rows:
-            return 0
-        raw = self._conn.connection.driver_connection
-        assert raw is not None
-        columns = ", ".join(ANNOTATION_COLUMNS)
-        if self.dialect == "postgresql":
-            with raw.cursor() as cur, cur.copy(f"COPY annotations ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return len(rows)
-        marks = ", ".join("?" for _ in ANNOTATION_COLUMNS)
-        cur = raw.cursor()
-        try:
-            cur.executemany(f"INSERT INTO annotations ({columns}) VALUES ({marks})", rows)
-        finally:
-            cur.close()
-        return len(rows)
+    def _digests(
+        self,
+        boxes: Sequence[tuple[int, str, float, float, float, float, str, str]],
+        *,
+        version_id: int,
+        kind: ProvenanceKind,
+        annotator_id: int | None,
+        fmt: str,
+        by: int,
+    ) -> list[str]:
+        # The values in ``DIGEST_COLUMNS["annotations"]`` order, as the row will read back.
+        norm = normaliser("annotations")
+        k = kind.value
+        return [
+            digest_values(
+                "annotations",
+                (
+                    version_id,
+                    item_id,
+                    cat,
+                    "box",
+                    x,
+                    y,
+                    w,
+                    h,
+                    None,
+                    attrs,
+                    k,
+                    annotator_id,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    sha,
+                    fmt,
+                    None,
+                    None,
+                    None,
+                    self.now,
+                    by,
+                ),
+                norm,
+            )
+            for item_id, cat, x, y, w, h, attrs, sha in boxes
+        ]

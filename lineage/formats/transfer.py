@@ -19,17 +19,19 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from lineage.annotations import DELETED, live_labels, mark_stale, schema_class_names
-from lineage.audit import append_event
+from lineage.attribution import check_attribution
+from lineage.audit import append_event, next_seq
 from lineage.context import Actor
 from lineage.datasets import ensure_writable, read_item, version_ref
-from lineage.errors import InvalidInput, NotFound
+from lineage.errors import InvalidInput
 from lineage.formats.coco import export_coco, parse_coco
 from lineage.formats.common import ExportData, ExportLabel, ItemIndex, ItemRef, ParsedLabels
 from lineage.formats.rows import RowWriter
 from lineage.formats.voc import export_voc, parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
-from lineage.models import Annotation, Dataset, DatasetVersion, Item, LabelSchemaVersion, ProvenanceKind, User
+from lineage.models import Annotation, Dataset, DatasetVersion, Item, LabelSchemaVersion, ProvenanceKind
 from lineage.openlineage import LineageEmitter, import_event
+from lineage.rowdigest import aggregate
 
 __all__ = ["FORMATS", "ExportResult", "ImportResult", "export_data", "export_version", "import_annotations"]
 
@@ -108,14 +110,18 @@ def import_annotations(
     """Import a source into ``version`` (all or nothing).
 
     ``path``: the COCO file or the YOLO/VOC folder; a COCO document may come as ``data`` (bytes) instead,
-    named ``source_name``. ``annotator_id``: record the labels as ``human`` work of that user.
+    named ``source_name``. ``annotator_id``: record the labels as ``human`` work of that user, who must be
+    a member with an annotating role, attributed by an ML engineer or admin (``lineage.attribution``).
     ``batch_size`` (50,000): rows per insert batch and per audit event.
     """
     dataset = session.get(Dataset, version.dataset_id)
     assert dataset is not None
     ensure_writable(session, actor=actor, version=version, attempted=f"importing {fmt} annotations")
-    if annotator_id is not None and session.get(User, annotator_id) is None:
-        raise NotFound(f"no user {annotator_id}", field="annotator")
+    attributed_to = (
+        check_attribution(session, actor=actor, project_id=dataset.project_id, annotator=annotator_id)
+        if annotator_id is not None
+        else None
+    )
     source = source_name or (str(path) if path is not None else f"{fmt} upload")
     parsed = parse_source(
         fmt,
@@ -131,8 +137,15 @@ def import_annotations(
     batches = 0
     for start in range(0, len(labels), batch_size):
         chunk = labels[start : start + batch_size]
-        writer.write_boxes(
-            chunk, version_id=version.id or 0, kind=kind, annotator_id=annotator_id, source_format=parsed.format
+        seq = next_seq(session)
+        digests = writer.write_boxes(
+            chunk,
+            version_id=version.id or 0,
+            kind=kind,
+            annotator_id=annotator_id,
+            source_format=parsed.format,
+            created_by=actor.user_id,
+            audit_seq=seq,
         )
         batches += 1
         append_event(
@@ -146,10 +159,12 @@ def import_annotations(
             payload={
                 "version": version_ref(dataset, version),
                 "batch": batches,
-                "records": [start, start + len(chunk) - 1],
+                "source_records": [start, start + len(chunk) - 1],
                 "rows": len(chunk),
                 "source_sha256": parsed.source_sha256,
+                "sealed": {"seq": seq, "count": len(digests), "digest": aggregate(digests)},
             },
+            expect_seq=seq,
         )
     mark_stale(session, version_id=version.id or 0)
     result = ImportResult(
@@ -180,6 +195,8 @@ def import_annotations(
             "images": parsed.images,
             "kind": kind.value,
             "annotator_id": annotator_id,
+            "imported_by": actor.username,
+            "attributed_to": attributed_to.username if attributed_to is not None else None,
             "batches": batches,
         },
     )

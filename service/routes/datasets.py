@@ -15,11 +15,11 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from lineage import datasets
+from lineage.attribution import check_attribution
 from lineage.context import Actor
 from lineage.errors import InvalidInput, NotFound
 from lineage.formats import import_annotations as run_import
 from lineage.formats.transfer import ImportResult, export_data, export_version
-from lineage.identity import get_user_by_name
 from lineage.models import Dataset, DatasetVersion, VersionState
 from lineage.openlineage import LineageEmitter, workspace_emitter
 from lineage.schemas import resolve_schema_ref
@@ -169,7 +169,13 @@ def import_annotations(
     format: Annotated[ExportFormat, Form(description="coco, yolo or voc")],
     file: Annotated[UploadFile | None, File(description="a COCO JSON file")] = None,
     path: Annotated[str | None, Form(description="a source under the workspace's incoming/ folder")] = None,
-    annotator: Annotated[str | None, Form(description="record the labels as this user's human work")] = None,
+    annotator: Annotated[
+        str | None,
+        Form(
+            description="record the labels as this user's human work: a project member holding annotator, "
+            "reviewer or ml_engineer (attributing needs ml_engineer or admin)"
+        ),
+    ] = None,
 ) -> ImportResult:
     """Import a COCO upload, or a COCO file / YOLO or VOC folder under ``incoming/``; all or nothing."""
     _, v = visible_version(session, caller, project_id, dataset, version)
@@ -177,16 +183,19 @@ def import_annotations(
         raise InvalidInput("give either an uploaded file or a path under incoming/", field="file")
     if file is not None and format != "coco":
         raise InvalidInput("uploads are COCO files; YOLO and VOC folders are imported by path", field="format")
-    annotator_id = get_user_by_name(session, annotator).id if annotator else None
+    actor = actor_of(caller)
+    attributed = (
+        check_attribution(session, actor=actor, project_id=project_id, annotator=annotator) if annotator else None
+    )
     return run_import(
         session,
-        actor=actor_of(caller),
+        actor=actor,
         version=v,
         fmt=format,
         path=incoming_path(settings, path) if path is not None else None,
         data=file.file.read() if file is not None else None,
         source_name=file.filename or "upload.json" if file is not None else None,
-        annotator_id=annotator_id,
+        annotator_id=attributed.id if attributed is not None else None,
         emitter=emitter_for(settings),
     )
 

@@ -1,4 +1,5 @@
-"""Release routes: signing secrets, electronic signatures, release and rejection, evidence and reports."""
+"""Release routes: electronic signatures, release and rejection, evidence and reports (signing secrets are
+set through ``service.routes.users``)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,23 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from lineage import releases
-from lineage.approvals import approvals_for, sign_version
+from lineage.approvals import Meaning, approvals_for, sign_version, signing_refusals
 from lineage.bundle import load_private_key
-from lineage.errors import InvalidInput, NotFound, PermissionDenied
+from lineage.errors import NotFound
 from lineage.gate_records import latest_evaluation
-from lineage.identity import check_signing_secret, set_signing_secret
 from lineage.models import Approval, GatePolicy, Release
 from lineage.reports import audit_trail_report, governance_report
 from service.deps import CallerDep, SessionDep, SettingsDep
 from service.gate_report import render as render_gate_report
 from service.routes.datasets import VERSION, actor_of, emitter_for, visible_version
-from service.schemas_gates import ApprovalCreate, ApprovalPublic, RejectBody, ReleasePublic, SigningSecretSet
+from service.schemas import SignablePublic
+from service.schemas_gates import ApprovalCreate, ApprovalPublic, RejectBody, ReleasePublic
 from service.schemas_lineage import VersionPublic
 from service.settings import Settings
 
 router = APIRouter(tags=["releases"])
 
 REPORT_KINDS = ("governance.html", "gate-report.json", "gate-report.txt", "gate-report.junit.xml")
-
-
-@router.put("/me/signing-secret", name="set_signing_secret", status_code=204)
-def put_signing_secret(body: SigningSecretSet, session: SessionDep, caller: CallerDep, current: str = "") -> Response:
-    """Set your signing secret (the second factor re-entered at each signature). Changing an existing one
-    needs the current one (query ``current``): a token alone cannot replace it."""
-    user = caller.require_user()
-    if user.signing_secret_hash and not check_signing_secret(user, current):
-        raise PermissionDenied("changing the signing secret needs the current one", field="current")
-    set_signing_secret(session, actor=actor_of(caller), user=user, secret=body.secret)
-    return Response(status_code=204)
 
 
 @router.get(VERSION + "/approvals", name="list_approvals", response_model=list[ApprovalPublic])
@@ -50,20 +40,32 @@ def list_approvals(
 def post_approval(
     project_id: int, dataset: str, version: str, body: ApprovalCreate, session: SessionDep, caller: CallerDep
 ) -> Approval:
-    """Sign the version (re-authenticating with your signing secret); the policy's rules apply."""
+    """Sign the version (re-authenticating with your signing secret) under the release rules of the policy
+    of its latest evaluation. 409, the reason named, unless the version is a candidate whose latest
+    evaluation passed on its current content (or for a second signature with the same meaning); 403 for a
+    wrong secret, a role the policy does not let approve, or four-eyes (you are an author of the version)."""
     _, v = visible_version(session, caller, project_id, dataset, version)
-    evaluation = latest_evaluation(session, v)
-    if evaluation is None:
-        raise InvalidInput("the version has no gate evaluation yet: nothing to sign off", field="evaluation")
-    policy = session.get(GatePolicy, evaluation.policy_id)
-    assert policy is not None
-    return sign_version(
-        session,
-        actor=actor_of(caller),
-        version=v,
-        secret=body.signing_secret,
-        meaning=body.meaning,
-        rules=releases.release_rules(policy),
+    return sign_version(session, actor=actor_of(caller), version=v, secret=body.signing_secret, meaning=body.meaning)
+
+
+@router.get(VERSION + "/signable", name="signable_version", response_model=SignablePublic)
+def get_signable(
+    project_id: int,
+    dataset: str,
+    version: str,
+    session: SessionDep,
+    caller: CallerDep,
+    meaning: Meaning = Query(Meaning.approval, description="the signature meaning asked about"),
+) -> SignablePublic:
+    """Whether you may sign the version now with ``meaning`` and, if not, the reason a signature would be
+    refused with (the same checks as signing, but the secret); ``meanings`` answers for every meaning."""
+    _, v = visible_version(session, caller, project_id, dataset, version)
+    answers = signing_refusals(session, actor=actor_of(caller), version=v)
+    return SignablePublic(
+        meaning=meaning.value,
+        can_sign=answers[meaning] is None,
+        reason=answers[meaning],
+        meanings={m.value: why for m, why in answers.items()},
     )
 
 

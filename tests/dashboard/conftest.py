@@ -173,7 +173,9 @@ def gate_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactor
                 user = make_user(s, name)
                 identity.add_member(s, actor=admin, project=world.project, user=user, role=Role.annotator)
                 annotators[name] = user
-            identity.set_signing_secret(s, actor=admin, user=world.users["compliance_officer"], secret=SECRET)
+            identity.set_signing_secret(
+                s, actor=admin, user=world.users["compliance_officer"], secret=SECRET, operator=True
+            )
             ml = actor_for(world.users["ml_engineer"])
             scenario = build_gate_scenario(
                 s,

@@ -184,7 +184,7 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
             expect(page.get_by_role("heading", name="Dataset version", exact=True)).to_be_visible()
             _pick(page, "Dataset", "street")
             expect(page.get_by_role("heading", name="street@v3")).to_be_visible()  # newest version first
-            expect(page.get_by_text("Gate check PASSED: evaluation #2 of policy 'default'")).to_be_visible()
+            expect(page.get_by_text("Gate check PASSED: evaluation #2 of policy default@1")).to_be_visible()
             gate_cells = (
                 page.get_by_test_id("stDataFrame").filter(has_text="golden_set_error").locator("td[role=gridcell]")
             )
@@ -203,7 +203,7 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
 
             _pick(page, "Version", "v2 (candidate)")
             expect(page.get_by_role("heading", name="street@v2")).to_be_visible()
-            expect(page.get_by_text("Gate check BLOCKED: evaluation #1 of policy 'default'")).to_be_visible()
+            expect(page.get_by_text("Gate check BLOCKED: evaluation #1 of policy default@1")).to_be_visible()
             expect(page.get_by_text("Blocking gates")).to_be_visible()
             expect(page.get_by_text("worst source model:street-detector@1").first).to_be_visible()
             expect(plots).to_have_count(8)

@@ -107,7 +107,8 @@ def release(http: httpx.Client, world: World, version: str) -> None:
 def test_passing_version_shows_its_gate_table_and_evidence_plots(gate_http: TestClient, gate_world: World) -> None:
     at = version_page(gate_http, gate_world.tokens["compliance_officer"], "v3")
     (headline,) = texts(at, "success")
-    assert headline.startswith("Gate check PASSED: evaluation #2 of policy 'default'"), headline
+    assert headline.startswith("Gate check PASSED: evaluation #2 of policy default@1 (hash `"), headline
+    assert "golden set street-golden@1 (20 items, " in headline
     assert not texts(at, "error") and "Blocking gates" not in all_text(at)
     gates = table_with(at, "gate")
     assert [g["gate"] for g in gates] == DEFAULT_GATES
@@ -135,7 +136,8 @@ def test_passing_version_shows_its_gate_table_and_evidence_plots(gate_http: Test
 def test_blocked_version_names_the_blocking_gates_and_why(gate_http: TestClient, gate_world: World) -> None:
     at = version_page(gate_http, gate_world.tokens["annotator"], "v2")
     (headline,) = texts(at, "error")
-    assert headline.startswith("Gate check BLOCKED: evaluation #1 of policy 'default'"), headline
+    assert headline.startswith("Gate check BLOCKED: evaluation #1 of policy default@1 (hash `"), headline
+    assert "golden set street-golden@1 (20 items, " in headline
     gates = {g["gate"]: g for g in table_with(at, "gate")}
     assert list(gates) == DEFAULT_GATES
     assert {n for n, g in gates.items() if g["verdict"] == "BLOCK"} == {
@@ -154,7 +156,7 @@ def test_blocked_version_names_the_blocking_gates_and_why(gate_http: TestClient,
 
 
 def test_the_newest_evaluation_is_shown_first(gate_http: TestClient, gate_world: World) -> None:
-    lenient = "name: lenient\ngates:\n  recall: {min: 0.1, iou: 0.5, baseline: golden, threshold: 0.5}\n"
+    lenient = "name: lenient\ngolden: street-golden@1\ngates:\n  recall: {min: 0.1, baseline: golden, threshold: 0.5}\n"
     r = gate_http.post(
         f"/api/v1/projects/{ALPHA}/policies", json={"yaml": lenient}, headers=gate_world.headers("ml_engineer")
     )
@@ -163,30 +165,91 @@ def test_the_newest_evaluation_is_shown_first(gate_http: TestClient, gate_world:
     assert r.status_code == 201 and r.json()["passed"] is True, r.text
     at = version_page(gate_http, gate_world.tokens["reviewer"], "v2")
     (headline,) = texts(at, "success")
-    assert headline.startswith(f"Gate check PASSED: evaluation #{r.json()['id']} of policy 'lenient'")
+    assert headline.startswith(f"Gate check PASSED: evaluation #{r.json()['id']} of policy lenient@1")
     assert [g["gate"] for g in table_with(at, "gate")] == ["recall"]
-    earlier = table_with(at, "evaluation")
-    assert [(e["evaluation"], e["verdict"]) for e in earlier] == [(1, "BLOCK")]
-    assert earlier[0]["blocking"] == "golden_set_error, precision, recall, map"
+    listed = table_with(at, "evaluation")
+    assert [(e["evaluation"], e["purpose"], e["verdict"]) for e in listed] == [
+        (r.json()["id"], "evaluation", "PASS"),
+        (1, "evaluation", "BLOCK"),
+    ]
+    assert listed[1]["blocking"] == "golden_set_error, precision, recall, map"
+    assert listed[1]["golden set"].startswith("street-golden@1 (20 items, ")
+
+
+def _strict_recheck(http: TestClient, world: World, version: str) -> int:
+    """A blocking evaluation of ``version`` under a stricter policy (made after a release: a re-check)."""
+    strict = "name: strict\ngolden: street-golden@1\ngates:\n  precision: {min: 0.999, threshold: 0.5}\n"
+    r = http.post(f"/api/v1/projects/{ALPHA}/policies", json={"yaml": strict}, headers=world.headers("ml_engineer"))
+    assert r.status_code == 201, r.text
+    r = http.post(url(version, "/evaluations"), json={"policy": "strict"}, headers=world.headers("ci"))
+    assert r.status_code == 201 and r.json()["passed"] is False, r.text
+    return int(r.json()["id"])
+
+
+def test_a_released_version_shows_its_release_evidence_not_a_later_recheck(
+    gate_http: TestClient, gate_world: World
+) -> None:
+    release(gate_http, gate_world, "v3")
+    recheck = _strict_recheck(gate_http, gate_world, "v3")
+    at = version_page(gate_http, gate_world.tokens["compliance_officer"], "v3")
+    (headline,) = texts(at, "success")
+    assert headline.startswith("Release evidence — Gate check PASSED: evaluation #2 of policy default@1"), headline
+    assert not texts(at, "error")  # the blocking re-check does not take the evidence's place
+    assert any(
+        f"was released on evaluation #2: that is its gate evidence. Later evaluations (#{recheck}) are re-checks" in c
+        for c in texts(at, "caption")
+    ), texts(at, "caption")
+    assert [s.get("title") for s in charts(at)] == V3_PLOTS  # the release evidence's plots
+    listed = table_with(at, "purpose")
+    assert [(e["evaluation"], e["purpose"], e["verdict"]) for e in listed] == [
+        (recheck, "re-check", "BLOCK"),
+        (2, "release evidence", "PASS"),
+    ]
+    assert at.selectbox(key=f"dv_eval_{ALPHA}_street_v3").value == 2
+
+
+def test_the_selector_opens_any_evaluation_with_its_plots(gate_http: TestClient, gate_world: World) -> None:
+    release(gate_http, gate_world, "v3")
+    recheck = _strict_recheck(gate_http, gate_world, "v3")
+    at = version_page(gate_http, gate_world.tokens["reviewer"], "v3")
+    picker = at.selectbox(key=f"dv_eval_{ALPHA}_street_v3")
+    assert picker.options[0].startswith(f"#{recheck} · re-check · BLOCK · policy strict@1")
+    assert picker.options[1].startswith("#2 · release evidence · PASS · policy default@1")
+    picker.set_value(recheck).run()
+    assert_clean(at)
+    (headline,) = texts(at, "error")
+    assert headline.startswith(f"Re-check (not the release's evidence) — Gate check BLOCKED: evaluation #{recheck}")
+    assert f"Showing evaluation #{recheck}; the version's gate evidence is evaluation #2." in texts(at, "caption")
+    assert [g["gate"] for g in table_with(at, "gate")] == ["precision"]
+    titles = [s.get("title") for s in charts(at)]
+    assert "Precision–recall (◆ threshold)" in titles and "Confusion matrix" in titles  # its own plot data
+    picker = at.selectbox(key=f"dv_eval_{ALPHA}_street_v3")
+    picker.set_value(2).run()
+    assert texts(at, "success")[0].startswith("Release evidence — Gate check PASSED: evaluation #2")
 
 
 # ---- signatures and rejection ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("role", "offered"),
-    [("compliance_officer", True), ("reviewer", True), ("ml_engineer", True), ("annotator", False), ("ci", False)],
+    ("role", "signs", "rejects", "why"),
+    [
+        ("compliance_officer", True, True, None),
+        ("reviewer", False, True, "you have no signing secret yet"),
+        ("ml_engineer", False, True, "approval needs one of the roles"),
+        ("annotator", False, False, "offered to compliance officers, reviewers, ML engineers and admins"),
+        ("ci", False, False, "offered to compliance officers, reviewers, ML engineers and admins"),
+    ],
 )
 def test_sign_and_reject_are_offered_to_signers_only(
-    gate_http: TestClient, gate_world: World, role: str, offered: bool
+    gate_http: TestClient, gate_world: World, role: str, signs: bool, rejects: bool, why: str | None
 ) -> None:
+    """The sign form is shown only when the server would accept the signature now; otherwise its reason."""
     at = version_page(gate_http, gate_world.tokens[role], "v3")
-    assert ("Sign and approve" in labels(at)) is offered
-    assert ("Reject version" in labels(at)) is offered
-    if not offered:
-        assert any(
-            "offered to compliance officers, reviewers, ML engineers and admins" in c for c in texts(at, "caption")
-        )
+    assert ("Sign and approve" in labels(at)) is signs
+    assert ("Reject version" in labels(at)) is rejects
+    if why is not None:
+        assert any(why in c for c in texts(at, "caption")), texts(at, "caption")
 
 
 def fill_signature(at: AppTest, secret: str, meaning: str = "approval") -> AppTest:
@@ -224,25 +287,48 @@ def test_compliance_officer_signs_with_the_secret_and_the_printed_name_is_listed
     served = gate_http.get(url("v3", "/approvals"), headers=gate_world.headers("reviewer")).json()
     assert [(a["printed_name"], a["meaning"]) for a in served] == [("Compliance Officer User", "approval")]
     assert row["signature hash"] == served[0]["signature_hash"][:16]
-    fill_signature(at, SECRET)  # a second signature with the same meaning: the server refuses (409)
-    assert any(e.startswith("Signature refused: you already signed") for e in texts(at, "error")), texts(at, "error")
+    # A second approval would be refused (409): approval is no longer offered, the reason is shown instead.
+    assert "Sign and approve" not in labels(at) and "Sign" in labels(at)
+    assert any("You may not approve street@v3: you already signed this version" in c for c in texts(at, "caption"))
+    assert at.radio(key="approve_meaning").options == ["review", "responsibility"]
 
 
-def test_four_eyes_refusal_is_shown_as_an_error(gate_http: TestClient, gate_world: World, engine: Engine) -> None:
+def test_four_eyes_refusal_is_shown_instead_of_the_approval(
+    gate_http: TestClient, gate_world: World, engine: Engine
+) -> None:
     with Session(engine) as s:  # alice labelled v3; made a compliance officer, she still may not approve it
         alice = s.exec(select(User).where(User.username == "alice")).one()
         admin = actor_for(gate_world.admin)
         identity.add_member(s, actor=admin, project=gate_world.project, user=alice, role=Role.compliance_officer)
-        identity.set_signing_secret(s, actor=admin, user=alice, secret=SECRET)
+        identity.set_signing_secret(s, actor=admin, user=alice, secret=SECRET, operator=True)
         token = identity.issue_token(s, actor=None, user=alice, name="t").token
         s.commit()
     at = version_page(gate_http, token, "v3")
-    fill_signature(at, SECRET)
-    assert_clean(at)
-    assert any(e.startswith("Signature refused: four-eyes: you authored labels") for e in texts(at, "error")), all_text(
-        at
-    )
+    assert "Sign and approve" not in labels(at)
+    assert any(
+        c.startswith(":material/lock: You may not approve street@v3: four-eyes: you authored labels")
+        for c in texts(at, "caption")
+    ), texts(at, "caption")
+    assert at.radio(key="approve_meaning").options == ["review", "responsibility"]  # she may still sign those
+    r = gate_http.post(url("v3", "/approvals"), json={"meaning": "approval", "signing_secret": SECRET},
+                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert r.status_code == 403 and r.json()["error"]["message"].startswith("four-eyes: you authored labels")
     assert "No signatures yet." in texts(at, "caption")
+
+
+def test_a_blocked_version_shows_why_it_cannot_be_signed_and_the_api_refuses(
+    gate_http: TestClient, gate_world: World
+) -> None:
+    """street@v2's latest evaluation blocked it: no sign form, the reason instead; a direct POST gets 409."""
+    at = version_page(gate_http, gate_world.tokens["compliance_officer"], "v2")
+    assert "Sign and approve" not in labels(at) and "Sign" not in labels(at)
+    assert "Reject version" in labels(at)  # rejecting stays open
+    (shown,) = [c for c in texts(at, "caption") if "Signing is not open to you now" in c]
+    assert "the latest gate evaluation of street@v2 (#1) is blocked" in shown, shown
+    r = gate_http.post(url("v2", "/approvals"), json={"meaning": "approval", "signing_secret": SECRET},
+                       headers=gate_world.headers("compliance_officer"))  # fmt: skip
+    assert r.status_code == 409 and "the latest gate evaluation of street@v2 (#1) is blocked" in r.text
+    assert gate_http.get(url("v2", "/approvals"), headers=gate_world.headers("reviewer")).json() == []
 
 
 def test_reject_needs_a_reason_and_records_it(gate_http: TestClient, gate_world: World) -> None:
@@ -379,7 +465,7 @@ def test_a_server_without_a_route_shows_not_available(gate_http: TestClient, gat
     """An older server (no evaluations route) gets "not available yet", not an error."""
 
     def handle(request: httpx.Request) -> httpx.Response:
-        if re.search(r"/evaluations$", request.url.path):
+        if re.search(r"/(evaluations|evidence)$", request.url.path):
             return httpx.Response(404, json={"error": {"status": 404, "message": "Not Found", "field": None}})
         r = gate_http.request(request.method, request.url.path, params=request.url.params, headers=request.headers,
                               content=request.content)  # fmt: skip

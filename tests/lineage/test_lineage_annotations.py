@@ -300,13 +300,14 @@ def test_inheritance_copies_live_labels_with_origin(session: Session, world: Wor
     )
     fixed = ann.correct_annotation(session, actor=ml, annotation_id=b, change=ann.BoxChange(w=7))
     _, v2 = quick_version(session, actor=ml, project_id=world.project.id or 0, items=ITEMS, version="v2", parent=v1)
-    assert ann.inherit_labels(session, parent_id=v1.id or 0, child_id=v2.id or 0) == 2
+    sealed = ann.inherit_labels(session, parent_id=v1.id or 0, child_id=v2.id or 0, created_by=ml.user_id)
+    assert sealed is not None and sealed["count"] == 2
     copies = session.exec(
         select(Annotation).where(Annotation.dataset_version_id == v2.id).order_by(col(Annotation.id))
     ).all()
     assert [(c.origin_id, c.supersedes_id, c.w) for c in copies] == [(a, None, 5), (fixed.id, None, 7)]
     _, v3 = quick_version(session, actor=ml, project_id=world.project.id or 0, items=ITEMS, version="v3", parent=v2)
-    ann.inherit_labels(session, parent_id=v2.id or 0, child_id=v3.id or 0)
+    ann.inherit_labels(session, parent_id=v2.id or 0, child_id=v3.id or 0, created_by=ml.user_id)
     grand = session.exec(
         select(Annotation.origin_id).where(Annotation.dataset_version_id == v3.id).order_by(col(Annotation.id))
     ).all()

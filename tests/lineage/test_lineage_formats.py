@@ -170,7 +170,7 @@ def test_batches_are_audited_one_event_each(session: Session, ml: Actor, target:
     result = import_annotations(session, actor=ml, version=v, fmt="coco", path=src, batch_size=2)
     events = session.exec(select(AuditEvent).where(AuditEvent.action == "annotation.import.batch")).all()
     assert result.batches == 2 and [e.payload["rows"] for e in events] == [2, 1]
-    assert [e.payload["records"] for e in events] == [[0, 1], [2, 2]]
+    assert [e.payload["source_records"] for e in events] == [[0, 1], [2, 2]]
 
 
 def _bad_coco(change: Any) -> bytes:

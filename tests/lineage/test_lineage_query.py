@@ -31,7 +31,7 @@ def test_annotation_chain_across_corrections_and_versions(session: Session, worl
     _, v2 = quick_version(
         session, actor=ml, project_id=pid, items=ITEMS, version="v2", parent=v1, schema_version_id=sv.id
     )
-    ann.inherit_labels(session, parent_id=v1.id or 0, child_id=v2.id or 0)
+    ann.inherit_labels(session, parent_id=v1.id or 0, child_id=v2.id or 0, created_by=ml.user_id)
     copy = ann.list_live(session, version_id=v2.id or 0)[0]
     reviewer = actor_for(world.users["reviewer"])
     review = ann.review_annotation(

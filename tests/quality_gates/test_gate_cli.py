@@ -82,16 +82,58 @@ def test_service_form_is_not_available_offline(demo_dir: Path, no_service_hook: 
 
 def test_service_hook_is_used_when_registered(demo_dir: Path, no_service_hook: None) -> None:
     from quality_gates.verdict import GateReport
+    from service.gate_report import ReportHeader
 
-    seen: list[str] = []
+    seen: list[tuple[str, str | None]] = []
 
-    def fake(target: str, policy: Path | None) -> GateReport:
-        seen.append(target)
-        return GateReport(True, "p", "0" * 64, (), {}, {}, {})
+    def fake(target: str, policy: Path | None, golden: str | None) -> tuple[GateReport, ReportHeader]:
+        seen.append((target, golden))
+        golden_info = {"name": "cats-golden", "version": 2, "items": 7, "labels": 9}
+        return GateReport(True, "p", "0" * 64, (), {}, {}, {}), ReportHeader(target=target, golden=golden_info)
 
     set_service_check(fake)
     res = runner.invoke(gate_app, ["check", "cats@v3"])
-    assert res.exit_code == 0 and seen == ["cats@v3"]
+    assert res.exit_code == 0 and seen == [("cats@v3", None)]
+    res = runner.invoke(gate_app, ["check", "cats@v3", "--golden", "cats-golden@2"])
+    assert res.exit_code == 0 and seen[-1] == ("cats@v3", "cats-golden@2")
+    assert "golden set cats-golden@2: 7 items, 9 labels" in res.output
+
+
+def test_offline_headlines_name_the_policy_file_and_the_gt_file(demo_dir: Path, tmp_path: Path) -> None:
+    """Offline the policy has no stored version (its file is named) and the golden set is the --gt file."""
+    gt = json.loads((demo_dir / "golden.json").read_text())
+    size = f"golden set golden.json: {len(gt['images'])} items, {len(gt['annotations'])} labels"
+    res = runner.invoke(gate_app, args(demo_dir))
+    head = res.output.splitlines()[0]
+    assert f"from {demo_dir / 'policy.yaml'}, hash " in head and size in head, head
+    d = json.loads(runner.invoke(gate_app, args(demo_dir, "good.json", "--format", "json")).stdout)
+    assert d["headline"] == head and d["policy"]["hash"] == d["policy_hash"] and d["policy"]["version"] is None
+    assert (d["golden_set"]["items"], d["golden_set"]["labels"]) == (len(gt["images"]), len(gt["annotations"]))
+    junit = runner.invoke(gate_app, args(demo_dir, "good.json", "--format", "junit")).stdout
+    suite = ET.fromstring(junit.split("\n", 1)[1]).find("testsuite")
+    assert suite is not None and suite.findtext("system-out", "").startswith(head)
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["golden_set_name"] == "golden.json" and props["golden_set_items"] == str(len(gt["images"]))
+
+
+def test_golden_names_a_set_on_the_record_only(demo_dir: Path) -> None:
+    res = runner.invoke(gate_app, [*args(demo_dir), "--golden", "street-golden@1"])
+    assert res.exit_code == 2 and "--golden: names a golden set on the record" in res.output
+
+
+def test_bad_input_still_writes_the_machine_readable_report(demo_dir: Path, tmp_path: Path) -> None:
+    """Exit 2 with --format json|junit: an error report, so a CI job's artefact step finds one."""
+    missing = [a if a != str(demo_dir / "good.json") else str(tmp_path / "nope.json") for a in args(demo_dir)]
+    res = runner.invoke(gate_app, [*missing, "--format", "json"])
+    assert res.exit_code == 2
+    body = json.loads(res.stdout)
+    assert body["passed"] is False and body["exit_code"] == 2 and "nope.json" in body["error"]["message"]
+    out = tmp_path / "gates.xml"
+    res = runner.invoke(gate_app, [*missing, "--format", "junit", "--output", str(out)])
+    suite = ET.parse(out).getroot().find("testsuite")
+    assert res.exit_code == 2 and suite is not None and suite.get("errors") == "1"
+    res = runner.invoke(gate_app, missing)
+    assert res.exit_code == 2 and res.stdout == ""  # text: the one error line, on stderr
 
 
 def _write(path: Path, text: str) -> Path:

@@ -6,25 +6,37 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
 from lineage.audit_verify import verify_database
 from lineage.bundle import load_public_key, verify_bundle
-from lineage.models import AutoLabelRun, DatasetVersion, GateEvaluation, RunState
+from lineage.gate_records import evidence_evaluation
+from lineage.models import AutoLabelRun, Dataset, DatasetVersion, GateEvaluation, GoldenSet, Release, RunState
+from service.cli import app
 from service.demo import run_demo
+from service.settings import get_settings
 
 
-def test_demo_runs_end_to_end(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_demo_runs_end_to_end(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = Path(request.config.cache.mkdir("labelgate-models"))  # shared with the inference tests
     state = run_demo(str(tmp_path / "demo"), serve=False, n_images=20, model_cache=cache)
     with Session(state.engine) as s:
-        verdicts = {e.dataset_version_id: e.passed for e in s.exec(select(GateEvaluation))}
+        street = s.exec(select(Dataset).where(Dataset.name == "street")).one()
+        street_ids = {v.id for v in s.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == street.id))}
+        verdicts = {
+            e.dataset_version_id: e.passed
+            for e in s.exec(select(GateEvaluation).order_by(col(GateEvaluation.id)))
+            if e.dataset_version_id in street_ids
+        }
         versions = {v.id: (v.version, v.state) for v in s.exec(select(DatasetVersion))}
         runs = list(s.exec(select(AutoLabelRun).where(AutoLabelRun.state == RunState.succeeded)))
         chain = verify_database(s)
     by_name = {versions[vid][0]: ok for vid, ok in verdicts.items()}
     assert by_name["v2"] is False and by_name["v3"] is True
     assert ("v3", "released") in versions.values()
+    _readme_example_passes_as_a_recheck(state.settings.workspace, state.engine, monkeypatch)
     assert any(r.device == "cpu" for r in runs), "the tiny YOLO run did not succeed"
     assert chain.ok and chain.events > 100
     assert state.bundle_path is not None and state.settings.signing_key_path is not None
@@ -34,3 +46,34 @@ def test_demo_runs_end_to_end(tmp_path: Path, request: pytest.FixtureRequest) ->
     assert "10(2)(b)" in (reports / "street-v3-governance.html").read_text()
     assert "release.create" in (reports / "audit-trail.html").read_text()
     state.engine.dispose()
+
+
+def _readme_example_passes_as_a_recheck(workspace: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's `labelgate gate check street@v3 --policy policies/default.yaml` on the demo workspace (which
+    also holds the newer shapes golden set): the policy's street-golden@1 is used, it passes, and it is a
+    re-check that leaves the release's evidence alone."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    monkeypatch.setenv("LABELGATE_WORKSPACE", str(workspace))
+    monkeypatch.delenv("LABELGATE_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["gate", "check", "street@v3", "--policy", "policies/default.yaml"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    head, evaluation_line = result.stdout.splitlines()[:2]
+    assert head.startswith("gate check PASSED: 8 of 8 gates pass for street@v3 (policy default@1, hash ")
+    assert "golden set street-golden@1: 20 items, " in head
+    assert "a re-check of a released version; the release rests on evaluation #2" in evaluation_line
+    with Session(engine) as s:
+        v3 = s.exec(
+            select(DatasetVersion).join(Dataset).where(Dataset.name == "street", DatasetVersion.version == "v3")
+        ).one()
+        release = s.exec(select(Release).where(Release.dataset_version_id == v3.id)).one()
+        assert release.evaluation_id == 2
+        evidence = evidence_evaluation(s, v3)
+        assert evidence is not None and evidence.id == 2 and evidence.passed
+        goldens = {g.id: f"{g.name}@{g.version}" for g in s.exec(select(GoldenSet))}
+        rows = s.exec(select(GateEvaluation).where(GateEvaluation.dataset_version_id == v3.id)).all()
+        assert len(rows) == 3  # the release's evidence, the demo's re-check, this re-check
+        assert {goldens[e.golden_set_id] for e in rows if e.golden_set_id} == {"street-golden@1"}

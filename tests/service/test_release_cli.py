@@ -49,7 +49,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         ]:
             users[name] = make_user(s, name)
             identity.add_member(s, actor=admin, project=project, user=users[name], role=role)
-        identity.set_signing_secret(s, actor=admin, user=users["cora"], secret=SECRET)
+        identity.set_signing_secret(s, actor=admin, user=users["cora"], secret=SECRET, operator=True)
         build_gate_scenario(
             s,
             project_id=project.id or 0,

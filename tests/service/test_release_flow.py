@@ -56,7 +56,9 @@ def flow(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Flow]:
             user = make_user(s, name)
             identity.add_member(s, actor=admin, project=world.project, user=user, role=Role.annotator)
             annotators[name] = user
-        identity.set_signing_secret(s, actor=admin, user=world.users["compliance_officer"], secret=SECRET)
+        identity.set_signing_secret(
+            s, actor=admin, user=world.users["compliance_officer"], secret=SECRET, operator=True
+        )
         scenario = build_gate_scenario(
             s,
             project_id=world.project.id or 0,
@@ -173,7 +175,7 @@ def test_signatures_reauthenticate_snapshot_the_name_and_enforce_four_eyes(flow:
         identity.add_member(
             s, actor=actor_for(flow.world.admin), project=flow.world.project, user=user, role=Role.compliance_officer
         )
-        identity.set_signing_secret(s, actor=actor_for(flow.world.admin), user=user, secret=SECRET)
+        identity.set_signing_secret(s, actor=actor_for(flow.world.admin), user=user, secret=SECRET, operator=True)
         token = identity.issue_token(s, actor=None, user=user, name="t").token
         s.commit()
     r = flow.client.post(
