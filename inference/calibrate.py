@@ -52,14 +52,25 @@ class CalibrationOutcome:
 
 
 def resolve_golden(session: Session, *, project_id: int, ref: str) -> tuple[Dataset, DatasetVersion]:
-    """A golden-set name or ``DATASET@VERSION`` → the dataset and version holding the golden labels."""
-    if "@" in ref:
-        return resolve_version(session, project_id=project_id, ref=ref)
-    golden = session.exec(select(GoldenSet).where(GoldenSet.project_id == project_id, GoldenSet.name == ref)).first()
+    """A golden set ``NAME@VERSION`` (or a bare ``NAME`` that has one version only), or a golden dataset's
+    ``DATASET@VERSION`` → the dataset and version holding the golden labels. A bare name with several
+    versions is refused, naming them: the set measured against is never picked silently."""
+    name, _, number = ref.partition("@")
+    stmt = select(GoldenSet).where(GoldenSet.project_id == project_id, GoldenSet.name == name)
+    if number:
+        golden = session.exec(stmt.where(GoldenSet.version == int(number))).first() if number.isdigit() else None
+        if golden is None:
+            return resolve_version(session, project_id=project_id, ref=ref)
+    else:
+        versions = list(session.exec(stmt.order_by(col(GoldenSet.version))))
+        if len(versions) > 1:
+            refs = ", ".join(f"{g.name}@{g.version}" for g in versions)
+            raise InvalidInput(f"golden set {name!r} has several versions ({refs}): name one", field="golden")
+        golden = versions[0] if versions else None
     version = session.get(DatasetVersion, golden.dataset_version_id) if golden is not None else None
     dataset = session.get(Dataset, version.dataset_id) if version is not None else None
     if dataset is None or version is None:
-        raise NotFound(f"no golden set named {ref!r} (or give DATASET@VERSION)", field="golden")
+        raise NotFound(f"no golden set named {ref!r} (give NAME@VERSION or DATASET@VERSION)", field="golden")
     return dataset, version
 
 

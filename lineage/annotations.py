@@ -609,26 +609,9 @@ WHERE a.dataset_version_id = :parent AND a.geometry_type <> '{DELETED}'
   AND NOT EXISTS (SELECT 1 FROM annotations s WHERE s.supersedes_id = a.id)
 ORDER BY a.id
 """
+# The columns the inheritance query selects, in its order: the label and its provenance, then its origin.
 _INHERITED = (
-    "item_id",
-    "category",
-    "geometry_type",
-    "x",
-    "y",
-    "w",
-    "h",
-    "geometry",
-    "attributes",
-    "kind",
-    "annotator_id",
-    "model_version_id",
-    "weights_sha256",
-    "confidence",
-    "threshold",
-    "autolabel_run_id",
-    "source_sha256",
-    "source_format",
-    "generator_config_hash",
+    *ANNOTATION_COLUMNS[ANNOTATION_COLUMNS.index("item_id") : ANNOTATION_COLUMNS.index("supersedes_id")],
     "origin_id",
 )
 

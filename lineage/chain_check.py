@@ -102,9 +102,7 @@ def collect_witnesses(
     """Every witness available, each checked; and the problems met on the way. Without a public key
     nothing signed can be trusted: only the caller's anchors are used."""
     if public_key is None:
-        found_any = bool(checkpoints or bundles) or (
-            repo_dir is not None and bool(load_repo_checkpoints(repo_dir)[0])
-        )
+        found_any = bool(checkpoints or bundles) or (repo_dir is not None and bool(load_repo_checkpoints(repo_dir)[0]))
         unchecked = ["no public key: signed checkpoints and bundles were not checked"] if found_any else []
         return list(anchors), unchecked
     found = list(checkpoints)

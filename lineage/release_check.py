@@ -26,6 +26,7 @@ from lineage.bundle import canonical, verify_bundle
 from lineage.datasets import version_ref
 from lineage.errors import NotFound
 from lineage.models import Dataset, DatasetVersion, GateEvaluation, Item, Release
+from lineage.releases import approval_entry
 
 __all__ = ["ReleaseCheck", "reverify_release"]
 
@@ -130,17 +131,9 @@ def reverify_release(
         check.compare("evaluation.gates", ev.get("gates"), evaluation.gates)
         check.compare("evaluation.metrics", ev.get("metrics"), evaluation.metrics)
         check.compare("evaluation.data_hashes", ev.get("data_hashes"), evaluation.data_hashes)
-    live = [
-        {
-            "printed_name": a.printed_name,
-            "role": a.role,
-            "meaning": a.meaning,
-            "signed_at": a.signed_at.isoformat(),
-            "content_hash": a.content_hash,
-            "signature_hash": a.signature_hash,
-        }
-        for a in approvals_for(session, version)
-    ]
+        if "golden_set" in ev:
+            check.compare("evaluation.golden_set", ev.get("golden_set"), (evaluation.evidence or {}).get("golden_set"))
+    live = [approval_entry(a) for a in approvals_for(session, version)]
     check.compare("approvals", body.get("approvals"), live)
     check.compare("bundle_sha256", record.bundle_sha256, hashlib.sha256(canonical(bundle)).hexdigest())
     head = body.get("audit_head") or {}

@@ -31,6 +31,7 @@ from lineage.errors import Conflict, NotFound
 from lineage.gate_records import latest_evaluation, stale_hashes
 from lineage.identity import project_roles
 from lineage.models import (
+    Approval,
     Dataset,
     DatasetVersion,
     GatePolicy,
@@ -46,7 +47,7 @@ from lineage.models._base import utcnow
 from lineage.openlineage import LineageEmitter
 from quality_gates import parse_policy
 
-__all__ = ["RELEASE_FLOOR", "get_release", "reject", "release", "release_rules", "write_bundle_file"]
+__all__ = ["RELEASE_FLOOR", "approval_entry", "get_release", "reject", "release", "release_rules", "write_bundle_file"]
 
 
 # What a policy stored by anyone but a compliance officer (or an admin) cannot go below: one approval,
@@ -179,6 +180,7 @@ def release(
                 "signing_key_id": record.signing_key_id,
                 "audit_head": {"seq": record.audit_head_seq, "hash": record.audit_head_hash},
             },
+            rows=[record],
         )
     except BaseException:
         # The transaction will roll back: take back a tag this attempt created, so a failed release leaves
@@ -259,21 +261,25 @@ def _bundle_content(
             "gates": evaluation.gates,
             "metrics": evaluation.metrics,
             "data_hashes": evaluation.data_hashes,
+            # The golden set it measured against, as the evaluation recorded it (name, version, size).
+            "golden_set": (evaluation.evidence or {}).get("golden_set"),
         },
-        "approvals": [
-            {
-                "printed_name": a.printed_name,
-                "role": a.role,
-                "meaning": a.meaning,
-                "signed_at": a.signed_at.isoformat(),
-                "content_hash": a.content_hash,
-                "signature_hash": a.signature_hash,
-            }
-            for a in approvals_for(session, version)
-        ],
+        "approvals": [approval_entry(a) for a in approvals_for(session, version)],
         "audit_head": {"seq": head.seq, "hash": head.hash} if head else None,
         "released_by": releaser.full_name if releaser else actor.username,
         "released_at": utcnow().isoformat(),
+    }
+
+
+def approval_entry(a: Approval) -> dict[str, Any]:
+    """An approval as the evidence bundle records it."""
+    return {
+        "printed_name": a.printed_name,
+        "role": a.role,
+        "meaning": a.meaning,
+        "signed_at": a.signed_at.isoformat(),
+        "content_hash": a.content_hash,
+        "signature_hash": a.signature_hash,
     }
 
 

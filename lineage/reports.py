@@ -109,7 +109,7 @@ def governance_report(session: Session, *, version_id: int) -> str:
     from dataclasses import asdict
 
     from lineage.approvals import approvals_for
-    from lineage.gate_records import latest_evaluation, review_coverage_of
+    from lineage.gate_records import evidence_evaluation, review_coverage_of
     from lineage.lineage_query import version_lineage
     from lineage.models import Dataset, DatasetVersion, GatePolicy, LabelSchema, LabelSchemaVersion, Project
 
@@ -132,7 +132,8 @@ def governance_report(session: Session, *, version_id: int) -> str:
                 "content_hash": sv.content_hash,
                 "classes": sv.classes,
             }
-    evaluation = latest_evaluation(session, version)
+    # A released version's evidence is the evaluation its release rests on, never a later re-check.
+    evaluation = evidence_evaluation(session, version)
     policy = session.get(GatePolicy, evaluation.policy_id) if evaluation else None
     review = review_coverage_of(session, version_id)
     gaps = []

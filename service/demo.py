@@ -17,8 +17,6 @@ from sqlmodel import select
 
 from lineage import identity, releases
 from lineage.approvals import Meaning, sign_version
-from lineage.audit import export_events
-from lineage.audit_verify import verify_database, verify_file
 from lineage.bundle import load_private_key, load_public_key, verify_bundle
 from lineage.context import Actor
 from lineage.datasets import change_state, version_ref
@@ -30,6 +28,7 @@ from lineage.models import Dataset, DatasetVersion, GatePolicy, Project, Role, U
 from lineage.openlineage import workspace_emitter
 from lineage.reports import audit_trail_report, governance_report
 from service.cli_common import out
+from service.demo_integrity import integrity_chapter
 from service.gate_report import golden_label, header_from_record, headline
 from service.scenario import GateScenario, build_gate_scenario
 from service.settings import Settings
@@ -334,18 +333,6 @@ def autolabel_chapter(state: DemoState, *, model_cache: Path | None = None) -> N
     )
 
 
-def audit_round_trip(state: DemoState) -> None:
-    export = state.settings.workspace / "audit-export.jsonl"
-    with session_scope(state.engine) as s:
-        result = verify_database(s)
-        with export.open("w", encoding="utf-8") as fh:
-            n = export_events(s, fh)
-    offline = verify_file(export)
-    status = "OK" if result.ok and offline.ok else "BROKEN"
-    _say(f"chain: {status}, {result.events} events; head {result.head.hash[:16] if result.head else '-'}…")
-    _say(f"exported {n} events to {export}; offline verification: {'OK' if offline.ok else 'BROKEN'}")
-
-
 def run_demo(
     workspace: str | None = None, *, serve: bool = True, n_images: int = 60, model_cache: Path | None = None
 ) -> DemoState:
@@ -369,8 +356,8 @@ def run_demo(
     autolabel_chapter(state, model_cache=model_cache)
     _step(7, "Which golden set: each policy names its own; a re-check leaves the release's evidence alone")
     which_golden_set(state)
-    _step(8, "Audit trail: verify the hash chain, export it, verify the export offline")
-    audit_round_trip(state)
+    _step(8, "What the record proves: a signed checkpoint, the chain, every row, the release; a tamper named")
+    integrity_chapter(state, _say)
     _step(9, "Tokens for each demo role")
     for username, token in state.tokens.items():
         _say(f"{username:<7} {token}")

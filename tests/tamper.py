@@ -73,3 +73,22 @@ def append_forged(engine: Engine, *, actor: str = "mallory", action: str = "rele
         event = append_event(s, actor=actor, action=action, object_type="thing", object_id=1)
         s.commit()
     return event.seq
+
+
+def tamper_unchecked(engine: Engine, sql: str, **params: Any) -> int:
+    """``tamper`` with foreign keys unchecked too (a row others point at can then be deleted)."""
+    disable_triggers(engine)
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("PRAGMA foreign_keys = OFF")  # outside any transaction, or SQLite ignores it
+            cur.execute(sql, params)  # sqlite3 takes :name parameters as they are
+            n = cur.rowcount
+            raw.commit()
+            return int(n)
+        finally:
+            raw.close()
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        return int(conn.execute(text(sql), params).rowcount)

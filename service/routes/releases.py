@@ -12,7 +12,7 @@ from lineage import releases
 from lineage.approvals import Meaning, approvals_for, sign_version, signing_refusals
 from lineage.bundle import load_private_key
 from lineage.errors import NotFound
-from lineage.gate_records import latest_evaluation
+from lineage.gate_records import evidence_evaluation
 from lineage.models import Approval, GatePolicy, Release
 from lineage.reports import audit_trail_report, governance_report
 from service.deps import CallerDep, SessionDep, SettingsDep
@@ -113,21 +113,25 @@ def get_bundle(project_id: int, dataset: str, version: str, session: SessionDep,
 def get_report(
     project_id: int, dataset: str, version: str, kind: str, session: SessionDep, caller: CallerDep
 ) -> Response:
-    """``governance.html`` (EU AI Act Art. 10) or the latest gate report as json, txt or junit.xml."""
+    """``governance.html`` (EU AI Act Art. 10) or the gate report of the version's evidence (the evaluation
+    its release rests on once released, else the latest) as json, txt or junit.xml."""
     _, v = visible_version(session, caller, project_id, dataset, version)
     if kind not in REPORT_KINDS:
         raise NotFound(f"no report {kind!r}; available: {', '.join(REPORT_KINDS)}", field="kind")
     if kind == "governance.html":
         return HTMLResponse(governance_report(session, version_id=v.id or 0))
-    evaluation = latest_evaluation(session, v)
+    evaluation = evidence_evaluation(session, v)
     if evaluation is None:
         raise NotFound("the version has no gate evaluation", field="evaluation")
-    from service.gate_report import report_from_record
+    from service.gate_report import header_from_record, report_from_record
 
     fmt = {"gate-report.json": "json", "gate-report.txt": "text", "gate-report.junit.xml": "junit"}[kind]
     media = {"json": "application/json", "text": "text/plain", "junit": "application/xml"}[fmt]
     policy = session.get(GatePolicy, evaluation.policy_id)
-    body = render_gate_report(report_from_record(evaluation, policy.name if policy else "?"), fmt)
+    header = header_from_record(
+        evaluation, policy_version=policy.version if policy else None, target=f"{dataset}@{version}"
+    )
+    body = render_gate_report(report_from_record(evaluation, policy.name if policy else "?"), fmt, header=header)
     return Response(body, media_type=media)
 
 
