@@ -271,7 +271,8 @@ _COLUMNS_SQL = {
 def _db_rows(conn: object, lo: int | None = None, hi: int | None = None) -> Iterator[Row]:
     """``(seq, prev_hash, hash, canonical)`` per event, with its columns appended (``(..., columns)``)
     for the events whose columns the database could not rebuild into their hashed bytes."""
-    dialect = "postgresql" if type(conn).__module__.startswith("psycopg") else "sqlite"
+    driver = getattr(conn, "dbapi_connection", None) or conn  # a pool's proxy, or the driver's connection
+    dialect = "postgresql" if type(driver).__module__.startswith("psycopg") else "sqlite"
     # Both drivers accept this paramstyle through SQLAlchemy's raw connection only if we format it.
     where = "" if lo is None else f" AND seq BETWEEN {int(lo)} AND {int(hi or 0)}"
     cur = conn.cursor()  # type: ignore[attr-defined]

@@ -116,3 +116,17 @@ def test_fresh_events_take_the_byte_exact_path(engine: Engine) -> None:
     assert column_mismatch(rows[3][3], rows[3][5]) is None
     with Session(engine) as s:
         assert verify_database(s).ok
+
+
+def test_the_parallel_path_checks_columns_too(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two processes over ranges of the chain (the path 1M-event chains take): same verdicts, both drivers.
+    import lineage.audit_verify as av
+
+    monkeypatch.setattr(av, "_PARALLEL_MIN_EVENTS", 0)
+    _chain(engine, 8)
+    with Session(engine) as s:
+        assert verify_database(s, workers=2).ok
+    tamper(engine, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 7")
+    with Session(engine) as s:
+        result = verify_database(s, workers=2)
+    assert (result.ok, result.broken_seq, result.kind) == (False, 7, "column")
