@@ -13,7 +13,7 @@ from lineage.annotations import ANNOTATION_COLUMNS
 from lineage.errors import InvalidInput
 from lineage.models import ProvenanceKind
 from lineage.models._base import utcnow
-from lineage.rowdigest import digest_values, normaliser
+from lineage.rowdigest import box_digests
 
 __all__ = ["RowWriter"]
 
@@ -127,39 +127,12 @@ class RowWriter:
         fmt: str,
         by: int,
     ) -> list[str]:
-        # The values in ``DIGEST_COLUMNS["annotations"]`` order, as the row will read back.
-        norm = normaliser("annotations")
-        k = kind.value
-        return [
-            digest_values(
-                "annotations",
-                (
-                    version_id,
-                    item_id,
-                    cat,
-                    "box",
-                    x,
-                    y,
-                    w,
-                    h,
-                    None,
-                    attrs,
-                    k,
-                    annotator_id,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    sha,
-                    fmt,
-                    None,
-                    None,
-                    None,
-                    self.now,
-                    by,
-                ),
-                norm,
-            )
-            for item_id, cat, x, y, w, h, attrs, sha in boxes
-        ]
+        return box_digests(
+            boxes,
+            version_id=version_id,
+            kind=kind.value,
+            annotator_id=annotator_id,
+            source_format=fmt,
+            created_at=self.now,
+            created_by=by,
+        )
