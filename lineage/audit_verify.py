@@ -198,7 +198,7 @@ def _verify_segment(
             return broken(
                 seq,
                 "rewritten",
-                f"its hash differs from the signed checkpoint of seq {seq}: the chain was rewritten at or before it",
+                f"its hash differs from the witness of seq {seq}: the chain was rewritten at or before it",
             )
         before_last, last_hash, last_digest = last_hash, stored_hash, digest
         expected_seq += 1

@@ -8,7 +8,7 @@ key is itself reported (a forgery, or another workspace's key), never used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,4 +163,8 @@ def verify_chain(
     else:
         assert session is not None
         result = verify_database(session, workers=workers, anchors=anchor_map)
+    if result.kind in ("rewritten", "truncated"):
+        at = result.broken_seq if result.kind == "rewritten" else max(w.seq for w in witnesses)
+        sources = ", ".join(sorted({w.source for w in witnesses if w.seq == at}))
+        result = replace(result, reason=f"{result.reason} (witness: {sources})")
     return ChainReport(result=result, witnesses=witnesses, problems=problems)
