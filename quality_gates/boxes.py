@@ -125,6 +125,8 @@ class BoxSet:
         score (None): (n,) float64 confidences in [0, 1]; ``None`` for ground truth and human labels.
         area (None): (n,) float64 area in px² used for COCO's area ranges; default ``w * h``.
         iscrowd (None): (n,) bool crowd flags (ground truth only); default all false.
+        ann_id (None): (n,) int64 annotation ids (the COCO ``id`` field, ground truth only); None when
+            unknown. Only COCO evaluation reads them: pycocotools counts a match to id 0 as a miss.
     """
 
     image: IntArray
@@ -133,6 +135,7 @@ class BoxSet:
     score: FloatArray | None = None
     area: FloatArray | None = None
     iscrowd: BoolArray | None = None
+    ann_id: IntArray | None = None
 
     def __post_init__(self) -> None:
         image = np.asarray(self.image, dtype=np.int64).reshape(-1)
@@ -144,7 +147,7 @@ class BoxSet:
         object.__setattr__(self, "image", image)
         object.__setattr__(self, "category", category)
         object.__setattr__(self, "xywh", xywh)
-        for name, dtype in (("score", np.float64), ("area", np.float64), ("iscrowd", np.bool_)):
+        for name, dtype in (("score", np.float64), ("area", np.float64), ("iscrowd", np.bool_), ("ann_id", np.int64)):
             value = getattr(self, name)
             if value is not None:
                 arr = np.asarray(value, dtype=dtype).reshape(-1)
@@ -185,6 +188,7 @@ class BoxSet:
             score=None if self.score is None else self.score[mask],
             area=None if self.area is None else self.area[mask],
             iscrowd=None if self.iscrowd is None else self.iscrowd[mask],
+            ann_id=None if self.ann_id is None else self.ann_id[mask],
         )
 
     def at_threshold(self, threshold: float) -> BoxSet:
@@ -200,6 +204,7 @@ class BoxSet:
     def content_hash(self) -> str:
         """SHA-256 hex of the table's contents (column bytes in a fixed order), for gate evidence."""
         h = hashlib.sha256(b"labelgate.boxset.v1")
+        # ann_id stays out so that the hashes already on record keep verifying.
         for a in (self.image, self.category, self.xywh, self.score, self.area, self.iscrowd):
             h.update(b"\x00" if a is None else b"\x01" + np.ascontiguousarray(a).tobytes())
         return h.hexdigest()

@@ -31,7 +31,7 @@ class CocoDataset:
         image_size: (I, 2) width, height in px, aligned with ``image_ids``.
         category_ids: (K,) sorted category ids; ``boxes.category`` indexes this array.
         class_names: (K,) names aligned with ``category_ids``.
-        boxes: the annotations (``area`` from the COCO field, ``iscrowd`` honoured).
+        boxes: the annotations (``area`` from the COCO field, ``iscrowd`` honoured, ``ann_id`` the ids).
         annotation_ids: (n,) the annotations' ids, aligned with ``boxes``.
     """
 
@@ -245,7 +245,7 @@ def parse_coco_instances(data: Any, *, source: str = "ground truth", allow_empty
         image_size=size[order],
         category_ids=cat_sorted,
         class_names=tuple(str(names[i]) for i in c_order.tolist()),
-        boxes=BoxSet(a_img, cat_idx, box, area=area, iscrowd=np.asarray(crowd, dtype=bool).reshape(-1)),
+        boxes=BoxSet(a_img, cat_idx, box, area=area, iscrowd=np.asarray(crowd, dtype=bool).reshape(-1), ann_id=ann_id),
         annotation_ids=ann_id,
     )
 

@@ -5,8 +5,14 @@ sweep per area range for all ten IoU thresholds at once (see :mod:`quality_gates
 accumulation per (class, area range, max detections) with cumulative sums. Detections beyond the best
 ``max(max_dets)`` per (image, class) are dropped, and smaller ``max_dets`` truncate the same matching, exactly
 as COCOeval does. Ground-truth ``area`` (the COCO field, not ``w*h``) decides the area ranges; detection
-area is ``w*h``. Known difference: COCOeval treats a ground-truth annotation with ``id == 0`` as unmatched;
-here ids play no part.
+area is ``w*h``.
+
+pycocotools' id-0 rule is reproduced too: ``evaluateImg`` stores the matched ground-truth *id* in ``dtm``
+(a zero-initialised array) and ``accumulate`` reads ``dtm != 0`` as "matched", so a detection matched to the
+annotation with ``id == 0`` counts as a false positive (or is ignored, when its own area lies outside the
+range), while that annotation is still taken (no later detection can match it) and still counts as a
+missed positive. The ids come from ``gt.ann_id`` (set by :func:`~quality_gates.coco.parse_coco_instances`);
+without them no id is 0. :attr:`CocoEvalResult.id_zero_matches` says when the rule changed anything.
 """
 
 from __future__ import annotations
@@ -78,12 +84,16 @@ class CocoEvalResult:
         precision: (T, R, K, A, M) interpolated precision, -1 where undefined.
         recall: (T, K, A, M) final recall, -1 where undefined.
         params: the parameters used.
+        id_zero_matches (0): detections matched, at some IoU threshold and area range, to a regular (not
+            ignored) ground-truth box whose annotation id is 0; pycocotools, and so these numbers, count
+            each such match as a false positive and the box as missed. 0: the rule played no part.
     """
 
     stats: FloatArray
     precision: FloatArray
     recall: FloatArray
     params: CocoEvalParams
+    id_zero_matches: int = 0
 
     def stats_dict(self) -> dict[str, float]:
         """The 12 summary numbers by name."""
@@ -152,7 +162,8 @@ def coco_evaluate(
     """Evaluate detections like ``COCOeval(cocoGt, cocoDt, "bbox")`` followed by evaluate/accumulate/summarize.
 
     Args:
-        gt: ground truth; ``area`` should carry the COCO ``area`` field, ``iscrowd`` the crowd flags.
+        gt: ground truth; ``area`` should carry the COCO ``area`` field, ``iscrowd`` the crowd flags,
+            ``ann_id`` the annotation ids (a match to id 0 counts as a miss, as in pycocotools).
         dt: detections with ``score`` (required).
         num_classes: K, the number of categories in the ground truth's category list (category index
             ``0..K-1`` in ascending COCO id order, as ``COCOeval`` sorts ``catIds``).
@@ -197,16 +208,22 @@ def coco_evaluate(
     gt_area = gt.areas
     dt_area = dt.xywh[:, 2] * dt.xywh[:, 3]
     crowd = gt.crowd
+    # -1 (unmatched) indexes the appended False, so an empty ground truth needs no special case.
+    id_zero = np.append(gt.ann_id == 0 if gt.ann_id is not None else np.zeros(len(gt), dtype=bool), False)
+    zero_hit = np.zeros(len(rows), dtype=bool)
     for a, (lo, hi) in enumerate(p.area_ranges):
         gt_ign = crowd | (gt_area < lo) | (gt_area > hi)
         dt_out = ((dt_area < lo) | (dt_area > hi))[rows]
         dt_match, _ = greedy_assign(pairs, iou_thresholds=iou_thr, gt_ignore=gt_ign, gt_crowd=crowd)
         m_sorted = dt_match[:, rows]
         matched = m_sorted >= 0
-        # -1 (unmatched) picks the appended False, so an empty ground truth needs no special case.
-        dt_ig = np.where(matched, np.append(gt_ign, False)[m_sorted], dt_out[None, :])
-        tps = matched & ~dt_ig
-        fps = ~matched & ~dt_ig
+        # COCOeval's dtm holds the matched gt id, so a match to id 0 reads as "unmatched" from here on.
+        counted = matched & ~id_zero[m_sorted]
+        m_ign = np.append(gt_ign, False)[m_sorted]
+        dt_ig = (matched & m_ign) | (~counted & dt_out[None, :])
+        tps = counted & ~dt_ig
+        fps = ~counted & ~dt_ig
+        zero_hit |= (matched & ~counted & ~m_ign).any(axis=0)
         npig = np.bincount(gt.category[~gt_ign], minlength=n_k)
         for k in range(n_k):
             if npig[k] == 0:
@@ -225,7 +242,7 @@ def coco_evaluate(
                 precision[:, :, k, a, m] = q
                 recall[:, k, a, m] = rc_last
     stats = _summarize(precision, recall, p)
-    return CocoEvalResult(stats, precision, recall, p)
+    return CocoEvalResult(stats, precision, recall, p, id_zero_matches=int(zero_hit.sum()))
 
 
 def _precision_recall(

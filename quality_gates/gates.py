@@ -177,7 +177,7 @@ def _ap_gate(name: str, gate: pol.MapGate, m: Measurements) -> GateResult:
     names = m.inputs.class_names
     per_ap = res.per_class_ap() if name == "map" else res.per_class_ap(iou=0.5)
     per = {names[k]: float(per_ap[k]) for k in range(len(names))}
-    evidence = {"baseline": gate.baseline, "coco_stats": stats, "per_class": per}
+    evidence: dict[str, Any] = {"baseline": gate.baseline, "coco_stats": stats, "per_class": per}
     label = "mAP@[.50:.95]" if name == "map" else "AP50"
     head = f"COCO {label} {_f(value)} vs min {gate.min:g} (baseline {gate.baseline})"
     finite = {k: v for k, v in per.items() if math.isfinite(v)}
@@ -185,6 +185,13 @@ def _ap_gate(name: str, gate: pol.MapGate, m: Measurements) -> GateResult:
     if finite:
         worst = min(finite, key=lambda k: finite[k])
         hint = f"; weakest class {worst!r} (AP {_f(finite[worst])}): inspect its predictions"
+    if res.id_zero_matches:
+        n = res.id_zero_matches
+        evidence["id_zero_matches"] = n
+        head += (
+            f"; {n} match{'es' if n > 1 else ''} to ground-truth annotation id 0 counted as "
+            f"miss{'es' if n > 1 else ''}, as pycocotools does (ids from 1 avoid this)"
+        )
     if value < 0:
         value, hint = float("nan"), "; undefined: the baseline has no objects"
     return _result(name, name, value, ">=", gate.min, head, head + hint, evidence)

@@ -33,7 +33,7 @@ release:
 
 
 def boxes_from_coco(gt: dict[str, Any]) -> tuple[BoxSet, list[int]]:
-    """GT dict → BoxSet (category index in sorted-id order) and the sorted category ids."""
+    """GT dict → BoxSet (category index in sorted-id order, annotation ids kept) and the sorted category ids."""
     cat_ids = sorted(c["id"] for c in gt["categories"])
     idx = {c: i for i, c in enumerate(cat_ids)}
     anns = gt["annotations"]
@@ -44,6 +44,7 @@ def boxes_from_coco(gt: dict[str, Any]) -> tuple[BoxSet, list[int]]:
             np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4),
             area=np.array([a.get("area", a["bbox"][2] * a["bbox"][3]) for a in anns], dtype=np.float64),
             iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool),
+            ann_id=np.array([a["id"] for a in anns], dtype=np.int64),
         ),
         cat_ids,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from typing import Any
 
 import numpy as np
@@ -154,3 +156,133 @@ def test_detections_need_scores_and_valid_classes() -> None:
         coco_evaluate(g, BoxSet([1], [0], [[0, 0, 2, 2]]), num_classes=1)
     with pytest.raises(ValueError, match="class indices"):
         coco_evaluate(g, BoxSet([1], [3], [[0, 0, 2, 2]], score=[0.5]), num_classes=1)
+
+
+# pycocotools' id-0 rule: COCOeval.evaluateImg stores the matched ground-truth id in `dtm` (zero-initialised)
+# and COCOeval.accumulate reads `dtm != 0` as "matched", so a match to the annotation with id 0 is a miss.
+
+
+def ids_from_zero(gt: dict[str, Any], *, seed: int | None = None) -> dict[str, Any]:
+    """The same scene with annotation ids 0..n-1: in file order, or shuffled by ``seed``."""
+    n = len(gt["annotations"])
+    ids = list(range(n)) if seed is None else np.random.default_rng(seed).permutation(n).tolist()
+    return dict(gt, annotations=[dict(a, id=i) for a, i in zip(gt["annotations"], ids, strict=True)])
+
+
+def ids_shifted(gt: dict[str, Any], by: int) -> dict[str, Any]:
+    return dict(gt, annotations=[dict(a, id=a["id"] + by) for a in gt["annotations"]])
+
+
+def pycocotools_id_zero_matches(ev: Any) -> int:
+    """Detections matched to a regular ground-truth box with id 0, read from COCOeval's per-image records
+    (``gtMatches`` holds the detection id, which is never 0)."""
+    hit: set[int] = set()
+    for e in ev.evalImgs:
+        if e is None or 0 not in e["gtIds"]:
+            continue
+        g = e["gtIds"].index(0)
+        if not e["gtIgnore"][g]:
+            hit.update(int(d) for d in e["gtMatches"][:, g] if d > 0)
+    return len(hit)
+
+
+def faster_coco_eval_stats(gt: dict[str, Any], dets: list[dict[str, Any]]) -> np.ndarray:
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    with warnings.catch_warnings():  # it warns, rightly, about annotation id 0
+        warnings.simplefilter("ignore", UserWarning)
+        cg = COCO(json.loads(json.dumps(gt)))
+    ev = COCOeval_faster(cg, cg.loadRes([dict(d) for d in dets]), "bbox", print_function=lambda *a, **k: None)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return np.asarray(ev.stats[:12], dtype=np.float64)
+
+
+def test_perfect_detections_with_ids_from_zero_equal_pycocotools() -> None:
+    gt = ids_from_zero(make_coco_gt(n_images=20, n_classes=3, seed=1))
+    zero = next(a for a in gt["annotations"] if a["id"] == 0)
+    assert not zero.get("iscrowd", 0)
+    dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+            for a in gt["annotations"]]  # fmt: skip
+    ref = pycocotools_eval(gt, dets)
+    res = ours(gt, dets)
+    np.testing.assert_allclose(res.stats, np.array(ref.stats), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.precision, ref.eval["precision"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.recall, ref.eval["recall"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.stats, faster_coco_eval_stats(gt, dets), rtol=0, atol=1e-12)
+    assert res.id_zero_matches == 1 == pycocotools_id_zero_matches(ref)
+    assert res.stats[0] < 1.0  # the box with id 0 is missed, its detection a false positive
+    shifted = ours(ids_shifted(gt, 1), dets)
+    assert shifted.id_zero_matches == 0 and shifted.stats[0] == pytest.approx(1.0)
+
+
+def test_id_zero_match_outside_the_area_range_is_ignored_like_pycocotools() -> None:
+    """A small box (30x30) matched by a medium detection (30x40, IoU 0.75): in the small range pycocotools
+    ignores the detection (unmatched and out of range) and keeps the box as a miss."""
+    gt = {"images": [{"id": 1, "width": 100, "height": 100}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 0, "image_id": 1, "category_id": 1, "bbox": [10.0, 10.0, 30.0, 30.0],
+                           "area": 900.0, "iscrowd": 0}]}  # fmt: skip
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [10.0, 10.0, 30.0, 40.0], "score": 0.8}]
+    ref = pycocotools_eval(gt, dets)
+    res = ours(gt, dets)
+    np.testing.assert_allclose(res.stats, np.array(ref.stats), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.precision, ref.eval["precision"], rtol=0, atol=1e-12)
+    assert res.stats_dict()["AP_small"] == 0.0 and res.stats_dict()["AR_small"] == 0.0
+    assert res.id_zero_matches == 1 == pycocotools_id_zero_matches(ref)
+
+
+def test_id_zero_on_a_crowd_box_changes_nothing() -> None:
+    gt, dets = random_scene(201, crowd=1.0, n_images=6)
+    gt = ids_from_zero(gt)
+    res = assert_same(gt, dets)
+    np.testing.assert_array_equal(res, ours(ids_shifted(gt, 1), dets).stats)
+    assert ours(gt, dets).id_zero_matches == 0
+
+
+def id_scene(seed: int, *, from_zero: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A random scene with crowd boxes, areas from 4 to 40,000 px², five classes, an image without boxes and
+    an image without detections; annotation ids shuffled over 0..n-1, and then the box with id 0 (any box)
+    also gets an exact detection, or ids from ``1 + 7 * seed`` in file order."""
+    gt, dets = random_scene(400 + seed, crowd=0.1)
+    gt = dict(gt, images=[*gt["images"], {"id": 2, "width": 640, "height": 480}])
+    no_dets = gt["images"][0]["id"]
+    dets = [d for d in dets if d["image_id"] != no_dets]
+    if not from_zero:
+        return ids_shifted(gt, 7 * seed), dets
+    gt = ids_from_zero(gt, seed=seed)
+    z = next(a for a in gt["annotations"] if a["id"] == 0)
+    if z["image_id"] != no_dets:
+        score = float(np.random.default_rng(seed).random())
+        dets.append({"image_id": z["image_id"], "category_id": z["category_id"], "bbox": z["bbox"], "score": score})
+    return gt, dets
+
+
+@pytest.mark.parametrize("from_zero", [True, False])
+@pytest.mark.parametrize("seed", range(8))
+def test_random_scenes_with_any_ids_equal_pycocotools(seed: int, from_zero: bool) -> None:
+    gt, dets = id_scene(seed, from_zero=from_zero)
+    ref = pycocotools_eval(gt, dets)
+    res = ours(gt, dets)
+    np.testing.assert_allclose(res.stats, np.array(ref.stats), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(res.precision, ref.eval["precision"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(res.recall, ref.eval["recall"], rtol=0, atol=1e-9)
+    assert res.id_zero_matches == pycocotools_id_zero_matches(ref)
+    assert from_zero or res.id_zero_matches == 0
+
+
+def test_random_scenes_exercise_the_id_zero_rule() -> None:
+    """Guards the randomised comparison above: id 0 must be matched, and change the stats, in most scenes."""
+    changed = 0
+    for seed in range(8):
+        gt, dets = id_scene(seed, from_zero=True)
+        res = ours(gt, dets)
+        plain = ours(ids_shifted(gt, 1), dets)
+        changed += res.id_zero_matches > 0 and not np.array_equal(res.stats, plain.stats)
+    assert changed >= 5
+
+
+def test_annotation_ids_follow_selection_and_stay_out_of_the_content_hash() -> None:
+    b = BoxSet([1, 2, 3], [0, 0, 0], [[0, 0, 2, 2]] * 3, ann_id=[5, 0, 7])
+    assert b.select(np.array([2, 1])).ann_id is not None and b.select(np.array([2, 1])).ann_id.tolist() == [7, 0]
+    assert b.content_hash() == BoxSet(b.image, b.category, b.xywh).content_hash()

@@ -138,3 +138,22 @@ def test_alpha_gate_blocks_on_disagreement(demo: DemoData) -> None:
     rep = evaluate(parse_policy("name: x\ngates:\n  krippendorff_alpha: {min: 0.8}\n"), inputs)
     assert not rep.passed and "lowest agreement on class" in rep.gates[0].explanation
     assert rep.gates[0].value < 0.5
+
+
+def test_map_gate_says_when_a_match_to_annotation_id_zero_counted_as_a_miss() -> None:
+    gt = parse_coco_instances({
+        "images": [{"id": 1, "width": 100, "height": 100}], "categories": [{"id": 1, "name": "a"}],
+        "annotations": [{"id": i, "image_id": 1, "category_id": 1, "bbox": [10.0 + 40 * i, 10.0, 30.0, 30.0]}
+                        for i in (0, 1)],
+    })  # fmt: skip
+    pred = BoxSet([1, 1], [0, 0], [[10, 10, 30, 30], [50, 10, 30, 30]], score=[0.9, 0.8])
+    policy = parse_policy("name: x\ngates:\n  map: {min: 0.2}\n")
+    g = evaluate(policy, GateInputs(class_names=["a"], golden=gt.boxes, predictions=pred)).gates[0]
+    assert g.evidence["id_zero_matches"] == 1 and g.passed
+    # pycocotools: the first detection is a false positive, so precision 1/2 up to recall 1/2 (51 of 101 steps)
+    assert g.value == pytest.approx(0.5 * 51 / 101, abs=1e-12)
+    assert "1 match to ground-truth annotation id 0 counted as miss, as pycocotools does" in g.explanation
+    from_one = GateInputs(class_names=["a"], golden=BoxSet(gt.boxes.image, gt.boxes.category, gt.boxes.xywh),
+                          predictions=pred)  # fmt: skip
+    g1 = evaluate(policy, from_one).gates[0]
+    assert "id_zero_matches" not in g1.evidence and g1.value == pytest.approx(1.0)
