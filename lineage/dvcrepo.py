@@ -38,9 +38,16 @@ class DvcError(LabelgateError):
 
 
 def prepare_dvc_env(repo_dir: Path) -> None:
-    """Environment DVC reads at import: no analytics, no writes outside the workspace."""
+    """Environment DVC reads at import: no analytics, no writes outside the workspace.
+
+    The workspace's site cache is made 0700 before DVC sees it: DVC creates its folders 0777 (umask
+    cleared), and a private parent keeps other local users out of them."""
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-    os.environ.setdefault("DVC_SITE_CACHE_DIR", str(repo_dir.parent / ".dvc-site-cache"))
+    site_cache = repo_dir.parent / ".dvc-site-cache"
+    os.environ.setdefault("DVC_SITE_CACHE_DIR", str(site_cache))
+    if Path(os.environ["DVC_SITE_CACHE_DIR"]) == site_cache and site_cache.parent.is_dir():
+        site_cache.mkdir(exist_ok=True)
+        site_cache.chmod(0o700)  # after mkdir: its mode is masked by the umask and ignored when it exists
     import dvc.logger  # noqa: F401  (importing DVC configures its logger at INFO: quiet it afterwards)
 
     logging.getLogger("dvc").setLevel(logging.WARNING)  # DVC's own chatter is not the user's output

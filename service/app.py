@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lineage.db import make_engine
@@ -46,7 +50,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in ROUTERS:
         # Every route is authorised from the one permission table (service.permissions).
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize)])
-    _install_error_handlers(app)
+    _install_error_handlers(app, redact=path_redactor(settings))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestId)  # outermost: every response, 413s included, carries the id
     return app
@@ -59,12 +63,44 @@ def error_body(request: Request, status: int, message: str, field: str | None) -
     }
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def path_redactor(settings: Settings) -> Callable[[str], str]:
+    """Replace the server's own folders (workspace, DVC remote, keys, database, temporary files) in a text
+    sent to a client by a placeholder such as ``<workspace>``: an error names the file, relative to them,
+    without telling the client where the server keeps its data."""
+    places: dict[str, str] = {}
+
+    def add(path: Path | str, label: str) -> None:
+        for form in (str(path), os.path.realpath(path)):
+            if form.rstrip("/"):
+                places.setdefault(form.rstrip("/"), label)
+
+    add(settings.workspace, "<workspace>")
+    if settings.dvc_remote and "://" not in settings.dvc_remote:
+        add(settings.dvc_remote, "<dvc-remote>")
+    if settings.signing_key_path is not None:
+        add(settings.signing_key_path.parent, "<keys>")
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        add(Path(url.database).parent, "<database>")
+    add(tempfile.gettempdir(), "<tmp>")
+    # Longest first: the workspace often lies inside the temporary folder (tests) or the database's.
+    ordered = sorted(places.items(), key=lambda kv: len(kv[0]), reverse=True)
+
+    def redact(text: str) -> str:
+        for prefix, label in ordered:
+            text = text.replace(prefix, label)
+        return text
+
+    return redact
+
+
+def _install_error_handlers(app: FastAPI, *, redact: Callable[[str], str]) -> None:
     @app.exception_handler(LabelgateError)
     async def _domain(request: Request, exc: LabelgateError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        field = redact(exc.field) if exc.field is not None else None
         return JSONResponse(
-            error_body(request, exc.status_code, exc.message, exc.field), exc.status_code, headers=headers
+            error_body(request, exc.status_code, redact(exc.message), field), exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -88,4 +124,4 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(request, exc.status_code, str(exc.detail), None), exc.status_code)
+        return JSONResponse(error_body(request, exc.status_code, redact(str(exc.detail)), None), exc.status_code)

@@ -1,6 +1,7 @@
 """The ``labelgate`` command line. Commands are thin: each calls one domain function.
 
-Exit codes: 0 ok / gate passed, 1 gate failed (blocked) or chain broken, 2 usage or input error.
+Exit codes: 0 ok / gate passed, 1 gate failed (blocked) or chain broken, 2 usage or input error, 3 internal
+error (a bug: one line naming the exception, never a traceback; see ``service.cli_common``).
 """
 
 from __future__ import annotations
@@ -82,17 +83,15 @@ def init(
     from service.workspace import init_workspace
 
     result = init_workspace(get_settings(), admin_username=admin, admin_name=admin_name)
-    out.print(f"workspace: {result.workspace}\ndatabase:  {result.database_url}", highlight=False)
+    out.print(f"workspace: {result.workspace}\ndatabase:  {result.database_url}")
     if result.admin_token:
-        out.print(
-            f"admin user {result.admin_username!r}; token (shown once, store it now):\n{result.admin_token}",
-            highlight=False,
-        )
+        out.print(f"admin user {result.admin_username!r}; token (shown once, store it now):\n{result.admin_token}")
     else:
-        out.print(f"already initialised (admin {result.admin_username!r}); nothing else changed", highlight=False)
+        out.print(f"already initialised (admin {result.admin_username!r}); nothing else changed")
 
 
 @app.command()
+@exits_cleanly
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,

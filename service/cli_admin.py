@@ -36,7 +36,7 @@ def user_create(
             full_name=full_name,
             is_admin=admin,
         )
-        out.print(f"created user {user.username} (id {user.id})", highlight=False)
+        out.print(f"created user {user.username} (id {user.id})")
 
 
 @user_app.command("enrol-code")
@@ -57,7 +57,7 @@ def user_enrol_code(
             valid_for=timedelta(hours=valid_hours),
             operator=True,
         )
-        out.print(code, highlight=False)
+        out.print(code)
 
 
 @token_app.command("issue")
@@ -78,7 +78,7 @@ def token_issue(
             name=name,
             expires_in=timedelta(days=expires_days) if expires_days else None,
         )
-        out.print(issued.token, highlight=False)
+        out.print(issued.token)
 
 
 @token_app.command("revoke")
@@ -87,7 +87,7 @@ def token_revoke(token_id: int, as_user: AsUser = None) -> None:
     """Revoke a token by id, and every token minted from it."""
     with store() as session:
         identity.revoke_token(session, actor=local_actor(session, as_user), token_id=token_id)
-        out.print(f"revoked token {token_id}", highlight=False)
+        out.print(f"revoked token {token_id}")
 
 
 @project_app.command("create")
@@ -96,7 +96,7 @@ def project_create(name: str, description: Annotated[str, typer.Option()] = "", 
     """Create a project."""
     with store() as session:
         p = identity.create_project(session, actor=local_actor(session, as_user), name=name, description=description)
-        out.print(f"created project {p.name} (id {p.id})", highlight=False)
+        out.print(f"created project {p.name} (id {p.id})")
 
 
 @project_app.command("add-member")
@@ -111,4 +111,4 @@ def project_add_member(project: str, username: str, role: Role, as_user: AsUser 
             raise NotFound(f"no project named {project!r}", field="project")
         user = identity.get_user_by_name(session, username)
         identity.add_member(session, actor=local_actor(session, as_user), project=p, user=user, role=role)
-        out.print(f"{username} is {role.value} in {project}", highlight=False)
+        out.print(f"{username} is {role.value} in {project}")

@@ -28,33 +28,26 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 def _report(report: ChainReport, source: str) -> None:
     result = report.result
     for problem in report.problems:
-        err.print(f"PROBLEM: {problem}", highlight=False, markup=False)
+        err.print(f"PROBLEM: {problem}")
     if not result.ok:
         err.print(
             f"BROKEN at seq {result.broken_seq} ({result.kind}): {result.reason}; "
             f"{result.events} events before it verify",
-            highlight=False,
-            markup=False,
         )
         raise typer.Exit(EXIT_BLOCKED)
     head = f"head seq {result.head.seq} hash {result.head.hash}" if result.head else "empty chain"
-    out.print(f"OK: {result.events} events verified in {source}, every column included ({head})", highlight=False)
+    out.print(f"OK: {result.events} events verified in {source}, every column included ({head})")
     latest = report.latest_witness
     if latest is None:
-        out.print("no signed checkpoint found: the chain is proven only by itself", highlight=False)
+        out.print("no signed checkpoint found: the chain is proven only by itself")
     else:
         out.print(
             f"{len(report.witnesses)} signed checkpoint(s) agree with the chain; the newest covers seq "
             f"{latest.seq} ({latest.source})",
-            highlight=False,
-            markup=False,
         )
     gap = report.unwitnessed
     if gap is not None:
-        out.print(
-            f"events {gap[0]}..{gap[1]} come after the newest checkpoint (proven by the hash chain alone)",
-            highlight=False,
-        )
+        out.print(f"events {gap[0]}..{gap[1]} come after the newest checkpoint (proven by the hash chain alone)")
     if report.problems:
         raise typer.Exit(EXIT_BLOCKED)
 
@@ -145,15 +138,13 @@ def verify(
 def _report_rows(rows: DeepReport) -> None:
     checked = ", ".join(f"{n} {table}" for table, n in rows.rows.items())
     if rows.ok:
-        out.print(f"OK: deep verify: every domain row matches its recorded digest ({checked})", highlight=False)
+        out.print(f"OK: deep verify: every domain row matches its recorded digest ({checked})")
         return
     for problem in rows.problems:
-        err.print(f"ROW {problem.line()}", highlight=False, markup=False)
+        err.print(f"ROW {problem.line()}")
     for table, n in rows.more.items():
-        err.print(f"ROW {table}: {n} more problem(s) not listed", highlight=False)
-    err.print(
-        f"BROKEN: deep verify found {len(rows.problems) + sum(rows.more.values())} row problem(s)", highlight=False
-    )
+        err.print(f"ROW {table}: {n} more problem(s) not listed")
+    err.print(f"BROKEN: deep verify found {len(rows.problems) + sum(rows.more.values())} row problem(s)")
 
 
 @audit_app.command("seal-legacy")
@@ -164,7 +155,7 @@ def seal_legacy() -> None:
     with store() as session:
         seal = legacy_seal(session)
         if seal is None:
-            out.print("every domain row is already recorded: nothing to seal", highlight=False)
+            out.print("every domain row is already recorded: nothing to seal")
             return
         actor = local_actor(session)
         event = append_event(
@@ -179,7 +170,6 @@ def seal_legacy() -> None:
     out.print(
         f"sealed {seal['annotations']['count']} annotation(s) and {len(seal['legacy_records'])} other row(s) "
         f"written before row sealing (event {event.seq})",
-        highlight=False,
     )
 
 
@@ -191,9 +181,9 @@ def checkpoint_cmd() -> None:
     with store() as session:
         cp = checkpoint_now(settings, session)
     if cp is None:
-        out.print("the audit chain is empty: nothing to checkpoint", highlight=False)
+        out.print("the audit chain is empty: nothing to checkpoint")
         return
-    out.print(f"checkpoint: seq {cp.seq} hash {cp.hash} signed by key {cp.key_id}", highlight=False)
+    out.print(f"checkpoint: seq {cp.seq} hash {cp.hash} signed by key {cp.key_id}")
 
 
 @audit_app.command("log")
@@ -223,7 +213,6 @@ def log(
             out.print(
                 f"{e.seq:>6}  {e.ts.isoformat(timespec='seconds')}  {e.actor:<16} {e.action:<28} "
                 f"{e.object_type}:{e.object_id}",
-                highlight=False,
             )
 
 
@@ -237,4 +226,4 @@ def export(
     with store() as session, tmp.open("w", encoding="utf-8") as fh:
         n = export_events(session, fh)
     tmp.replace(output)  # never leave a half-written export under the final name
-    out.print(f"exported {n} events to {output}", highlight=False)
+    out.print(f"exported {n} events to {output}")

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from service.cli_common import exits_cleanly
+
 __all__ = ["APP_PATH", "dashboard", "streamlit_command"]
 
 APP_PATH = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -33,6 +35,7 @@ def streamlit_command(*, host: str, port: int, api_url: str) -> list[str]:
     ]  # fmt: skip
 
 
+@exits_cleanly
 def dashboard(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8501,

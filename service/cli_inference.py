@@ -35,7 +35,7 @@ review_app = typer.Typer(help="The review queue and active-learning selection.",
 
 
 def _dump(value: Any) -> None:
-    out.print(json.dumps(value, indent=2, default=str), highlight=False, soft_wrap=True)
+    out.print(json.dumps(value, indent=2, default=str))
 
 
 def _run_dict(run: AutoLabelRun) -> dict[str, Any]:
@@ -86,8 +86,8 @@ def model_register(
             _dump(row.model_dump(mode="json"))
             return
         classes = ", ".join(f"{k}→{v}" for k, v in row.class_map.items())
-        out.print(f"registered {row.name}@{row.version} (id {row.id}) sha256 {row.weights_sha256}", highlight=False)
-        out.print(f"classes: {classes}", highlight=False)
+        out.print(f"registered {row.name}@{row.version} (id {row.id}) sha256 {row.weights_sha256}")
+        out.print(f"classes: {classes}")
 
 
 @model_app.command("list")
@@ -100,9 +100,7 @@ def model_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
             _dump([r.model_dump(mode="json") for r in rows])
             return
         for r in rows:
-            out.print(
-                f"{r.name}@{r.version}  {r.framework}  {r.weights_sha256[:16]}…  {r.weights_uri}", highlight=False
-            )
+            out.print(f"{r.name}@{r.version}  {r.framework}  {r.weights_sha256[:16]}…  {r.weights_uri}")
 
 
 @model_app.command("tiny")
@@ -115,7 +113,7 @@ def model_tiny(
 
     tiny = ensure_tiny_model(cache)
     state = "cached" if tiny.cached else f"trained in {tiny.train_seconds:.0f} s"
-    out.print(f"{tiny.weights} ({state}; classes {', '.join(tiny.classes)}; metrics {tiny.metrics})", highlight=False)
+    out.print(f"{tiny.weights} ({state}; classes {', '.join(tiny.classes)}; metrics {tiny.metrics})")
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -124,7 +122,6 @@ def _print_summary(summary: RunSummary) -> None:
         f"run {summary.run_id} {summary.state}: {summary.items_done}/{summary.items_total} items "
         f"({summary.processed} now), {summary.labels} labels, {summary.routed} routed to review, "
         f"{summary.errors} unreadable; {rate} on {summary.device}",
-        highlight=False,
     )
 
 
@@ -231,7 +228,7 @@ def autolabel_command(
         verb = "queued" if created else f"resuming ({run.state}, {run.items_done}/{run.items_total} done)"
         if finished:
             verb = "already succeeded with these parameters; nothing to do (--new runs it again)"
-    out.print(f"run {run_id} {verb}", highlight=False)
+    out.print(f"run {run_id} {verb}")
     if not queue_only and not finished:
         _execute(run_id, as_user=as_user, executor=executor, workers=workers, ray_address=ray_address)
 
@@ -254,7 +251,6 @@ def runs_list(
             out.print(
                 f"{r.id:>5} {r.state:<9} {r.items_done}/{r.items_total} thr {r.threshold:g} {r.device} {rate}"
                 + (f"  error: {r.error}" if r.error else ""),
-                highlight=False,
             )
 
 
@@ -290,7 +286,7 @@ def runs_cancel(run_id: int, reason: str = "", project: ProjectOpt = None, as_us
     with store() as session:
         run = runs.get_run(session, project_id=_project_id(session, project), run_id=run_id)
         runs.cancel_run(session, actor=local_actor(session, as_user), run=run, reason=reason)
-    out.print(f"run {run_id} cancelled", highlight=False)
+    out.print(f"run {run_id} cancelled")
 
 
 @exits_cleanly
@@ -349,15 +345,14 @@ def calibrate_command(
     for c in result.report.classes:
         f1 = f"{c.f1_threshold:.3f} (F1 {c.f1:.3f})" if c.f1_threshold is not None and c.f1 is not None else "-"
         tbal = f"{c.tbal.threshold:.3f} (n {c.tbal.n}, fp {c.tbal.fp}, bound {c.tbal.upper:.3f})" if c.tbal else "none"
-        out.print(f"  {c.name:<20} gt {c.n_gt:>5}  F1-optimal {f1}  TBAL {tbal}", highlight=False)
+        out.print(f"  {c.name:<20} gt {c.n_gt:>5}  F1-optimal {f1}  TBAL {tbal}")
     for name, cov in (("f1", result.report.coverage_f1), ("tbal", result.report.coverage_tbal)):
         out.print(
             f"  {name}: auto-labels {cov.auto_labelled}/{cov.items} items, {cov.to_humans} to people, "
             f"{cov.wrong_labels}/{cov.labels} labels wrong",
-            highlight=False,
         )
     if result.applied_to_run is not None:
-        out.print(f"  {strategy} thresholds written into run {result.applied_to_run}", highlight=False)
+        out.print(f"  {strategy} thresholds written into run {result.applied_to_run}")
 
 
 @review_app.command("list")
@@ -380,10 +375,7 @@ def review_list(
             )
             return
         for e in rows:
-            out.print(
-                f"{e.row.id:>6} {e.row.reason:<16} {e.row.priority:.3f} {e.item.uri} ({len(e.labels)} labels)",
-                highlight=False,
-            )
+            out.print(f"{e.row.id:>6} {e.row.reason:<16} {e.row.priority:.3f} {e.item.uri} ({len(e.labels)} labels)")
 
 
 @review_app.command("select")
@@ -413,11 +405,10 @@ def review_select(
             diversity=diversity,  # type: ignore[arg-type]
             seed=seed,
         )
-        out.print(
-            f"queued {len(picked)} items for people: {', '.join(str(r.item_id) for r in picked)}", highlight=False
-        )
+        out.print(f"queued {len(picked)} items for people: {', '.join(str(r.item_id) for r in picked)}")
 
 
+@exits_cleanly
 def worker_command(
     once: Annotated[bool, typer.Option("--once", help="exit when nothing is left to run")] = False,
     poll: Annotated[float, typer.Option(min=0.1, help="seconds between polls")] = 2.0,
@@ -433,7 +424,7 @@ def worker_command(
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    out.print("worker started; SIGTERM stops it after the batch in hand (the run resumes later)", highlight=False)
+    out.print("worker started; SIGTERM stops it after the batch in hand (the run resumes later)")
     try:
         n = run_worker(
             get_settings(),
@@ -443,9 +434,9 @@ def worker_command(
             workers=workers,
             ray_address=ray_address,
             stop=stop,
-            report=lambda line: out.print(line, highlight=False),
+            report=lambda line: out.print(line),
         )
     except KeyboardInterrupt:
         stop.set()
         return
-    out.print(f"worker stopped after {n} runs", highlight=False)
+    out.print(f"worker stopped after {n} runs")

@@ -47,12 +47,10 @@ def verify_release_command(
             )
         )
     elif check.ok:
-        out.print(
-            f"OK: release of {check.version} agrees with the live record ({len(check.checked)} checks)", highlight=False
-        )
+        out.print(f"OK: release of {check.version} agrees with the live record ({len(check.checked)} checks)")
     else:
         for line in check.differences:
-            err.print(f"DIFFERS {line}", highlight=False, markup=False)
+            err.print(f"DIFFERS {line}")
         err.print(
             f"BROKEN: the release of {check.version} differs from the record in {len(check.differences)} place(s)"
         )

@@ -63,7 +63,7 @@ def _read_classes(path: Path) -> list[schemas.LabelClass]:
 
 
 def _dump(value: Any) -> None:
-    out.print(json.dumps(value, indent=2, default=str), highlight=False, soft_wrap=True)
+    out.print(json.dumps(value, indent=2, default=str))
 
 
 @schema_app.command("create")
@@ -87,7 +87,7 @@ def schema_create(
             classes=parsed,
             repo_dir=get_settings().repo_dir,
         )
-        out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}", highlight=False)
+        out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}")
 
 
 @schema_app.command("publish")
@@ -109,22 +109,22 @@ def schema_publish(
             classes=parsed,
             repo_dir=get_settings().repo_dir,
         )
-        out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}", highlight=False)
+        out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}")
         _print_diff(v.diff)
 
 
 def _print_diff(diff: dict[str, Any]) -> None:
     for key in ("added", "removed"):
         for name in diff.get(key, []):
-            out.print(f"  {key:<9} {name}", highlight=False)
+            out.print(f"  {key:<9} {name}")
     for r in diff.get("renamed", []):
-        out.print(f"  renamed   {r['from']} -> {r['to']}", highlight=False)
+        out.print(f"  renamed   {r['from']} -> {r['to']}")
     for r in diff.get("redefined", []):
-        out.print(f"  redefined {r['name']} ({', '.join(r['fields'])})", highlight=False)
+        out.print(f"  redefined {r['name']} ({', '.join(r['fields'])})")
     if diff.get("reordered"):
-        out.print("  reordered (class indices change)", highlight=False)
+        out.print("  reordered (class indices change)")
     if not diff.get("changed", True):
-        out.print("  no change", highlight=False)
+        out.print("  no change")
 
 
 @schema_app.command("diff")
@@ -148,7 +148,7 @@ def schema_diff(
     if as_json:
         _dump(diff)
         return
-    out.print(f"schema {name}: v{from_version} -> v{to_version}", highlight=False)
+    out.print(f"schema {name}: v{from_version} -> v{to_version}")
     _print_diff(diff)
 
 
@@ -171,7 +171,7 @@ def dataset_create(
             description=description,
             is_golden=golden,
         )
-        out.print(f"created dataset {d.name} (id {d.id})", highlight=False)
+        out.print(f"created dataset {d.name} (id {d.id})")
 
 
 @dataset_app.command("version")
@@ -202,9 +202,7 @@ def dataset_version(
             schema_version_id=schemas.resolve_schema_ref(session, project_id=pid, ref=schema).id if schema else None,
             inherit_labels=not no_inherit,
         )
-        out.print(
-            f"{ds.name}@{v.version}: {v.item_count} items  git {v.git_revision}  dvc {v.dvc_hash}", highlight=False
-        )
+        out.print(f"{ds.name}@{v.version}: {v.item_count} items  git {v.git_revision}  dvc {v.dvc_hash}")
 
 
 @dataset_app.command("state")
@@ -231,7 +229,7 @@ def dataset_state(
             repo_dir=get_settings().repo_dir,
             reason=reason,
         )
-        out.print(f"{ref} is now {state}  manifest {v.manifest_hash}", highlight=False)
+        out.print(f"{ref} is now {state}  manifest {v.manifest_hash}")
 
 
 @dataset_app.command("list")
@@ -240,12 +238,9 @@ def dataset_list(project: ProjectOpt = None) -> None:
     """Datasets and their versions."""
     with store() as session:
         for d in datasets.list_datasets(session, project_id=_project_id(session, project)):
-            out.print(f"{d.name}{'  (golden)' if d.is_golden else ''}", highlight=False)
+            out.print(f"{d.name}{'  (golden)' if d.is_golden else ''}")
             for v in datasets.list_versions(session, dataset=d):
-                out.print(
-                    f"  {v.version:<16} {v.state:<10} items {v.item_count:<7} git {(v.git_revision or '')[:12]}",
-                    highlight=False,
-                )
+                out.print(f"  {v.version:<16} {v.state:<10} items {v.item_count:<7} git {(v.git_revision or '')[:12]}")
 
 
 @exits_cleanly
@@ -285,7 +280,6 @@ def import_command(
     out.print(
         f"imported {result.annotations} {result.kind} annotations on {result.images} images into {result.version} "
         f"({result.format}, source sha256 {result.source_sha256})",
-        highlight=False,
     )
 
 
@@ -305,8 +299,7 @@ def export_command(
             session, dataset=ds, version=v, fmt=format, out=output, repo_dir=settings.repo_dir, include_images=images
         )
     out.print(
-        f"exported {result.annotations} annotations on {result.images} images of {result.version} to {result.path}",
-        highlight=False,
+        f"exported {result.annotations} annotations on {result.images} images of {result.version} to {result.path}"
     )
 
 
@@ -320,11 +313,11 @@ def lineage_annotation(annotation_id: int, as_json: JsonOpt = False) -> None:
         _dump(asdict(result))
         return
     state = "live" if result.live else "superseded"
-    out.print(f"annotation {result.annotation_id} in {result.version} ({state})", highlight=False)
+    out.print(f"annotation {result.annotation_id} in {result.version} ({state})")
     if result.schema:
         s = result.schema
-        out.print(f"schema   {s.name} v{s.version}  hash {s.content_hash[:16]}  git {s.git_revision}", highlight=False)
-    out.print("history (oldest first):", highlight=False)
+        out.print(f"schema   {s.name} v{s.version}  hash {s.content_hash[:16]}  git {s.git_revision}")
+    out.print("history (oldest first):")
     for step in [*result.history, *result.superseded_by]:
         marker = "*" if step.id == result.annotation_id else " "
         prov = " ".join(f"{k}={v}" for k, v in step.provenance.items() if v is not None)
@@ -333,16 +326,12 @@ def lineage_annotation(annotation_id: int, as_json: JsonOpt = False) -> None:
         out.print(
             f" {marker} #{step.id:<8} {step.version:<24} {step.category:<16} {step.geometry_type:<8} "
             f"{step.bbox}  {step.kind}: {prov}{link}",
-            highlight=False,
         )
         for r in step.reviews:
-            out.print(f"      review {r['decision']} by {r['reviewer']} {r['comment']}", highlight=False)
-    out.print("dataset versions containing it:", highlight=False)
+            out.print(f"      review {r['decision']} by {r['reviewer']} {r['comment']}")
+    out.print("dataset versions containing it:")
     for h in result.versions:
-        out.print(
-            f"   {h.version:<24} {h.state:<10} as #{h.annotation_id} {'live' if h.live else 'superseded'}",
-            highlight=False,
-        )
+        out.print(f"   {h.version:<24} {h.state:<10} as #{h.annotation_id} {'live' if h.live else 'superseded'}")
 
 
 @lineage_app.command("version")
@@ -357,33 +346,25 @@ def lineage_version(
     if as_json:
         _dump(asdict(result))
         return
-    out.print(f"{result.version} ({result.state})", highlight=False)
+    out.print(f"{result.version} ({result.state})")
     dvc = result.dvc
     out.print(
         f"dvc      git {dvc['git_revision']}  hash {dvc['dvc_hash']}  path {dvc['data_path']}  items {dvc['items']}"
         + (f"  tag {dvc['git_tag']}" if dvc["git_tag"] else ""),
-        highlight=False,
     )
-    out.print(f"manifest {result.manifest_hash}  ({result.labels} live labels)", highlight=False)
+    out.print(f"manifest {result.manifest_hash}  ({result.labels} live labels)")
     for kind, share in result.by_kind.items():
-        out.print(f"  {kind:<10} {int(share['count']):>8}  {share['share']:.1%}", highlight=False)
+        out.print(f"  {kind:<10} {int(share['count']):>8}  {share['share']:.1%}")
     for m in result.by_model:
-        out.print(
-            f"    model {m['model']} @ threshold {m['threshold']}: {m['count']} ({m['share']:.1%})", highlight=False
-        )
+        out.print(f"    model {m['model']} @ threshold {m['threshold']}: {m['count']} ({m['share']:.1%})")
     for i in result.by_import:
-        out.print(
-            f"    import {i['format']} {i['source_sha256'][:16]}: {i['count']} ({i['share']:.1%})", highlight=False
-        )
+        out.print(f"    import {i['format']} {i['source_sha256'][:16]}: {i['count']} ({i['share']:.1%})")
     for a in result.by_annotator:
-        out.print(f"    human {a['annotator']}: {a['count']} ({a['share']:.1%})", highlight=False)
-    out.print("ancestry:", highlight=False)
+        out.print(f"    human {a['annotator']}: {a['count']} ({a['share']:.1%})")
+    out.print("ancestry:")
     for node in result.ancestry:
         schema = f"{node.schema.name} v{node.schema.version}" if node.schema else "no schema"
         flag = "  SCHEMA CHANGED vs parent" if node.schema_changed else ""
-        out.print(
-            f"  {node.version:<24} {node.state:<10} git {(node.git_revision or '')[:12]}  {schema}{flag}",
-            highlight=False,
-        )
+        out.print(f"  {node.version:<24} {node.state:<10} git {(node.git_revision or '')[:12]}  {schema}{flag}")
         if node.schema_diff:
             _print_diff(node.schema_diff)

@@ -29,7 +29,7 @@ from lineage.models import GatePolicy
 from lineage.openlineage import workspace_emitter
 from lineage.reports import audit_trail_report, governance_report
 from quality_gates import GateReport
-from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, local_actor, out, store
+from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, fail, local_actor, out, store
 from service.cli_lineage import AsUser, ProjectOpt, _project_id
 from service.gate_report import ReportHeader
 from service.settings import get_settings
@@ -57,7 +57,7 @@ def policy_store(file: Path, project: ProjectOpt = None, as_user: AsUser = None)
         record = store_policy(
             session, actor=local_actor(session, as_user), project_id=_project_id(session, project), yaml_text=text
         )
-        out.print(f"policy {record.name}@{record.version} (hash {record.policy_hash})", highlight=False)
+        out.print(f"policy {record.name}@{record.version} (hash {record.policy_hash})")
 
 
 @golden_app.command("register")
@@ -71,7 +71,7 @@ def golden_register(name: str, version_ref: str, project: ProjectOpt = None, as_
         g = register_golden_set(
             session, actor=local_actor(session, as_user), project_id=pid, name=name, version=version
         )
-        out.print(f"golden set {g.name}@{g.version} = {version_ref} (manifest {g.manifest_hash})", highlight=False)
+        out.print(f"golden set {g.name}@{g.version} = {version_ref} (manifest {g.manifest_hash})")
 
 
 @golden_app.command("list")
@@ -82,10 +82,7 @@ def golden_list(project: ProjectOpt = None) -> None:
         pid = _project_id(session, project)
         for g in list_golden_sets(session, project_id=pid):
             info = golden_summary(session, g)
-            out.print(
-                f"{info['ref']}  {info['dataset_version']}  {info['items']} items, {info['labels']} labels",
-                highlight=False,
-            )
+            out.print(f"{info['ref']}  {info['dataset_version']}  {info['items']} items, {info['labels']} labels")
 
 
 def _split_target(target: str) -> tuple[str | None, str]:
@@ -157,12 +154,9 @@ def sign(
             a = sign_version(
                 session, actor=local_actor(session, as_user), version=version, secret=secret, meaning=meaning
             )
-            out.print(
-                f"signed {version_ref}: {a.printed_name}, {a.meaning}, {a.signed_at.isoformat()} UTC", highlight=False
-            )
+            out.print(f"signed {version_ref}: {a.printed_name}, {a.meaning}, {a.signed_at.isoformat()} UTC")
     except SignatureRefused as exc:
-        err.print(f"[bold red]refused:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_BLOCKED) from None
+        fail("refused", exc, EXIT_BLOCKED)
 
 
 @exits_cleanly
@@ -181,7 +175,7 @@ def set_secret(
         user = get_user_by_name(session, username)
         # The workspace operator on the local database: no enrolment code or current secret needed.
         set_signing_secret(session, actor=local_actor(session, as_user), user=user, secret=secret, operator=True)
-        out.print(f"signing secret set for {username}", highlight=False)
+        out.print(f"signing secret set for {username}")
 
 
 @exits_cleanly
@@ -208,7 +202,7 @@ def release(
         )
     path = output or settings.workspace / "releases" / f"{version_ref.replace('@', '-')}-evidence.json"
     releases.write_bundle_file(record, path)
-    out.print(f"released {version_ref} (tag {record.git_tag}); evidence bundle: {path}", highlight=False)
+    out.print(f"released {version_ref} (tag {record.git_tag}); evidence bundle: {path}")
 
 
 @exits_cleanly
@@ -223,7 +217,7 @@ def reject(
         pid = _project_id(session, project)
         _, version = datasets.resolve_version(session, project_id=pid, ref=version_ref)
         releases.reject(session, actor=local_actor(session, as_user), version=version, reason=reason)
-        out.print(f"rejected {version_ref}: {reason}", highlight=False)
+        out.print(f"rejected {version_ref}: {reason}")
 
 
 @exits_cleanly
@@ -242,14 +236,13 @@ def verify_bundle_command(
     check = verify_bundle(bundle, public_key=load_public_key(public_key) if public_key else None)
     if not check.ok:
         for p in check.problems:
-            err.print(f"INVALID: {p}", highlight=False)
+            err.print(f"INVALID: {p}")
         raise typer.Exit(EXIT_BLOCKED)
     trust = "the trusted key" if check.trusted_key else "its embedded key (pass --public-key to check its origin)"
     content = bundle["content"]
     out.print(
         f"OK: {content['dataset']['name']}@{content['dataset']['version']} evidence intact, signed by key "
         f"{check.key_id} — verified against {trust}",
-        highlight=False,
     )
 
 
@@ -264,7 +257,7 @@ def report_governance(
         _, version = datasets.resolve_version(session, project_id=pid, ref=version_ref)
         html = governance_report(session, version_id=version.id or 0)
     output.write_text(html, encoding="utf-8")
-    out.print(f"wrote {output}", highlight=False)
+    out.print(f"wrote {output}")
 
 
 @report_app.command("audit-trail")
@@ -286,4 +279,4 @@ def report_audit_trail(
             title=f"project {project}" if project else "whole workspace",
         )
     output.write_text(html, encoding="utf-8")
-    out.print(f"wrote {output}", highlight=False)
+    out.print(f"wrote {output}")

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -66,11 +67,11 @@ class DemoState:
 
 
 def _step(n: int, title: str) -> None:
-    out.print(f"\n[bold cyan]{n}. {title}[/]")
+    out.print(Text.assemble("\n", (f"{n}. {title}", "bold cyan")))
 
 
 def _say(line: str) -> None:
-    out.print(f"   {line}", highlight=False)
+    out.print(f"   {line}")
 
 
 def _fresh_workspace(path: Path) -> None:
@@ -147,11 +148,14 @@ def run_gates(state: DemoState) -> None:
             assert v is not None
             change_state(s, actor=state.actor("mia"), version=v, to=VersionState.candidate, reason="ready for gates")
             outcome = evaluate_version(s, actor=state.actor("ci-bot"), version=v, policy_record=policy)
-            verdict = "[green]PASSED[/]" if outcome.report.passed else "[red]BLOCKED[/]"
+            verdict = ("PASSED", "green") if outcome.report.passed else ("BLOCKED", "red")
             out.print(
-                f"   {_ref(s, v)}: {verdict} (evaluation #{outcome.record.id}; policy {policy.name}@{policy.version}, "
-                f"{golden_label(outcome.golden_info)})",
-                highlight=False,
+                Text.assemble(
+                    f"   {_ref(s, v)}: ",
+                    verdict,
+                    f" (evaluation #{outcome.record.id}; policy {policy.name}@{policy.version}, "
+                    f"{golden_label(outcome.golden_info)})",
+                )
             )
             for g in outcome.report.gates:
                 if not g.passed:
@@ -364,7 +368,7 @@ def run_demo(
     _say(f"cora's signing secret (for approvals in the dashboard): {SIGNING_SECRET}")
     if serve:
         serve_api_and_dashboard(state)
-    out.print(f"\n[bold green]demo finished[/]: workspace {path}")
+    out.print(Text.assemble("\n", ("demo finished", "bold green"), f": workspace {path}"))
     return state
 
 

@@ -17,6 +17,7 @@ Exit codes: 0 every gate passes, 1 a gate blocks, 2 bad input (invalid policy, u
 categories that disagree, predictions for unknown images, NaN/negative scores, empty files, a configured gate
 without its input) with one line naming the file and the field, never a traceback; with ``--format json`` or
 ``junit`` an error report is written then too (to ``--output`` or stdout), so a CI job keeps its artefact.
+3 is an internal error (a bug), also one line (``service.cli_common.exits_cleanly``).
 
 How the files feed the gates: ``--gt`` is the golden set and the schema; ``--pred`` the model's predictions
 (scored; the policy's threshold applies); each ``--annotations NAME=FILE`` one annotator's labels of the
@@ -50,6 +51,7 @@ from quality_gates.gates import model_threshold
 from quality_gates.inputs import GateInputs
 from quality_gates.policy import Policy, parse_policy
 from quality_gates.verdict import GateReport
+from service.cli_common import exits_cleanly
 from service.gate_report import ReportHeader, render, render_error
 
 __all__ = [
@@ -322,6 +324,7 @@ def _gate() -> None:
 
 
 @gate_app.command("check")
+@exits_cleanly
 def check(
     target: Annotated[
         str | None, typer.Argument(help="DATASET@VERSION to check through the service (not available offline)")

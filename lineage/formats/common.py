@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, TypeAlias
 
 from lineage.errors import InvalidInput
@@ -23,6 +25,8 @@ __all__ = [
     "LabelRow",
     "ParsedLabels",
     "Problems",
+    "confined",
+    "confined_files",
     "fmt_number",
     "gc_paused",
     "sha256_bytes",
@@ -135,6 +139,48 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise ImportInvalid(self.items, more=self.more)
+
+
+_OUTSIDE = "a symbolic link to outside the import folder (refused: only files inside it are read)"
+
+
+def confined(path: Path, *, root: Path, problems: Problems) -> bool:
+    """Whether ``path`` (a file or folder of the import) resolves inside ``root``; a symbolic link that
+    leads out of it is a problem naming the link, so an import never reads, say, ``/etc/passwd``."""
+    if Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+        return True
+    problems.add(str(path), _OUTSIDE)
+    return False
+
+
+def confined_files(top: Path, *, root: Path, problems: Problems, suffix: str | None = None) -> list[Path]:
+    """The files under ``top`` (ending in ``suffix`` when given), sorted by path.
+
+    Symbolic links, to files or folders, are followed while their target lies inside ``root``; one that
+    leads outside is a problem naming it and is neither read nor entered. Each real folder is entered
+    once, so a link loop ends."""
+    found: list[Path] = []
+    entered: set[str] = set()
+
+    def visit(folder: Path) -> None:
+        real = os.path.realpath(folder)
+        if real in entered:
+            return
+        entered.add(real)
+        with os.scandir(folder) as entries:
+            listed = sorted(entries, key=lambda e: e.name)
+        for entry in listed:
+            path = folder / entry.name
+            if entry.is_symlink() and not confined(path, root=root, problems=problems):
+                continue
+            if entry.is_dir():
+                visit(path)
+            elif entry.is_file() and (suffix is None or entry.name.endswith(suffix)):
+                found.append(path)
+
+    if confined(top, root=root, problems=problems) and top.is_dir():
+        visit(top)
+    return sorted(found)
 
 
 @dataclass(slots=True)

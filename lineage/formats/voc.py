@@ -22,6 +22,7 @@ from lineage.formats.common import (
     LabelRow,
     ParsedLabels,
     Problems,
+    confined_files,
     fmt_number,
     sha256_bytes,
 )
@@ -31,11 +32,11 @@ __all__ = ["export_voc", "parse_voc"]
 _FLAGS = ("difficult", "truncated", "occluded")
 
 
-def _xml_files(root: Path) -> tuple[Path, list[Path]]:
+def _xml_files(root: Path, problems: Problems) -> tuple[Path, list[Path]]:
     if root.is_file():
         return root.parent, [root]
     base = root / "Annotations" if (root / "Annotations").is_dir() else root
-    return base, sorted(p for p in base.rglob("*.xml") if p.is_file())
+    return base, confined_files(base, root=root, problems=problems, suffix=".xml")
 
 
 def _number(node: ET.Element | None, tag: str) -> float | None:
@@ -50,9 +51,10 @@ def parse_voc(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Pars
     if not root.exists():
         problems.add(str(root), "no such file or folder")
         problems.raise_if_any()
-    base, xml_files = _xml_files(root)
-    if not xml_files:
+    base, xml_files = _xml_files(root, problems)
+    if not xml_files and not problems:
         problems.add(str(root), "expected Pascal VOC .xml files")
+    problems.raise_if_any()
     labels: list[LabelRow] = []
     files: dict[str, str] = {}
     claimed: dict[int, str] = {}

@@ -21,15 +21,20 @@ from lineage.formats.common import (
     LabelRow,
     ParsedLabels,
     Problems,
+    confined,
+    confined_files,
     sha256_bytes,
 )
 
 __all__ = ["export_yolo", "parse_yolo"]
 
 
-def _read_names(path: Path, problems: Problems) -> tuple[dict[int, str], str | None]:
+def _read_names(root: Path, problems: Problems) -> tuple[dict[int, str], str | None]:
     import yaml
 
+    path = root / "data.yaml"
+    if not confined(path, root=root, problems=problems):
+        return {}, None
     if not path.is_file():
         problems.add(str(path), "missing data.yaml (expected `names:` listing the classes)")
         return {}, None
@@ -57,7 +62,7 @@ def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Par
         problems.add(str(root), "expected a folder with data.yaml, images/ and labels/")
         problems.raise_if_any()
     files: dict[str, str] = {}
-    names, yaml_sha = _read_names(root / "data.yaml", problems)
+    names, yaml_sha = _read_names(root, problems)
     if yaml_sha:
         files["data.yaml"] = yaml_sha
     if classes is not None:
@@ -67,6 +72,7 @@ def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Par
     labels_dir = root / "labels"
     if not labels_dir.is_dir():
         problems.add(str(labels_dir), "missing labels/ folder")
+    label_files = confined_files(labels_dir, root=root, problems=problems, suffix=".txt")
     problems.raise_if_any()
 
     images_dir = root / "images"
@@ -80,7 +86,7 @@ def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Par
     labels: list[LabelRow] = []
     claimed: dict[int, str] = {}
     images = 0
-    for path in sorted(labels_dir.rglob("*.txt")):
+    for path in label_files:
         rel = path.relative_to(labels_dir).as_posix()
         item = items.by_stem(rel[: -len(".txt")])
         if item is None:
