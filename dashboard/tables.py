@@ -110,9 +110,13 @@ def gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+_PURPOSES = {"release_evidence": "release evidence", "recheck": "re-check after release", "evaluation": "evaluation"}
+
+
 def evaluation_rows(evaluations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Gate evaluations (as listed, newest first) as rows: id, version (when listed per project), verdict,
-    policy with its hash prefix, the blocking gates, time."""
+    purpose (when the API gives it: release evidence, a re-check after release, or an evaluation), policy
+    with its hash prefix, the blocking gates, time."""
     rows = []
     for e in evaluations:
         row: dict[str, Any] = {"evaluation": e.get("id")}
@@ -120,6 +124,11 @@ def evaluation_rows(evaluations: Sequence[Mapping[str, Any]]) -> list[dict[str, 
             row["version"] = f"{e['dataset']}@{e.get('version')}"
         row |= {
             "verdict": "PASS" if e.get("passed") else "BLOCK",
+        }
+        if e.get("purpose"):
+            # A re-check of a released version never replaces the evaluation its release rests on.
+            row["purpose"] = _PURPOSES.get(str(e["purpose"]), str(e["purpose"]))
+        row |= {
             "policy": f"{e.get('policy_name')} ({str(e.get('policy_hash') or '')[:12]})",
             "blocking": ", ".join(str(g.get("name")) for g in e.get("gates", []) if not g.get("passed")),
             "at": e.get("created_at"),

@@ -99,6 +99,10 @@ def test_evaluation_approval_queue_and_expectation_rows() -> None:
          "blocking": "recall, precision", "at": "2026-11-26T05:00:00Z"}
     ]  # fmt: skip
     assert "version" not in tables.evaluation_rows([{**evaluation, "dataset": None}])[0]
+    # A blocking re-check of a released version says what it is, beside the release's own evidence.
+    recheck = tables.evaluation_rows([{**evaluation, "purpose": "recheck"}])[0]
+    assert (recheck["verdict"], recheck["purpose"]) == ("BLOCK", "re-check after release")
+    assert list(recheck)[:4] == ["evaluation", "version", "verdict", "purpose"]
     approval = {"id": 1, "printed_name": "Ada L", "role": "reviewer", "meaning": "review", "signed_at": "t",
                 "content_hash": "c" * 64, "signature_hash": "d" * 64}  # fmt: skip
     assert tables.approval_rows([approval]) == [
