@@ -116,11 +116,12 @@ class Refusal:
         return kind(self.reason, field=self.field)
 
 
-def version_content_hash(session: Session, version: DatasetVersion) -> str:
-    """SHA-256 over the version's DVC content hash and its live label manifest, computed now."""
+def version_content_hash(session: Session, version: DatasetVersion, *, manifest: str | None = None) -> str:
+    """SHA-256 over the version's DVC content hash and its live label manifest, computed now (``manifest``:
+    one the caller has just computed)."""
     from lineage.annotations import manifest_hash
 
-    manifest = manifest_hash(session, version_id=version.id or 0)
+    manifest = manifest or manifest_hash(session, version_id=version.id or 0)
     body = f"{version.id}\x00{version.dvc_hash or ''}\x00{manifest}".encode()
     return hashlib.sha256(CONTENT_DOMAIN + body).hexdigest()
 

@@ -31,6 +31,7 @@ __all__ = [
     "GENESIS_HASH",
     "ChainHead",
     "append_event",
+    "appended",
     "canonical_bytes",
     "chain_head",
     "event_hash",
@@ -150,6 +151,11 @@ def _locked_head(session: Session) -> ChainHead | None:
     head = chain_head(session)
     session.info[_HEAD_CACHE] = (tx, head)
     return head
+
+
+def appended(session: Session) -> bool:
+    """Whether ``session`` appended (or reserved) an audit event in any of its transactions."""
+    return _HEAD_CACHE in session.info
 
 
 def next_seq(session: Session) -> int:

@@ -128,11 +128,6 @@ def collect_witnesses(
     return witnesses, problems
 
 
-def _anchor_map(witnesses: list[Witness]) -> tuple[dict[int, str], list[str]]:
-    cps = [Checkpoint(seq=w.seq, hash=w.hash, ts="", key_id="", signature="", source=w.source) for w in witnesses]
-    return anchors_of(cps)
-
-
 def verify_chain(
     session: Session | None,
     *,
@@ -156,7 +151,7 @@ def verify_chain(
         bundles=list(bundles),
         anchors=list(anchors),
     )
-    anchor_map, conflicts = _anchor_map(witnesses)
+    anchor_map, conflicts = anchors_of(witnesses)
     problems.extend(conflicts)
     if export is not None:
         result = verify_file(export, anchors=anchor_map)

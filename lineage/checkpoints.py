@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -191,8 +191,17 @@ def _history_blobs(repo_dir: Path) -> list[tuple[str, bytes]]:
     return out
 
 
-def anchors_of(checkpoints: Iterable[Checkpoint]) -> tuple[dict[int, str], list[str]]:
-    """seq → hash over checkpoints; two checkpoints naming different hashes for one seq is a problem."""
+class _Anchor(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
+
+def anchors_of(checkpoints: Iterable[_Anchor]) -> tuple[dict[int, str], list[str]]:
+    """seq → hash over checkpoints (or any witnesses); two naming different hashes for one seq is a problem."""
     anchors: dict[int, str] = {}
     conflicts: list[str] = []
     for cp in checkpoints:

@@ -112,8 +112,11 @@ def reverify_release(
     check.compare("dataset.git_revision", ds.get("git_revision"), version.git_revision)
     check.compare("dataset.dvc_hash", ds.get("dvc_hash"), version.dvc_hash)
     check.compare("dataset.item_count", ds.get("item_count"), version.item_count)
-    check.compare("dataset.manifest_hash", ds.get("manifest_hash"), manifest_hash(session, version_id=version.id or 0))
-    check.compare("dataset.content_hash", ds.get("content_hash"), version_content_hash(session, version))
+    live_manifest = manifest_hash(session, version_id=version.id or 0)
+    check.compare("dataset.manifest_hash", ds.get("manifest_hash"), live_manifest)
+    check.compare(
+        "dataset.content_hash", ds.get("content_hash"), version_content_hash(session, version, manifest=live_manifest)
+    )
     check.compare("state", "released", str(version.state))
     check.compare(
         "dataset.dvc_hash (the .dvc file at the release revision)", ds.get("dvc_hash"), _dvc_out_hash(repo_dir, version)

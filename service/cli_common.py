@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.text import Text
 from sqlmodel import Session, col, select
 
+from lineage.audit import appended
 from lineage.context import Actor
 from lineage.db import make_engine, session_scope
 from lineage.errors import LabelgateError, NotFound
@@ -95,7 +96,8 @@ def store(settings: Settings | None = None) -> Iterator[Session]:
     try:
         with session_scope(engine) as session:
             yield session
-        after_commit(settings, engine)
+        if appended(session):  # reads never move the head: no checkpoint work on them
+            after_commit(settings, engine)
     finally:
         engine.dispose()
 

@@ -30,13 +30,12 @@ Say = Callable[[str], None]
 
 def integrity_chapter(state: DemoState, say: Say) -> None:
     """Run the chapter, printing through ``say`` (the demo's line printer)."""
-    _say = say
     settings = state.settings
     key = require_public_key(settings)
     with session_scope(state.engine) as s:
         cp = checkpoint_now(settings, s)
     if cp is not None:
-        _say(f"signed checkpoint: seq {cp.seq}, hash {cp.hash[:16]}…, key {cp.key_id}; committed to the workspace git")
+        say(f"signed checkpoint: seq {cp.seq}, hash {cp.hash[:16]}…, key {cp.key_id}; committed to the workspace git")
     export = settings.workspace / "audit-export.jsonl"
     with session_scope(state.engine) as s:
         report = verify_chain(s, public_key=key, repo_dir=settings.repo_dir)
@@ -47,21 +46,21 @@ def integrity_chapter(state: DemoState, say: Say) -> None:
             n = export_events(s, fh)
     result = report.result
     newest = report.latest_witness.seq if report.latest_witness else "-"
-    _say(
+    say(
         f"chain: {'OK' if report.ok else 'BROKEN'}, {result.events} events, every column checked against its "
         f"hashed bytes; {len(report.witnesses)} signed checkpoint(s) agree (newest at seq {newest})"
     )
     checked = ", ".join(f"{k} {v}" for k, v in rows.rows.items() if v)
-    _say(f"deep verify: {'OK' if rows.ok else 'BROKEN'}, every domain row matches its recorded digest ({checked})")
+    say(f"deep verify: {'OK' if rows.ok else 'BROKEN'}, every domain row matches its recorded digest ({checked})")
     if check is not None:
-        _say(
+        say(
             f"release of {check.version} re-derived from the live record and DVC: "
             f"{'agrees' if check.ok else 'DIFFERS'} ({len(check.checked)} checks)"
         )
     offline = verify_file(export)
-    _say(f"exported {n} events to {export}; offline verification: {'OK' if offline.ok else 'BROKEN'}")
+    say(f"exported {n} events to {export}; offline verification: {'OK' if offline.ok else 'BROKEN'}")
     if released is not None and settings.database_url.startswith("sqlite:///"):
-        _tamper_a_copy(state, released.id or 0, _say)
+        _tamper_a_copy(state, released.id or 0, say)
 
 
 def _released_version(session: Session) -> DatasetVersion | None:

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from lineage.audit import appended
 from lineage.context import Actor
 from lineage.errors import LabelgateError, NotFound
 from lineage.identity import authenticate_token, project_roles
@@ -46,7 +47,9 @@ def get_session(request: Request, engine: Annotated[Engine, Depends(get_engine)]
         except BaseException:
             session.rollback()
             raise
-    after_commit(request.app.state.settings, engine)
+        wrote = appended(session)
+    if wrote:  # reads never move the head: no checkpoint work on them
+        after_commit(request.app.state.settings, engine)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

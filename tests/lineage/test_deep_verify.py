@@ -15,7 +15,7 @@ from sqlmodel import Session
 from lineage import annotations as ann
 from lineage.datasets import change_state
 from lineage.deep_verify import DeepReport, deep_verify, legacy_seal
-from lineage.models import DatasetVersion, ProvenanceKind, ReviewDecision, VersionState
+from lineage.models import ProvenanceKind, ReviewDecision, VersionState
 from lineage.rowdigest import digest_values, normaliser
 from tests.factories import World, actor_for, make_world
 from tests.lineage.conftest import items_of, quick_schema, quick_version
@@ -238,12 +238,6 @@ def test_legacy_rows_are_unsealed_until_sealed_once(engine: Engine, history: His
     # Once sealed, editing the legacy row is noticed as well.
     tamper(engine, "UPDATE annotations SET w = 4 WHERE row_digest IS NULL")
     assert [p.kind for p in _deep(engine).problems] == ["edited"]
-
-
-def test_versions_table_checked_only_for_pins(engine: Engine, history: History) -> None:
-    with Session(engine) as s:
-        v = s.get(DatasetVersion, history.version_id)
-        assert v is not None and v.state == VersionState.candidate
 
 
 def test_parallel_scan_agrees_with_the_serial_one(
