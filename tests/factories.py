@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from lineage import identity
 from lineage.context import Actor
 from lineage.models import Project, Role, User
+
+if TYPE_CHECKING:
+    from service.scenario import GateScenario
 
 SYSTEM = Actor(user_id=0, username="system")
 
@@ -62,3 +67,31 @@ def make_world(session: Session) -> World:
     world.tokens["outsider"] = make_token(session, outsider)
     session.commit()
     return world
+
+
+def make_gate_world(session: Session, *, repo_dir: Path, work_dir: Path, secret: str) -> tuple[World, GateScenario]:
+    """``make_world`` plus three annotators, a signing secret for the compliance officer, and the gate
+    scenario (``service.scenario``) on 20 images: the history the gate and release tests run against."""
+    from service.scenario import build_gate_scenario
+
+    world = make_world(session)
+    admin = actor_for(world.admin)
+    annotators = {}
+    for name in ("alice", "bob", "carol"):
+        user = make_user(session, name)
+        identity.add_member(session, actor=admin, project=world.project, user=user, role=Role.annotator)
+        annotators[name] = user
+    identity.set_signing_secret(
+        session, actor=admin, user=world.users["compliance_officer"], secret=secret, operator=True
+    )
+    scenario = build_gate_scenario(
+        session,
+        project_id=world.project.id or 0,
+        ml=actor_for(world.users["ml_engineer"]),
+        reviewer=actor_for(world.users["reviewer"]),
+        annotators=annotators,
+        repo_dir=repo_dir,
+        work_dir=work_dir,
+        n_images=20,
+    )
+    return world, scenario

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from lineage import datasets, identity
+from lineage import datasets
 from lineage.annotations import NewLabel, Provenance, add_annotations, count_live
 from lineage.gate_records import register_golden_set
 from lineage.models import (
@@ -30,16 +30,15 @@ from lineage.models import (
     GoldenSet,
     Item,
     ProvenanceKind,
-    Role,
 )
 from lineage.rowdigest import row_digest
 from quality_gates import make_demo
 from service.app import create_app
 from service.cli import app
-from service.scenario import DEFAULT_POLICY_PATH, GateScenario, build_gate_scenario, write_images
+from service.scenario import DEFAULT_POLICY_PATH, GateScenario, write_images
 from service.settings import Settings, get_settings
 from service.workspace import init_workspace
-from tests.factories import World, actor_for, make_user, make_world
+from tests.factories import World, actor_for, make_gate_world
 
 SECRET = "golden binding secret"
 NO_GOLDEN_POLICY = DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace("golden: street-golden@1\n", "")
@@ -78,26 +77,7 @@ def env(settings: Settings, engine: Engine, tmp_path: Path, monkeypatch: pytest.
     get_settings.cache_clear()
     init_workspace(settings)
     with Session(engine, expire_on_commit=False) as s:
-        world = make_world(s)
-        admin = actor_for(world.admin)
-        annotators = {}
-        for name in ("alice", "bob", "carol"):
-            user = make_user(s, name)
-            identity.add_member(s, actor=admin, project=world.project, user=user, role=Role.annotator)
-            annotators[name] = user
-        identity.set_signing_secret(
-            s, actor=admin, user=world.users["compliance_officer"], secret=SECRET, operator=True
-        )
-        scenario = build_gate_scenario(
-            s,
-            project_id=world.project.id or 0,
-            ml=actor_for(world.users["ml_engineer"]),
-            reviewer=actor_for(world.users["reviewer"]),
-            annotators=annotators,
-            repo_dir=settings.repo_dir,
-            work_dir=tmp_path / "work",
-            n_images=20,
-        )
+        world, scenario = make_gate_world(s, repo_dir=settings.repo_dir, work_dir=tmp_path / "work", secret=SECRET)
         s.commit()
     with TestClient(create_app(settings, engine=engine)) as client:
         yield Env(client, world, scenario, settings, engine, tmp_path)

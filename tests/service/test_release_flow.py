@@ -22,10 +22,10 @@ from lineage.bundle import load_public_key, verify_bundle
 from lineage.dvcrepo import git
 from lineage.models import Role, User
 from service.app import create_app
-from service.scenario import GateScenario, build_gate_scenario
+from service.scenario import GateScenario
 from service.settings import Settings
 from service.workspace import init_workspace
-from tests.factories import World, actor_for, make_user, make_world
+from tests.factories import World, actor_for, make_gate_world
 
 SECRET = "correct horse battery"
 
@@ -49,26 +49,7 @@ class Flow:
 def flow(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Flow]:
     init_workspace(settings)
     with Session(engine, expire_on_commit=False) as s:
-        world = make_world(s)
-        admin = actor_for(world.admin)
-        annotators = {}
-        for name in ("alice", "bob", "carol"):
-            user = make_user(s, name)
-            identity.add_member(s, actor=admin, project=world.project, user=user, role=Role.annotator)
-            annotators[name] = user
-        identity.set_signing_secret(
-            s, actor=admin, user=world.users["compliance_officer"], secret=SECRET, operator=True
-        )
-        scenario = build_gate_scenario(
-            s,
-            project_id=world.project.id or 0,
-            ml=actor_for(world.users["ml_engineer"]),
-            reviewer=actor_for(world.users["reviewer"]),
-            annotators=annotators,
-            repo_dir=settings.repo_dir,
-            work_dir=tmp_path / "work",
-            n_images=20,
-        )
+        world, scenario = make_gate_world(s, repo_dir=settings.repo_dir, work_dir=tmp_path / "work", secret=SECRET)
         s.commit()
     with TestClient(create_app(settings, engine=engine)) as client:
         yield Flow(client, world, scenario, settings, engine)
