@@ -493,6 +493,19 @@ def _change_dict(change: BoxChange) -> dict[str, Any]:
     return {k: getattr(change, k) for k in ("category", "x", "y", "w", "h", "attributes")}
 
 
+def _carried_attributes(old: Annotation, change: BoxChange) -> dict[str, Any] | None:
+    """The correction's attributes: the change's, else the old label's, less a source COCO ``area`` once
+    the box moved (it described the old box; ``lineage.formats.coco`` keeps it under ``coco``)."""
+    attrs = change.attributes if change.attributes is not None else old.attributes
+    moved = any(getattr(change, k) is not None and getattr(change, k) != getattr(old, k) for k in "xywh")
+    coco = attrs.get("coco") if isinstance(attrs, dict) else None
+    if not moved or not isinstance(coco, dict) or "area" not in coco:
+        return attrs
+    kept = {k: v for k, v in coco.items() if k != "area"}
+    rest = {k: v for k, v in (attrs or {}).items() if k != "coco"}
+    return {**rest, "coco": kept} if kept else (rest or None)
+
+
 def _corrected(
     session: Session, *, actor: Actor, old: Annotation, version: DatasetVersion, change: BoxChange
 ) -> tuple[Annotation, dict[str, Any]]:
@@ -505,7 +518,7 @@ def _corrected(
         h=change.h if change.h is not None else old.h,
         geometry_type=old.geometry_type,
         geometry=old.geometry,
-        attributes=change.attributes if change.attributes is not None else old.attributes,
+        attributes=_carried_attributes(old, change),
     )
     provenance = Provenance(kind=ProvenanceKind.human, annotator_id=actor.user_id)
     _validate_labels(session, version, [label], provenance)

@@ -35,7 +35,16 @@ __all__ = ["DeepReport", "RowProblem", "deep_verify", "legacy_seal"]
 
 ProblemKind = Literal["edited", "inserted", "deleted", "unsealed"]
 # Per-row tables with one recording event per row; dataset_versions is checked by its own rule.
-RECORDED_TABLES = ("approvals", "reviews", "gate_evaluations", "releases", "memberships", "api_tokens", "golden_sets")
+RECORDED_TABLES = (
+    "approvals",
+    "reviews",
+    "gate_evaluations",
+    "releases",
+    "memberships",
+    "api_tokens",
+    "golden_sets",
+    "label_imports",
+)
 _MAX_NAMED = 50  # problems named one by one per table; the rest are counted
 
 

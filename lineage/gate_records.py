@@ -343,12 +343,27 @@ def _box_set(rows: list[Annotation], image_of: dict[int, int], index: dict[str, 
     rows = [a for a in rows if a.item_id in image_of and a.category in index and a.w is not None]
     if not rows:
         return BoxSet.empty(scored=scored)
+    extras = None if scored else [_coco_extras(a) for a in rows]
     return BoxSet(
         image=np.array([image_of[a.item_id] for a in rows], dtype=np.int64),
         category=np.array([index[a.category] for a in rows], dtype=np.int64),
         xywh=np.array([[a.x, a.y, a.w, a.h] for a in rows], dtype=np.float64),
         score=np.array([a.confidence for a in rows], dtype=np.float64) if scored else None,
+        area=None if extras is None else np.array([e[0] for e in extras], dtype=np.float64),
+        iscrowd=None if extras is None else np.array([e[1] for e in extras], dtype=np.bool_),
     )
+
+
+def _coco_extras(a: Annotation) -> tuple[float, bool]:
+    """A label's COCO ``area`` and ``iscrowd`` as its source gave them (``lineage.formats.coco`` keeps them
+    under the ``coco`` attribute; older imports kept a top-level ``iscrowd``), else ``w·h`` and not crowd."""
+    attrs = a.attributes if isinstance(a.attributes, dict) else {}
+    found = attrs.get("coco")
+    coco: dict[str, Any] = found if isinstance(found, dict) else {}
+    area = coco.get("area")
+    if not isinstance(area, int | float) or isinstance(area, bool) or area < 0:
+        area = float(a.w or 0) * float(a.h or 0)
+    return float(area), bool(coco.get("iscrowd") == 1 or attrs.get("iscrowd") == 1)
 
 
 def current_data_hashes(session: Session, version: DatasetVersion, golden: GoldenSet | None) -> dict[str, str]:

@@ -142,6 +142,22 @@ DIGEST_COLUMNS: dict[str, Spec] = {
         ("created_by", "i"),
         ("created_at", "t"),
     ),
+    "label_imports": (
+        ("id", "i"),
+        ("dataset_version_id", "i"),
+        ("source_sha256", "s"),
+        ("generation", "i"),
+        ("format", "s"),
+        ("source", "s"),
+        ("kind", "s"),
+        ("annotator_id", "i"),
+        ("annotations", "i"),
+        ("images", "i"),
+        ("clipped", "i"),
+        ("id_map", "j"),
+        ("created_by", "i"),
+        ("created_at", "t"),
+    ),
     # The pins of a version at a state change: what a release or an approval rests on.
     "dataset_versions": (
         ("id", "i"),

@@ -100,6 +100,8 @@ def _where(section: str, i: int) -> str:
 
 def _column(records: list[Any], key: str, *, source: str, section: str, kind: str, default: Any = None) -> Any:
     """Extract one field of every record as an array, or raise naming the first bad record."""
+    if not records:  # np.array([]) is float64, which would fail the integer check of an empty list
+        return np.zeros(0, dtype={"int": np.int64, "num": np.float64, "bool": np.bool_}[kind])
     try:
         values = [r[key] for r in records] if default is None else [r.get(key, default) for r in records]
         arr = np.array(values)

@@ -2,7 +2,9 @@
 
 Only annotations are typed: a million of them decode without a dict each; ``gc=False`` because they
 hold no references that could form a cycle. Images and categories stay plain dicts (few, checked one by
-one). Unknown fields (``area``, ``segmentation``, ...) are skipped by the decoder.
+one). Unknown fields (``segmentation``, ...) are skipped by the decoder. The types are as strict as the
+slow path's checks or stricter (msgspec refuses a bool or string for ``iscrowd``, a list for ``attributes``);
+values they admit but the slow path refuses (``iscrowd: 2``, a negative ``area``) are checked in the loop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Annotation(msgspec.Struct, gc=False):
     category_id: int
     bbox: tuple[float, float, float, float]
     iscrowd: int = 0
+    area: int | float | None = None
     attributes: dict[str, Any] | None = None
 
 

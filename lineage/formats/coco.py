@@ -1,30 +1,47 @@
 """COCO instances JSON: read (validated against the target version) and write.
 
 Read: ``images[].file_name`` must be an item path of the version (and its ``width``/``height`` the item's),
-``categories[].name`` a class of the schema, ``annotations[].bbox`` ``[x, y, w, h]`` in pixels inside its
-image. ``iscrowd: 1`` and an ``attributes`` object are kept as the label's attributes.
-Write: image ids 1..N in path order, category ids 1..K in schema order, one annotation per live box.
+``categories[].name`` a class of the schema (one id per name), ``annotations[].bbox`` ``[x, y, w, h]`` in
+pixels inside its image; ``iscrowd``, when present, the integer 0 or 1; ``area`` a number >= 0;
+``attributes`` a JSON object within the bounds of ``common.attributes_json``. Empty lists are fine.
+
+**The reserved attribute ``coco``.** Each imported label keeps its record's own values in its attributes
+under the key ``"coco"``: ``{"id": <annotation id>, "area": <area, when given and not w·h>, "iscrowd": 1
+(when a crowd box)}``; the record's ``attributes`` object sits beside it (a source attribute named
+``coco`` is refused). The image and category ids go to ``ParsedLabels.id_map``
+(``{"images": {uri: id}, "categories": {name: id}}``).
+
+Write: image and category ids from the id map when given (the newest COCO import's), others numbered above
+the map's largest id; every class is a category, boxes or not. Each annotation takes back its stored ``id``
+(labels without one, or repeating one already written, get fresh ids above the largest stored id),
+``area`` (``w·h`` when none was stored) and ``iscrowd``; the ``coco`` key leaves its ``attributes``.
+Labels imported before the reserved key carry a top-level ``iscrowd`` attribute, still honoured.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+import sys
+from typing import Any, TypeVar
 
 from lineage.annotations import EDGE_EPS, check_box
 from lineage.formats.common import (
-    NULL_JSON,
+    AttributesRefused,
     ExportData,
+    IdMap,
     ItemIndex,
     LabelRow,
     ParsedLabels,
     Problems,
+    attributes_json,
     gc_paused,
     sha256_bytes,
 )
 
-__all__ = ["export_coco", "parse_coco"]
+__all__ = ["COCO_KEY", "export_coco", "parse_coco"]
+
+COCO_KEY = "coco"  # the reserved attribute holding a label's COCO id, area and iscrowd (module docstring)
 
 
 def _loads(data: bytes) -> Any:
@@ -39,22 +56,52 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
 _NUM = (int, float)
 _INF = float("inf")
+_MAX_FLOAT = sys.float_info.max  # an integer area beyond it has no float to store
+_K = TypeVar("_K")
 
 
 def _known(size: float) -> int | None:
     return None if size == _INF else int(size)
 
 
-def _attributes(a: dict[str, Any]) -> str:
-    attrs = a.get("attributes") if isinstance(a.get("attributes"), dict) else None
-    merged = {**(attrs or {}), **({"iscrowd": 1} if a.get("iscrowd") else {})}
-    return json.dumps(merged, sort_keys=True) if merged else NULL_JSON
+def _stored(aid: int, area: float | None, crowd: int, attrs: dict[str, Any] | None) -> str:
+    """The label's attributes as stored: the record's ``attributes`` plus the reserved ``coco`` key.
+
+    Raises ``AttributesRefused`` for attributes out of bounds or holding the reserved key."""
+    if not attrs:
+        # A million times for a large file: the text json.dumps gives (keys sorted), without a dict.
+        inner = f'"id": {aid}'
+        if area is not None:
+            inner = f'"area": {float(area)!r}, {inner}'
+        if crowd:
+            inner += ', "iscrowd": 1'
+        return f'{{"{COCO_KEY}": {{{inner}}}}}'
+    if COCO_KEY in attrs:
+        raise AttributesRefused(
+            f"attribute {COCO_KEY!r} is reserved (labelgate keeps the record's id, area and iscrowd under it)"
+        )
+    record: dict[str, Any] = {"id": aid}
+    if area is not None:
+        record["area"] = float(area)
+    if crowd:
+        record["iscrowd"] = 1
+    return attributes_json({**attrs, COCO_KEY: record})
+
+
+def _extras_problem(a: dict[str, Any]) -> str | None:
+    """What is wrong with a record's ``iscrowd``, ``area`` or ``attributes`` types (``None``: nothing)."""
+    crowd = a.get("iscrowd", 0)
+    if type(crowd) is not int or crowd not in (0, 1):
+        return f"expected iscrowd 0 or 1 (an integer), got {crowd!r}"
+    area = a.get("area")
+    if area is not None and (type(area) not in _NUM or not 0 <= area <= _MAX_FLOAT):
+        return f"expected area as a number >= 0, got {area!r}"
+    attrs = a.get("attributes")
+    if attrs is not None and not isinstance(attrs, dict):
+        return f"expected attributes as a JSON object, got {json.dumps(attrs)[:40]}"
+    return None
 
 
 def _diagnose(
@@ -138,14 +185,14 @@ def _parse_fast(
         problems.raise_if_any()
         raise AssertionError("unreachable") from None
     problems = Problems()
-    cats, images = _categories_and_images(doc.categories, doc.images, problems, source, items, classes)
+    cats, images, id_map = _categories_and_images(doc.categories, doc.images, problems, source, items, classes)
     if problems:
         problems.raise_if_any()
     labels: list[LabelRow] = []
     append = labels.append
     seen: set[int] = set()
     add_seen = seen.add
-    null = NULL_JSON
+    key = COCO_KEY
     # Runs once per box (a million times for a large file): no branch builds a message here.
     for a in doc.annotations:
         aid = a.id
@@ -158,13 +205,24 @@ def _parse_fast(
         x, y, w, h = a.bbox
         if not (w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= width + EDGE_EPS and y + h <= height + EDGE_EPS):
             return None
-        if a.iscrowd or a.attributes:
-            append(
-                (item_id, category, x, y, w, h, _attributes({"iscrowd": a.iscrowd, "attributes": a.attributes}), sha)
-            )
+        crowd, area, attrs = a.iscrowd, a.area, a.attributes
+        if (crowd != 0 and crowd != 1) or (area is not None and not 0 <= area < _INF):
+            return None
+        if area is not None and area == w * h:
+            area = None  # what the export writes anyway: keeping it would only differ after a round trip
+        if attrs or crowd:
+            try:
+                text = _stored(aid, area, crowd, attrs)
+            except AttributesRefused:
+                return None
+        elif area is None:  # _stored's text, inlined for the common cases
+            text = f'{{"{key}": {{"id": {aid}}}}}'
         else:
-            append((item_id, category, x, y, w, h, null, sha))
-    return ParsedLabels(format="coco", labels=labels, files={source: sha}, source_sha256=sha, images=len(images))
+            text = f'{{"{key}": {{"area": {float(area)!r}, "id": {aid}}}}}'
+        append((item_id, category, x, y, w, h, text, sha))
+    return ParsedLabels(
+        format="coco", labels=labels, files={source: sha}, source_sha256=sha, images=len(images), id_map=id_map
+    )
 
 
 def _parse_slow(data: bytes, *, sha: str, source: str, items: ItemIndex, classes: set[str] | None) -> ParsedLabels:
@@ -182,12 +240,11 @@ def _parse_slow(data: bytes, *, sha: str, source: str, items: ItemIndex, classes
         if not isinstance(doc.get(key), list):
             problems.add(f"{source}: {key}", f"expected a list under {key!r}")
     problems.raise_if_any()
-    cats, images = _categories_and_images(doc["categories"], doc["images"], problems, source, items, classes)
+    cats, images, id_map = _categories_and_images(doc["categories"], doc["images"], problems, source, items, classes)
 
     labels: list[LabelRow] = []
     append = labels.append
     seen: dict[int, int] = {}
-    null = NULL_JSON
     for n, a in enumerate(doc["annotations"]):
         try:
             aid = a["id"]
@@ -201,20 +258,32 @@ def _parse_slow(data: bytes, *, sha: str, source: str, items: ItemIndex, classes
             _diagnose(problems, source, n, a, images, cats, seen)
             continue
         seen[aid] = n
+        where = f"{source}: annotations[{n}] (id {aid})"
         if type(x) not in _NUM or type(y) not in _NUM or type(w) not in _NUM or type(h) not in _NUM:
-            problems.add(f"{source}: annotations[{n}] (id {aid})", "expected four numbers in bbox")
+            problems.add(where, "expected four numbers in bbox")
             continue
         if not (w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= width + EDGE_EPS and y + h <= height + EDGE_EPS):
             problem = check_box(float(x), float(y), float(w), float(h), _known(width), _known(height))
             if problem:
-                problems.add(f"{source}: annotations[{n}] (id {aid})", problem)
+                problems.add(where, problem)
                 continue
-        if a.get("iscrowd") or a.get("attributes"):
-            append((item_id, category, x, y, w, h, _attributes(a), sha))
-        else:
-            append((item_id, category, x, y, w, h, null, sha))
+        problem = _extras_problem(a)
+        if problem is not None:
+            problems.add(where, problem)
+            continue
+        area = a.get("area")
+        if area is not None and area == float(w) * float(h):
+            area = None  # as the fast path
+        try:
+            attrs = _stored(aid, area, a.get("iscrowd", 0), a.get("attributes"))
+        except AttributesRefused as exc:
+            problems.add(where, str(exc))
+            continue
+        append((item_id, category, x, y, w, h, attrs, sha))
     problems.raise_if_any()
-    return ParsedLabels(format="coco", labels=labels, files={source: sha}, source_sha256=sha, images=len(images))
+    return ParsedLabels(
+        format="coco", labels=labels, files={source: sha}, source_sha256=sha, images=len(images), id_map=id_map
+    )
 
 
 def _categories_and_images(
@@ -224,10 +293,12 @@ def _categories_and_images(
     source: str,
     items: ItemIndex,
     classes: set[str] | None,
-) -> tuple[dict[int, str], dict[int, tuple[int, float, float]]]:
-    """``{category id: class name}`` and ``{image id: (item id, width, height)}``; problems are recorded."""
+) -> tuple[dict[int, str], dict[int, tuple[int, float, float]], IdMap]:
+    """``{category id: class name}``, ``{image id: (item id, width, height)}`` and the source's ids
+    (``ParsedLabels.id_map``); problems are recorded."""
     cats: dict[int, str] = {}
     cat_at: dict[int, int] = {}
+    cat_ids: dict[str, int] = {}
     for n, c in enumerate(categories):
         where = f"{source}: categories[{n}]"
         if not isinstance(c, dict) or not _is_int(c.get("id")) or not isinstance(c.get("name"), str):
@@ -237,11 +308,15 @@ def _categories_and_images(
         if cid in cats:
             problems.add(where, f"duplicate category id {cid} (also categories[{cat_at[cid]}])")
             continue
+        if name in cat_ids:
+            problems.add(where, f"category name {name!r} is used by two ids (also categories[{cat_at[cat_ids[name]]}])")
+            continue
         if classes is not None and name not in classes:
             problems.add(where, f"class {name!r} is not in the schema (expected one of {', '.join(sorted(classes))})")
-        cats[cid], cat_at[cid] = name, n
+        cats[cid], cat_at[cid], cat_ids[name] = name, n, cid
     images: dict[int, tuple[int, float, float]] = {}
     image_at: dict[int, int] = {}
+    image_ids: dict[str, int] = {}
     for n, im in enumerate(image_records):
         where = f"{source}: images[{n}]"
         if not isinstance(im, dict) or not _is_int(im.get("id")) or not isinstance(im.get("file_name"), str):
@@ -251,6 +326,9 @@ def _categories_and_images(
         where = f"{where} (id {iid}, {name!r})"
         if iid in images:
             problems.add(where, f"duplicate image id {iid} (also images[{image_at[iid]}])")
+            continue
+        if name in image_ids:
+            problems.add(where, f"image {name!r} is listed twice (also images[{image_at[image_ids[name]]}])")
             continue
         item = items.get(name)
         if item is None:
@@ -263,34 +341,76 @@ def _categories_and_images(
                 problems.add(where, f"expected a positive integer {label}, got {v!r}")
             elif expected is not None and v != expected:
                 problems.add(where, f"{label} {v} differs from the image's {expected} px")
-        images[iid], image_at[iid] = (item.id, item.width or _INF, item.height or _INF), n
-    return cats, images
+        images[iid], image_at[iid], image_ids[name] = (item.id, item.width or _INF, item.height or _INF), n, iid
+    return cats, images, {"images": image_ids, "categories": cat_ids}
 
 
-def export_coco(data: ExportData) -> dict[str, Any]:
-    """The version as a COCO instances document (``iscrowd`` from attributes, other attributes kept)."""
-    cat_ids = {name: i + 1 for i, name in enumerate(data.classes)}
-    images: list[dict[str, Any]] = []
+def export_coco(data: ExportData, *, id_map: IdMap | None = None) -> dict[str, Any]:
+    """The version as a COCO instances document (module docstring: which ids, ``area``, ``iscrowd``).
+
+    ``id_map`` (default ``data.id_map``): the image and category ids to keep."""
+    kept = id_map if id_map is not None else data.id_map or {}
+    image_ids = _assign([item.uri for item in data.items], kept.get("images") or {})
+    cat_ids = _assign(data.classes, kept.get("categories") or {})
+    rows = [(item, lbl) for item in data.items for lbl in data.labels.get(item.id, [])]
+    records = [_record(lbl.attributes) for _, lbl in rows]
+    ann_ids = _assign(list(range(len(rows))), {i: rec["id"] for i, (_, rec) in enumerate(records) if "id" in rec})
+    images = [
+        {"id": image_ids[item.uri], "file_name": item.uri, "width": item.width, "height": item.height}
+        for item in data.items
+    ]
     annotations: list[dict[str, Any]] = []
-    for image_id, item in enumerate(data.items, start=1):
-        images.append({"id": image_id, "file_name": item.uri, "width": item.width, "height": item.height})
-        for lbl in data.labels.get(item.id, []):
-            attrs = dict(lbl.attributes or {})
-            iscrowd = int(attrs.pop("iscrowd", 0) or 0)
-            ann: dict[str, Any] = {
-                "id": len(annotations) + 1,
-                "image_id": image_id,
-                "category_id": cat_ids[lbl.category],
-                "bbox": [lbl.x, lbl.y, lbl.w, lbl.h],
-                "area": lbl.w * lbl.h,
-                "iscrowd": iscrowd,
-            }
-            if attrs:
-                ann["attributes"] = attrs
-            annotations.append(ann)
+    for n, ((item, lbl), (attrs, rec)) in enumerate(zip(rows, records, strict=True)):
+        ann: dict[str, Any] = {
+            "id": ann_ids[n],
+            "image_id": image_ids[item.uri],
+            "category_id": cat_ids[lbl.category],
+            "bbox": [lbl.x, lbl.y, lbl.w, lbl.h],
+            "area": rec.get("area", lbl.w * lbl.h),
+            "iscrowd": rec.get("iscrowd", 0),
+        }
+        if attrs:
+            ann["attributes"] = attrs
+        annotations.append(ann)
     return {
         "info": {"description": f"labelgate export of {data.version_ref}"},
         "images": images,
         "annotations": annotations,
         "categories": [{"id": cat_ids[name], "name": name, "supercategory": ""} for name in data.classes],
     }
+
+
+def _record(attributes: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A label's attributes without the reserved key, and the valid values stored under it."""
+    attrs = dict(attributes or {})
+    stored = attrs.pop(COCO_KEY, None)
+    if not isinstance(stored, dict):
+        stored = {"iscrowd": attrs.pop("iscrowd", 0)}  # labels imported before the reserved key
+    rec: dict[str, Any] = {}
+    if _is_int(stored.get("id")):
+        rec["id"] = stored["id"]
+    area = stored.get("area")
+    if isinstance(area, int | float) and not isinstance(area, bool) and 0 <= area < _INF:
+        rec["area"] = area
+    crowd = stored.get("iscrowd")
+    rec["iscrowd"] = 1 if crowd is True or (_is_int(crowd) and crowd == 1) else 0
+    return attrs, rec
+
+
+def _assign(keys: list[_K], kept: dict[_K, Any]) -> dict[_K, int]:
+    """An id per key: its kept id when that is an integer not already given to an earlier key; the others
+    numbered from one above the largest kept id, in order (so 1..N when nothing is kept)."""
+    valid = {k: v for k, v in kept.items() if _is_int(v)}
+    fresh = max(valid.values(), default=0) + 1
+    taken: set[int] = set()
+    out: dict[_K, int] = {}
+    for key in keys:
+        v = valid.get(key)
+        if v is not None and v not in taken:
+            out[key] = v
+            taken.add(v)
+    for key in keys:
+        if key not in out:
+            out[key] = fresh
+            fresh += 1
+    return out

@@ -1,10 +1,18 @@
 """What the format readers and writers share: the version's items, problems that name their place,
-the parsed labels (compact tuples, cheap at a million rows) and the data an export needs."""
+the parsed labels (compact tuples, cheap at a million rows), the bounds on imported attributes and the data
+an export needs.
+
+Attributes read from a source are bounded, in every format: an attribute object whose canonical JSON
+exceeds ``MAX_ATTRIBUTES_BYTES`` (64 KiB), nests deeper than ``MAX_ATTRIBUTE_DEPTH`` (16 levels, the object
+itself being level 1) or holds a string (value or key) over ``MAX_ATTRIBUTE_STRING`` (4 KiB of UTF-8) is
+refused (:func:`attributes_json`).
+"""
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,16 +23,22 @@ from typing import Any, NamedTuple, TypeAlias
 from lineage.errors import InvalidInput
 
 __all__ = [
+    "MAX_ATTRIBUTES_BYTES",
+    "MAX_ATTRIBUTE_DEPTH",
+    "MAX_ATTRIBUTE_STRING",
     "MAX_PROBLEMS",
     "NULL_JSON",
+    "AttributesRefused",
     "ExportData",
     "ExportLabel",
+    "IdMap",
     "ImportInvalid",
     "ItemIndex",
     "ItemRef",
     "LabelRow",
     "ParsedLabels",
     "Problems",
+    "attributes_json",
     "confined",
     "confined_files",
     "fmt_number",
@@ -33,10 +47,15 @@ __all__ = [
 ]
 
 MAX_PROBLEMS = 50
+MAX_ATTRIBUTES_BYTES = 64 * 1024  # canonical JSON of one label's attributes, in bytes
+MAX_ATTRIBUTE_DEPTH = 16  # nesting levels; the attribute object itself is level 1
+MAX_ATTRIBUTE_STRING = 4 * 1024  # UTF-8 bytes of any one string (value or key)
 NULL_JSON = "null"  # what the ORM stores for an absent JSON value; imports store the same
 # (item_id, category, x, y, w, h, attributes as JSON text, source file SHA-256): the bound parameters of
 # one imported box, in the order RowWriter.write_boxes takes them.
 LabelRow: TypeAlias = tuple[int, str, float, float, float, float, str, str]
+#: a source's own ids, kept for export: ``{"images": {uri: id}, "categories": {class name: id}}``
+IdMap: TypeAlias = dict[str, dict[str, int]]
 
 
 @contextmanager
@@ -79,8 +98,7 @@ class ItemIndex:
     def get(self, uri: str) -> ItemRef | None:
         return self.by_uri.get(uri)
 
-    def by_stem(self, stem: str) -> ItemRef | None:
-        """``a/b`` finds ``a/b.jpg``; failing that, a unique item whose file stem is ``b``."""
+    def _tables(self) -> tuple[dict[str, ItemRef | None], dict[str, ItemRef | None]]:
         if self._stems is None:
             by_stem: dict[str, ItemRef | None] = {}
             by_base: dict[str, ItemRef | None] = {}
@@ -91,8 +109,25 @@ class ItemIndex:
                 by_stem[path_stem] = None if path_stem in by_stem else item
                 by_base[base] = None if base in by_base else item
             self._stems = (by_stem, by_base)
-        found = self._stems[0].get(stem)
-        return found if found is not None else self._stems[1].get(stem.rsplit("/", 1)[-1])
+        return self._stems
+
+    def by_stem(self, stem: str) -> ItemRef | None:
+        """``a/b`` finds ``a/b.jpg``; failing that, a unique item whose file stem is ``b``."""
+        by_stem, by_base = self._tables()
+        found = by_stem.get(stem)
+        return found if found is not None else by_base.get(stem.rsplit("/", 1)[-1])
+
+    def find(self, stems: Iterable[str]) -> ItemRef | None:
+        """The item whose path without extension is the first of ``stems`` to name exactly one; failing
+        all, the one item whose file stem is the first stem's last part (as :meth:`by_stem`)."""
+        by_stem, by_base = self._tables()
+        first: str | None = None
+        for stem in stems:
+            first = stem if first is None else first
+            found = by_stem.get(stem)
+            if found is not None:
+                return found
+        return None if first is None else by_base.get(first.rsplit("/", 1)[-1])
 
 
 def _strip_suffix(uri: str) -> str:
@@ -194,6 +229,12 @@ class ParsedLabels:
     files: dict[str, str]
     source_sha256: str
     images: int
+    #: boxes moved onto the image edge because the source's rounding put them just past it (recorded in
+    #: the import's audit event and its ``label_imports`` row)
+    clipped: int = 0
+    #: the source's own ids, kept for export (COCO: ``{"images": {uri: id}, "categories": {name: id}}``);
+    #: stored on the import's ``label_imports`` row
+    id_map: IdMap | None = None
 
     @staticmethod
     def folder_hash(files: dict[str, str]) -> str:
@@ -219,6 +260,56 @@ class ExportData:
     classes: list[str]
     items: list[ItemRef]
     labels: dict[int, list[ExportLabel]] = field(default_factory=dict)
+    #: ids to keep (a COCO import's ``ParsedLabels.id_map``); ``None``: number images and classes afresh
+    id_map: IdMap | None = None
+
+
+class AttributesRefused(ValueError):
+    """Attributes that are not a JSON object or exceed the bounds; the message says which bound."""
+
+
+def attributes_json(value: object) -> str:
+    """The canonical JSON text of a label's attributes (keys sorted, as the database stores it).
+
+    Raises ``AttributesRefused`` when ``value`` is not an object, nests deeper than
+    ``MAX_ATTRIBUTE_DEPTH``, holds a string (or key) longer than ``MAX_ATTRIBUTE_STRING`` bytes, or its
+    JSON exceeds ``MAX_ATTRIBUTES_BYTES``. The walk stops at the first breach, so a huge value costs no
+    more than the bound to refuse."""
+    if not isinstance(value, dict):
+        raise AttributesRefused(f"expected attributes as a JSON object, got {_json_kind(value)}")
+    budget = MAX_ATTRIBUTES_BYTES // 2  # every value or key takes at least two bytes of JSON
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise AttributesRefused(f"attributes larger than {MAX_ATTRIBUTES_BYTES // 1024} KiB of JSON")
+        if isinstance(node, dict | list):
+            if depth > MAX_ATTRIBUTE_DEPTH:
+                raise AttributesRefused(f"attributes nest deeper than {MAX_ATTRIBUTE_DEPTH} levels")
+            if isinstance(node, dict):
+                stack.extend((key, depth) for key in node)
+                stack.extend((child, depth + 1) for child in node.values())
+            else:
+                stack.extend((child, depth + 1) for child in node)
+        elif isinstance(node, str) and len(node) * 4 > MAX_ATTRIBUTE_STRING:
+            size = len(node.encode("utf-8", errors="surrogatepass"))
+            if size > MAX_ATTRIBUTE_STRING:
+                raise AttributesRefused(
+                    f"an attribute string of {size} bytes (at most {MAX_ATTRIBUTE_STRING // 1024} KiB)"
+                )
+    try:
+        text = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # non-string keys of mixed types, NaN: not JSON
+        raise AttributesRefused(f"attributes that are not plain JSON ({exc})") from None
+    if len(text) > MAX_ATTRIBUTES_BYTES:
+        raise AttributesRefused(f"attributes larger than {MAX_ATTRIBUTES_BYTES // 1024} KiB of JSON")
+    return text
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def fmt_number(value: float) -> str:

@@ -29,7 +29,16 @@ from lineage.formats.common import ExportData, ExportLabel, ItemIndex, ItemRef, 
 from lineage.formats.rows import RowWriter
 from lineage.formats.voc import export_voc, parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
-from lineage.models import Annotation, Dataset, DatasetVersion, Item, LabelSchemaVersion, ProvenanceKind
+from lineage.imports import PriorImport, claim, latest_id_map, prior_import, refuse_race
+from lineage.models import (
+    Annotation,
+    Dataset,
+    DatasetVersion,
+    Item,
+    LabelImport,
+    LabelSchemaVersion,
+    ProvenanceKind,
+)
 from lineage.openlineage import LineageEmitter, import_event
 from lineage.rowdigest import aggregate
 
@@ -42,6 +51,9 @@ DEFAULT_BATCH = 50_000
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
+    """What an import did. ``status`` is ``imported``, or ``already_imported`` when the same source (same
+    SHA-256) was imported into the version before: nothing was written and ``duplicate_of`` names it."""
+
     format: str
     version: str
     annotations: int
@@ -50,6 +62,11 @@ class ImportResult:
     source_sha256: str
     kind: str
     batches: int
+    status: Literal["imported", "already_imported"] = "imported"
+    import_id: int | None = None
+    generation: int = 0
+    clipped: int = 0
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +123,15 @@ def import_annotations(
     annotator_id: int | None = None,
     emitter: LineageEmitter | None = None,
     batch_size: int = DEFAULT_BATCH,
+    reimport: bool = False,
 ) -> ImportResult:
-    """Import a source into ``version`` (all or nothing).
+    """Import a source into ``version`` (all or nothing; idempotent per content, ``lineage.imports``).
 
     ``path``: the COCO file or the YOLO/VOC folder; a COCO document may come as ``data`` (bytes) instead,
     named ``source_name``. ``annotator_id``: record the labels as ``human`` work of that user, who must be
     a member with an annotating role, attributed by an ML engineer or admin (``lineage.attribution``).
-    ``batch_size`` (50,000): rows per insert batch and per audit event.
+    ``batch_size`` (50,000): rows per insert batch and per audit event. A source whose SHA-256 was already
+    imported into the version writes nothing (``status="already_imported"``) unless ``reimport``.
     """
     dataset = session.get(Dataset, version.dataset_id)
     assert dataset is not None
@@ -132,6 +151,47 @@ def import_annotations(
         source=source,
     )
     kind = ProvenanceKind.human if annotator_id is not None else ProvenanceKind.import_
+    ref = version_ref(dataset, version)
+
+    def already(prior: PriorImport) -> ImportResult:
+        return ImportResult(
+            format=fmt,
+            version=ref,
+            annotations=0,
+            images=parsed.images,
+            files=len(parsed.files),
+            source_sha256=parsed.source_sha256,
+            kind=kind.value,
+            batches=0,
+            status="already_imported",
+            import_id=prior.import_id,
+            generation=prior.generation,
+            duplicate_of=prior.describe(),
+        )
+
+    prior = prior_import(session, version_id=version.id or 0, source_sha256=parsed.source_sha256)
+    if prior is not None and not reimport:
+        return already(prior)
+    record = LabelImport(
+        dataset_version_id=version.id or 0,
+        source_sha256=parsed.source_sha256,
+        generation=prior.generation + 1 if prior is not None else 0,
+        format=parsed.format,
+        source=source[:1000],
+        kind=kind.value,
+        annotator_id=annotator_id,
+        annotations=len(parsed.labels),
+        images=parsed.images,
+        clipped=parsed.clipped,
+        id_map=parsed.id_map,
+        created_by=actor.user_id,
+    )
+    if not claim(session, record):
+        # A concurrent import of the same source committed first (PostgreSQL; SQLite serialises writers).
+        winner = prior_import(session, version_id=version.id or 0, source_sha256=parsed.source_sha256)
+        if reimport or winner is None:
+            raise refuse_race(ref, parsed.source_sha256)
+        return already(winner)
     writer = RowWriter(session)
     labels = parsed.labels
     batches = 0
@@ -169,13 +229,16 @@ def import_annotations(
     mark_stale(session, version_id=version.id or 0)
     result = ImportResult(
         format=fmt,
-        version=version_ref(dataset, version),
+        version=ref,
         annotations=len(labels),
         images=parsed.images,
         files=len(parsed.files),
         source_sha256=parsed.source_sha256,
         kind=kind.value,
         batches=batches,
+        import_id=record.id,
+        generation=record.generation,
+        clipped=parsed.clipped,
     )
     event = append_event(
         session,
@@ -198,7 +261,11 @@ def import_annotations(
             "imported_by": actor.username,
             "attributed_to": attributed_to.username if attributed_to is not None else None,
             "batches": batches,
+            "import_id": record.id,
+            "generation": record.generation,
+            "clipped": parsed.clipped,
         },
+        rows=[record],
     )
     if emitter is not None:
         emitter.emit_on_commit(
@@ -215,8 +282,19 @@ def import_annotations(
     return result
 
 
-def export_data(session: Session, *, dataset: Dataset, version: DatasetVersion) -> ExportData:
-    """The version's live boxes per item, classes in schema order (else sorted by name)."""
+def export_data(
+    session: Session,
+    *,
+    dataset: Dataset,
+    version: DatasetVersion,
+    id_map: dict[str, dict[str, int]] | None = None,
+) -> ExportData:
+    """The version's live boxes per item, classes in schema order (else sorted by name).
+
+    ``id_map``: the source ids a COCO export keeps (default: those of the version's newest COCO import,
+    ``lineage.imports.latest_id_map``; ``{}`` numbers everything afresh). Its categories are classes too,
+    so a version without a schema still exports the categories that had no boxes."""
+    kept = id_map if id_map is not None else latest_id_map(session, version.id or 0)
     items = [
         ItemRef(i.id or 0, i.uri, i.width, i.height)
         for i in session.exec(select(Item).where(Item.dataset_version_id == version.id).order_by(col(Item.uri)))
@@ -234,8 +312,13 @@ def export_data(session: Session, *, dataset: Dataset, version: DatasetVersion) 
         sv = session.get(LabelSchemaVersion, version.schema_version_id)
         if sv is not None:
             classes = [str(c["name"]) for c in sv.classes if c.get("geometry", "box") == "box"]
+    source_categories = (kept or {}).get("categories") or {}
+    by_id = sorted(source_categories, key=lambda n: (not isinstance(source_categories[n], int), source_categories[n]))
+    classes += [n for n in by_id if n not in classes]
     classes += sorted(names - set(classes))
-    return ExportData(version_ref=version_ref(dataset, version), classes=classes, items=items, labels=labels)
+    return ExportData(
+        version_ref=version_ref(dataset, version), classes=classes, items=items, labels=labels, id_map=kept or None
+    )
 
 
 def export_version(
@@ -248,13 +331,15 @@ def export_version(
     repo_dir: Path | None = None,
     include_images: bool = False,
     yolo_root: str | None = None,
+    id_map: dict[str, dict[str, int]] | None = None,
 ) -> ExportResult:
     """Write the version in ``fmt`` to ``out`` (a ``.json`` file for COCO, a folder otherwise).
 
     ``include_images`` copies the images too, read from DVC at the version's revision (``repo_dir``);
-    ``yolo_root`` is the ``path`` written in YOLO's data.yaml (default: the absolute output folder).
+    ``yolo_root`` is the ``path`` written in YOLO's data.yaml (default: the absolute output folder);
+    ``id_map``: the COCO ids to keep (see :func:`export_data`).
     """
-    data = export_data(session, dataset=dataset, version=version)
+    data = export_data(session, dataset=dataset, version=version, id_map=id_map)
     reader: Callable[[str], bytes] | None = None
     if include_images:
         if repo_dir is None:

@@ -3,7 +3,13 @@
 Read: a folder of ``.xml`` files (its ``Annotations/`` subfolder when there is one) or a single file.
 ``<filename>`` names the version's image (tried as ``<folder of the xml>/<filename>``, then as is);
 ``<size>`` must match the image. Pixel boxes are ``x = xmin``, ``w = xmax - xmin`` (no ±1 shift), so
-numbers round-trip exactly; ``difficult``/``truncated``/``occluded`` flags set to 1 are kept as attributes.
+numbers round-trip exactly; ``difficult``/``truncated``/``occluded`` must be 0 or 1 when present, and
+those set to 1 are kept as attributes. Image sets (``ImageSets/Main/<subset>.txt``, one image id per line;
+per-class lists ``<class>_<subset>.txt`` add a ``1``/``-1``/``0`` column) are read when present: each id
+listed must have its ``Annotations/<id>.xml``.
+
+Write: ``Annotations/<path>.xml`` per image and ``ImageSets/Main/trainval.txt`` listing every image id
+(its path without extension), which torchvision's ``VOCDetection`` and CVAT/Datumaro read.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from lineage.formats.common import (
     LabelRow,
     ParsedLabels,
     Problems,
+    confined,
     confined_files,
     fmt_number,
     sha256_bytes,
@@ -30,6 +37,7 @@ from lineage.formats.common import (
 __all__ = ["export_voc", "parse_voc"]
 
 _FLAGS = ("difficult", "truncated", "occluded")
+IMAGE_SET = "trainval"  # the subset an export lists: a name torchvision's VOCDetection accepts
 
 
 def _xml_files(root: Path, problems: Problems) -> tuple[Path, list[Path]]:
@@ -76,10 +84,29 @@ def parse_voc(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Pars
             continue
         claimed[item.id] = str(path)
         _read_objects(doc, path, item, sha, classes, labels, problems)
+    if root.is_dir():
+        _read_image_sets(root, base, files, problems)
     problems.raise_if_any()
     return ParsedLabels(
         format="voc", labels=labels, files=files, source_sha256=ParsedLabels.folder_hash(files), images=len(claimed)
     )
+
+
+def _read_image_sets(root: Path, base: Path, files: dict[str, str], problems: Problems) -> None:
+    """Check the ids of ``ImageSets/Main/*.txt`` against the annotation files read (``files``), and add
+    the lists to ``files``; an id without its ``.xml`` is a problem naming the list and line."""
+    folder = root / "ImageSets" / "Main"
+    if not folder.is_dir() or not confined(folder, root=root, problems=problems):
+        return
+    annotated = {name[: -len(".xml")] for name in files if name.endswith(".xml")}
+    for path in confined_files(folder, root=root, problems=problems, suffix=".txt"):
+        raw = path.read_bytes()
+        files[path.relative_to(root).as_posix()] = sha256_bytes(raw)
+        for lineno, line in enumerate(raw.decode("utf-8-sig", errors="replace").splitlines(), start=1):
+            image_id = line.split()[0] if line.split() else ""
+            if image_id and image_id not in annotated:
+                rel = (base / f"{image_id}.xml").relative_to(root).as_posix()
+                problems.add(f"{path}:{lineno}", f"image {image_id!r} is listed but has no annotation file {rel}")
 
 
 def _item_for(doc: ET.Element, path: Path, base: Path, items: ItemIndex, problems: Problems) -> ItemRef | None:
@@ -146,15 +173,24 @@ def _read_objects(
         if problem:
             problems.add(where, problem)
             continue
-        attrs = {f: 1 for f in _FLAGS if (obj.findtext(f) or "").strip() == "1"}
+        flags = {f: obj.findtext(f) for f in _FLAGS if obj.find(f) is not None}
+        bad = next((f for f, v in flags.items() if (v or "").strip() not in ("0", "1")), None)
+        if bad is not None:
+            problems.add(f"{where}: {bad}", f"expected <{bad}> to be 0 or 1, got {(flags[bad] or '').strip()!r}")
+            continue
+        attrs = {f: 1 for f, v in flags.items() if (v or "").strip() == "1"}
         attrs_json = json.dumps(attrs, sort_keys=True) if attrs else NULL_JSON
         out.append((item.id, name, xmin, ymin, xmax - xmin, ymax - ymin, attrs_json, sha))
 
 
 def export_voc(data: ExportData, out_dir: Path, *, image_bytes: Callable[[str], bytes] | None = None) -> int:
     """Write ``Annotations/<path>.xml`` per image (no ``<object>`` when it has none); with ``image_bytes``
-    also ``JPEGImages/<path>``. Returns the number of boxes written."""
+    also ``JPEGImages/<path>``; ``ImageSets/Main/trainval.txt`` lists every image. Returns the number of
+    boxes written."""
     boxes = 0
+    image_set = out_dir / "ImageSets" / "Main" / f"{IMAGE_SET}.txt"
+    image_set.parent.mkdir(parents=True, exist_ok=True)
+    image_set.write_text("".join(f"{item.uri.rsplit('.', 1)[0]}\n" for item in data.items), encoding="utf-8")
     for item in data.items:
         root = ET.Element("annotation")
         ET.SubElement(root, "folder").text = "JPEGImages"

@@ -1,18 +1,33 @@
-"""Ultralytics YOLO detection layout: ``data.yaml`` (``names``), ``images/`` and ``labels/``.
+"""YOLO detection labels (Ultralytics, Darknet, CVAT, Roboflow layouts: see ``_yolo_layout``): read and write.
 
-A label file ``labels/<path>.txt`` holds one ``class cx cy w h`` line per box, normalised to [0, 1] by the
-image's width and height; it belongs to the version's image ``<path>.<ext>`` (or, failing that, the one
-image whose file stem matches). An image without a label file, or with an empty one, has no objects.
-Pixel boxes are ``x = (cx - w/2)·W``, ``w = w·W``; written back with 6 decimals, as Ultralytics does.
+A label file holds one ``class cx cy w h`` line per box, normalised to [0, 1] by the image's width and
+height; it belongs to the version's image of the same path (``labels/`` swapped for ``images/``, or the
+same folder) or, failing that, the one image whose file stem matches. An image without a label file, or
+with an empty one, has no objects. Pixel boxes are ``x = (cx - w/2)·W``, ``w = w·W``.
+
+**Rounding at the edges.** Writers round coordinates: to six decimals (``%.6f``: CVAT, labelImg) or to six
+significant digits (``%g``: Ultralytics' converters), so a box that touches an edge can be written a hair
+past it. A coordinate is taken to be off by up to half a unit of its rounding: the file's finest decimal
+place (at least 10⁻⁴) or six significant digits, whichever is coarser; an edge ``cx ± w/2`` then by up to
+½ unit of ``cx`` plus ¼ unit of ``w``, times the image side. A box past an edge by more than ``EDGE_EPS``
+but within that is moved onto the edge and counted (``ParsedLabels.clipped``); one further out is refused,
+naming ``file:line``. Segmentation, pose and oriented-box lines are refused saying which they look like.
+
+**Writing.** One label file per image under ``labels/`` (empty when it has no objects) and ``data.yaml``.
+A line is written with six decimals when those read back to the same box (within 10⁻⁹ px, inside the
+image); otherwise each value as the shortest decimal that reads back to the exact float, so an export
+re-imports to the boxes it came from.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
-from lineage.annotations import check_box
-from lineage.datasets import IMAGE_EXTENSIONS
+from lineage.annotations import EDGE_EPS, check_box
+from lineage.formats._yolo_layout import find_layout, image_stems, label_stems
 from lineage.formats.common import (
     NULL_JSON,
     ExportData,
@@ -21,74 +36,49 @@ from lineage.formats.common import (
     LabelRow,
     ParsedLabels,
     Problems,
-    confined,
-    confined_files,
     sha256_bytes,
 )
 
 __all__ = ["export_yolo", "parse_yolo"]
 
-
-def _read_names(root: Path, problems: Problems) -> tuple[dict[int, str], str | None]:
-    import yaml
-
-    path = root / "data.yaml"
-    if not confined(path, root=root, problems=problems):
-        return {}, None
-    if not path.is_file():
-        problems.add(str(path), "missing data.yaml (expected `names:` listing the classes)")
-        return {}, None
-    raw = path.read_bytes()
-    try:
-        doc = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problems.add(where, f"malformed YAML ({getattr(exc, 'problem', None) or exc})")
-        return {}, None
-    names = doc.get("names") if isinstance(doc, dict) else None
-    if isinstance(names, list) and all(isinstance(n, str) for n in names):
-        return dict(enumerate(names)), sha256_bytes(raw)
-    if isinstance(names, dict) and all(isinstance(k, int) and isinstance(v, str) for k, v in names.items()):
-        return dict(names), sha256_bytes(raw)
-    problems.add(f"{path}: names", "expected `names` as a list of class names or a {id: name} mapping")
-    return {}, None
+_MIN_DECIMALS = 4  # a file written with fewer decimals is still taken as rounded at the 4th
+_EXACT_PX = 1e-9  # how close a six-decimal line must read back to be written that way
 
 
 def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> ParsedLabels:
     """Parse and validate a YOLO folder; problems name ``file:line``."""
     problems = Problems()
     if not root.is_dir():
-        problems.add(str(root), "expected a folder with data.yaml, images/ and labels/")
+        problems.add(str(root), "expected a folder with data.yaml (or obj.names), and label files")
         problems.raise_if_any()
-    files: dict[str, str] = {}
-    names, yaml_sha = _read_names(root, problems)
-    if yaml_sha:
-        files["data.yaml"] = yaml_sha
+    layout = find_layout(root, problems)
+    files: dict[str, str] = dict(layout.meta)
+    names = layout.names
     if classes is not None:
         for cid, name in sorted(names.items()):
             if name not in classes:
-                problems.add(f"{root / 'data.yaml'}: names[{cid}]", f"class {name!r} is not in the schema")
-    labels_dir = root / "labels"
-    if not labels_dir.is_dir():
-        problems.add(str(labels_dir), "missing labels/ folder")
-    label_files = confined_files(labels_dir, root=root, problems=problems, suffix=".txt")
+                problems.add(f"{root / layout.names_file}: names[{cid}]", f"class {name!r} is not in the schema")
     problems.raise_if_any()
 
-    images_dir = root / "images"
-    if images_dir.is_dir():
-        for img in sorted(images_dir.rglob("*")):
-            if img.is_file() and img.suffix.lower() in IMAGE_EXTENSIONS:
-                rel = img.relative_to(images_dir).as_posix()
-                if items.get(rel) is None and items.by_stem(rel.rsplit(".", 1)[0]) is None:
-                    problems.add(str(img), f"image {rel!r} is not in dataset version {items.version_ref}")
+    for rel in layout.image_files:
+        if _image_item(rel, items) is None:
+            folders = rel.split("/")[:-1]
+            shown = rel.split("/")[len(folders) - folders[::-1].index("images") :] if "images" in folders else [rel]
+            problems.add(str(root / rel), f"image {'/'.join(shown)!r} is not in dataset version {items.version_ref}")
+    for list_rel, entries in layout.lists.items():
+        for lineno, entry in entries:
+            if _image_item(entry, items) is None:
+                problems.add(
+                    f"{root / list_rel}:{lineno}",
+                    f"image {entry!r} listed here is not in dataset version {items.version_ref}",
+                )
 
     labels: list[LabelRow] = []
     claimed: dict[int, str] = {}
-    images = 0
-    for path in label_files:
-        rel = path.relative_to(labels_dir).as_posix()
-        item = items.by_stem(rel[: -len(".txt")])
+    images = clipped = 0
+    for rel in layout.label_files:
+        path = root / rel
+        item = items.find(label_stems(rel[: -len(".txt")]))
         if item is None:
             problems.add(str(path), f"no image for this label file in dataset version {items.version_ref}")
             continue
@@ -97,14 +87,46 @@ def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Par
             continue
         claimed[item.id] = str(path)
         raw = path.read_bytes()
-        sha = sha256_bytes(raw)
-        files[f"labels/{rel}"] = sha
+        files[rel] = sha = sha256_bytes(raw)
         images += 1
-        _parse_label_file(path, raw, item, names, sha, labels, problems)
+        clipped += _parse_label_file(path, raw, item, names, sha, labels, problems, layout.kpt_shape)
     problems.raise_if_any()
     return ParsedLabels(
-        format="yolo", labels=labels, files=files, source_sha256=ParsedLabels.folder_hash(files), images=images
+        format="yolo",
+        labels=labels,
+        files=files,
+        source_sha256=ParsedLabels.folder_hash(files),
+        images=images,
+        clipped=clipped,
     )
+
+
+def _image_item(rel: str, items: ItemIndex) -> ItemRef | None:
+    stems = image_stems(rel)
+    suffix = rel[rel.rfind(".") :] if "." in rel.rsplit("/", 1)[-1] else ""
+    for stem in stems:  # the exact path first: ``a.jpg`` and ``a.png`` share a stem
+        item = items.get(stem + suffix)
+        if item is not None:
+            return item
+    return items.find(stems)
+
+
+def _decimals(token: str) -> int:
+    mantissa, _, exponent = token.lower().partition("e")
+    fraction = mantissa.partition(".")[2]
+    try:
+        shift = int(exponent) if exponent else 0
+    except ValueError:
+        shift = 0
+    return max(0, len(fraction) - shift)
+
+
+def _unit(value: float, file_unit: float) -> float:
+    """The rounding unit of a written coordinate: the file's finest decimal place, or six significant
+    digits (``%g`` drops trailing zeros, so ``0.5`` may stand for 0.5000004), whichever is coarser."""
+    magnitude = min(abs(value), 0.9999995)
+    significant = 10.0 ** (math.floor(math.log10(magnitude)) - 5) if magnitude > 0 else 0.0
+    return max(file_unit, significant)
 
 
 def _parse_label_file(
@@ -115,18 +137,22 @@ def _parse_label_file(
     sha: str,
     out: list[LabelRow],
     problems: Problems,
-) -> None:
+    kpt_shape: tuple[int, int] | None,
+) -> int:
+    """Append the file's boxes to ``out``; returns how many were moved onto an edge."""
     if item.width is None or item.height is None:
         problems.add(str(path), f"image {item.uri!r} has no known size; YOLO boxes cannot be converted")
-        return
+        return 0
     width, height = item.width, item.height
-    for lineno, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+    read: list[tuple[str, str, tuple[float, float, float, float]]] = []
+    decimals = _MIN_DECIMALS
+    for lineno, line in enumerate(raw.decode("utf-8-sig", errors="replace").splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
         where = f"{path}:{lineno}"
         if len(parts) != 5:
-            problems.add(where, f"expected 5 values `class cx cy w h`, got {len(parts)}")
+            problems.add(where, _not_a_box(len(parts), kpt_shape))
             continue
         try:
             cid = int(parts[0])
@@ -134,19 +160,71 @@ def _parse_label_file(
         except ValueError:
             problems.add(where, "expected an integer class id and four numbers")
             continue
+        if not all(math.isfinite(v) for v in (cx, cy, w, h)):
+            problems.add(where, "expected finite numbers")
+            continue
         name = names.get(cid)
         if name is None:
-            problems.add(where, f"unknown class id {cid} (data.yaml names ids {', '.join(map(str, sorted(names)))})")
+            problems.add(where, f"unknown class id {cid} (class names have ids {', '.join(map(str, sorted(names)))})")
             continue
-        if w <= 0 or h <= 0:
-            problems.add(where, f"expected a positive width and height, got w={w:g} h={h:g}")
+        decimals = max(decimals, *(_decimals(p) for p in parts[1:]))
+        read.append((where, name, (cx, cy, w, h)))
+    file_unit = 10.0**-decimals
+    clipped = 0
+    for where, name, (cx, cy, w, h) in read:
+        box = _to_pixels(cx, cy, w, h, width, height, file_unit)
+        if isinstance(box, str):
+            problems.add(where, f"{box} (normalised cx={cx:g} cy={cy:g} w={w:g} h={h:g})")
             continue
-        x, y, bw, bh = (cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height
-        problem = check_box(x, y, bw, bh, width, height)
-        if problem:
-            problems.add(where, f"{problem} (normalised cx={cx:g} cy={cy:g} w={w:g} h={h:g})")
-            continue
+        x, y, bw, bh, moved = box
+        clipped += moved
         out.append((item.id, name, x, y, bw, bh, NULL_JSON, sha))
+    return clipped
+
+
+def _to_pixels(
+    cx: float, cy: float, w: float, h: float, width: int, height: int, file_unit: float | None
+) -> tuple[float, float, float, float, bool] | str:
+    """The pixel box of a line, moved onto the edges it passes within the rounding of ``file_unit``
+    (``None``: no rounding allowed); a string says what is wrong."""
+    if w <= 0 or h <= 0:
+        return f"expected a positive width and height, got w={w:g} h={h:g}"
+    x, y, bw, bh = (cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height
+    moved = False
+    axes = ((x, bw, width, cx, w), (y, bh, height, cy, h))
+    fixed: list[tuple[float, float]] = []
+    for lo, size, side, centre, extent in axes:
+        over = max(-lo, lo + size - side)
+        if over > EDGE_EPS:
+            slack = 0.0 if file_unit is None else (_unit(centre, file_unit) / 2 + _unit(extent, file_unit) / 4) * side
+            if over > slack + EDGE_EPS:
+                problem = check_box(x, y, bw, bh, width, height) or "box outside the image"
+                return problem if file_unit is None else f"{problem}, by {over:.3g} px: more than rounding explains"
+            start, end = max(lo, 0.0), min(lo + size, float(side))
+            if end <= start:
+                return "box lies outside the image"
+            lo, size, moved = start, end - start, True
+        fixed.append((lo, size))
+    (x, bw), (y, bh) = fixed
+    return x, y, bw, bh, moved
+
+
+def _not_a_box(count: int, kpt_shape: tuple[int, int] | None) -> str:
+    """Why a line of ``count`` values is not a detection box, naming the YOLO task it looks like."""
+    expected = f"expected 5 values `class cx cy w h`, got {count}"
+    if count == 6:
+        looks = "a YOLO prediction line with a confidence (class cx cy w h conf)"
+    elif kpt_shape is not None and count == 5 + kpt_shape[0] * kpt_shape[1]:
+        looks = f"a YOLO pose line (box and {kpt_shape[0]} keypoints, kpt_shape {list(kpt_shape)})"
+    elif count == 9:
+        looks = "a YOLO oriented-box line (class x1 y1 x2 y2 x3 y3 x4 y4), or a 4-point segmentation polygon"
+    elif count >= 7 and count % 2 == 1:
+        looks = f"a YOLO segmentation line (polygon of {(count - 1) // 2} points)"
+    elif count >= 8 and (count - 5) % 3 == 0:
+        looks = f"a YOLO pose line (box and {(count - 5) // 3} keypoints x y visibility)"
+    else:
+        return expected
+    return f"{expected}: this looks like {looks}; only detection boxes (class cx cy w h) can be imported"
 
 
 def export_yolo(
@@ -170,6 +248,7 @@ def export_yolo(
                 "path": root if root is not None else str(out_dir.resolve()),
                 "train": "images",
                 "val": "images",
+                "nc": len(data.classes),
                 "names": dict(enumerate(data.classes)),
             },
             sort_keys=False,
@@ -181,9 +260,8 @@ def export_yolo(
         lines = []
         assert item.width and item.height, f"{item.uri}: unknown image size"
         for lbl in data.labels.get(item.id, []):
-            cx = (lbl.x + lbl.w / 2) / item.width
-            cy = (lbl.y + lbl.h / 2) / item.height
-            lines.append(f"{ids[lbl.category]} {cx:.6f} {cy:.6f} {lbl.w / item.width:.6f} {lbl.h / item.height:.6f}\n")
+            values = _line_values(lbl.x, lbl.y, lbl.w, lbl.h, item.width, item.height)
+            lines.append(f"{ids[lbl.category]} {' '.join(values)}\n")
         stem = item.uri.rsplit(".", 1)[0]
         label_path = out_dir / "labels" / f"{stem}.txt"
         label_path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,3 +272,23 @@ def export_yolo(
             image_path.parent.mkdir(parents=True, exist_ok=True)
             image_path.write_bytes(image_bytes(item.uri))
     return boxes
+
+
+def _line_values(x: float, y: float, w: float, h: float, width: int, height: int) -> list[str]:
+    """``cx cy w h`` of a pixel box as written: six decimals when they read back to the box (within
+    ``_EXACT_PX``, inside the image), else the shortest decimals of the exact normalised floats."""
+    normalised = ((x + w / 2) / width, (y + h / 2) / height, w / width, h / height)
+    six = [f"{v:.6f}" for v in normalised]
+    cx, cy, nw, nh = (float(v) for v in six)
+    back = _to_pixels(cx, cy, nw, nh, width, height, None)
+    if isinstance(back, str) or back[4]:
+        return [_shortest(v) for v in normalised]
+    if all(abs(a - b) <= _EXACT_PX for a, b in zip(back[:4], (x, y, w, h), strict=True)):
+        return six
+    return [_shortest(v) for v in normalised]
+
+
+def _shortest(value: float) -> str:
+    # repr is the shortest decimal that reads back to the same float; without exponent for any reader.
+    text = repr(value)
+    return format(Decimal(text), "f") if "e" in text or "E" in text else text

@@ -3,6 +3,7 @@
 from lineage.models.annotations import (
     Annotation,
     AutoLabelRun,
+    LabelImport,
     ModelVersion,
     ProvenanceKind,
     Review,
@@ -28,6 +29,7 @@ __all__ = [
     "GatePolicy",
     "GoldenSet",
     "Item",
+    "LabelImport",
     "LabelSchema",
     "LabelSchemaVersion",
     "Membership",

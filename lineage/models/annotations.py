@@ -18,6 +18,7 @@ from lineage.models._base import JSONType, UTCDateTime, utcnow
 __all__ = [
     "Annotation",
     "AutoLabelRun",
+    "LabelImport",
     "ModelVersion",
     "ProvenanceKind",
     "Review",
@@ -169,4 +170,32 @@ class ReviewQueueItem(SQLModel, table=True):
     reason: str = Field(max_length=32)
     priority: float = Field(default=0.0)
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LabelImport(SQLModel, table=True):
+    """One import of a source into a dataset version: what it was (the source's SHA-256), what it wrote,
+    and the source's own ids (``id_map``) for export. Append-only.
+
+    ``generation`` counts imports of the same source into the same version: 0 for the first; a deliberate
+    re-import (``--reimport``) takes the next one. The unique key makes a concurrent duplicate fail on the
+    database instead of doubling the labels.
+    """
+
+    __tablename__ = "label_imports"
+    __table_args__ = (UniqueConstraint("dataset_version_id", "source_sha256", "generation", name="uq_label_import"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_version_id: int = Field(foreign_key="dataset_versions.id", index=True)
+    source_sha256: str = Field(max_length=64)
+    generation: int = Field(default=0, ge=0)
+    format: str = Field(max_length=16)
+    source: str = Field(max_length=1000)
+    kind: str = Field(max_length=16)
+    annotator_id: int | None = Field(default=None, foreign_key="users.id")
+    annotations: int = Field(default=0, ge=0)
+    images: int = Field(default=0, ge=0)
+    clipped: int = Field(default=0, ge=0)
+    id_map: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    created_by: int | None = Field(default=None, foreign_key="users.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

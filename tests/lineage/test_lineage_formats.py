@@ -374,6 +374,6 @@ def test_fast_and_slow_coco_readers_agree(monkeypatch: pytest.MonkeyPatch) -> No
     fast = coco._parse_fast(data, sha="s", source="f.json", items=items, classes=set(CLASSES))
     slow = coco._parse_slow(data, sha="s", source="f.json", items=items, classes=set(CLASSES))
     assert fast is not None and fast.labels == slow.labels and fast.images == slow.images == 3
-    assert fast.labels[-1][6] == '{"iscrowd": 1, "occluded": true}'
+    assert fast.labels[-1][6] == '{"coco": {"id": 4, "iscrowd": 1}, "occluded": true}'
     doc["annotations"][0]["bbox"] = [0, 0, 0, 1]  # any problem: the fast path steps aside
     assert coco._parse_fast(json.dumps(doc).encode(), sha="s", source="f.json", items=items, classes=None) is None
