@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from lineage.errors import InvalidInput
 from service.cli_admin import project_app, token_app, user_app
 from service.cli_audit import audit_app
 from service.cli_common import exits_cleanly, out
@@ -88,6 +89,28 @@ def init(
         out.print(f"admin user {result.admin_username!r}; token (shown once, store it now):\n{result.admin_token}")
     else:
         out.print(f"already initialised (admin {result.admin_username!r}); nothing else changed")
+
+
+@app.command()
+@exits_cleanly
+def migrate() -> None:
+    """Upgrade the workspace's database to this release's schema (a database made by an earlier release);
+    then run ``labelgate audit verify`` to check the record came through whole."""
+    from sqlalchemy.engine import make_url
+
+    from service.migrate import current_revision, head_revision, pending_revisions, upgrade_database
+    from service.settings import get_settings
+
+    url = get_settings().database_url
+    before, steps = current_revision(url), pending_revisions(url)
+    if before is None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise InvalidInput(f"no labelgate database at {shown}: run `labelgate init` first", field="database_url")
+    if not steps:
+        out.print(f"database already at revision {head_revision()}; nothing to do")
+        return
+    upgrade_database(url)
+    out.print(f"database upgraded from revision {before} to {head_revision()} ({', '.join(steps)})")
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Run the Alembic migrations programmatically (``labelgate init``, the demo, the tests)."""
+"""Run the Alembic migrations programmatically (``labelgate init``, ``labelgate migrate``, the demo, the
+tests), and tell a database that a previous release made (an older revision) from a current one."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
 import migrations
 
-__all__ = ["alembic_config", "upgrade_database"]
+__all__ = ["alembic_config", "current_revision", "head_revision", "pending_revisions", "upgrade_database"]
 
 
 def alembic_config(url: str) -> Config:
@@ -22,3 +26,27 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(url: str) -> str | None:
+    """The database's revision (``None``: no labelgate schema yet)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def pending_revisions(url: str) -> list[str]:
+    """Revisions between the database's and the code's head, oldest first (empty: up to date)."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    current = current_revision(url)
+    steps = [rev.revision for rev in script.iterate_revisions("head", current or "base")]
+    return list(reversed(steps))
