@@ -41,7 +41,7 @@ from sqlmodel import Session, SQLModel, col, select
 from lineage.audit import append_event
 from lineage.context import Actor
 from lineage.datasets import version_ref
-from lineage.errors import Conflict, LabelgateError, NotFound, PermissionDenied
+from lineage.errors import Conflict, CredentialRejected, LabelgateError, NotFound, PermissionDenied
 from lineage.gate_records import latest_evaluation, stale_hashes
 from lineage.identity import check_signing_secret, project_roles
 from lineage.models import (
@@ -298,8 +298,8 @@ def sign_version(
 
     The rules are those the release will apply: the release rules of the policy of the version's latest
     evaluation (``lineage.releases.release_rules``), never a caller's. Refusals (module doc) are recorded
-    as ``signature.refused`` and raised:
-    ``PermissionDenied`` for a wrong secret, :class:`SignatureRefused` (409 or 403) for the policy.
+    as ``signature.refused`` and raised: ``CredentialRejected`` (a ``PermissionDenied``) for a wrong secret,
+    :class:`SignatureRefused` (409 or 403) for the policy.
     """
     dataset = session.get(Dataset, version.dataset_id)
     user = session.get(User, actor.user_id)
@@ -315,7 +315,7 @@ def sign_version(
             why="re-authentication failed",
             meaning=meaning,
         )
-        raise PermissionDenied(
+        raise CredentialRejected(
             "re-authentication failed: the signing secret is wrong or not set (see `labelgate user set-secret`)",
             field="secret",
         )

@@ -1,8 +1,9 @@
-"""Errors a person can act on. The API maps them to 4xx, the CLI to exit code 2 (1 for a failed gate)."""
+"""Errors a person can act on. The API maps them to 4xx; the CLI (``service.cli_common``) to exit code 1 for
+a refusal (``Conflict``, ``PermissionDenied``) and 2 for bad input (the rest, and ``CredentialRejected``)."""
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "InvalidInput", "LabelgateError", "NotFound", "PermissionDenied"]
+__all__ = ["Conflict", "CredentialRejected", "InvalidInput", "LabelgateError", "NotFound", "PermissionDenied"]
 
 
 class LabelgateError(Exception):
@@ -35,3 +36,8 @@ class Conflict(LabelgateError):
 
 class PermissionDenied(LabelgateError):
     status_code = 403
+
+
+class CredentialRejected(PermissionDenied):
+    """The caller's own credential (a signing secret re-entered to sign) is wrong or not set: a retry with
+    the right one may pass. The API answers 403 like any refusal; the CLI treats it as bad input (exit 2)."""

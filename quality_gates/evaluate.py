@@ -9,6 +9,7 @@ golden error, alpha, drift, review coverage) as evidence; the expectations suite
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from quality_gates.drift import jensen_shannon, psi
@@ -18,7 +19,25 @@ from quality_gates.inputs import GateInputs, Measurements
 from quality_gates.policy import Policy, policy_hash
 from quality_gates.verdict import METRIC_KEYS, GateReport
 
-__all__ = ["evaluate", "missing_inputs"]
+__all__ = ["PHASES", "Progress", "evaluate", "missing_inputs"]
+
+#: Told the name of each phase of an evaluation as it starts (for a progress line; never part of the result).
+Progress = Callable[[str], None]
+
+#: The phase each gate's measurement belongs to, as :func:`evaluate` announces it (once per phase).
+PHASES: dict[str, str] = {
+    "golden_set_error": "golden-set error: matching labels to the golden set…",
+    "krippendorff_alpha": "Krippendorff's alpha: matching the annotators' boxes…",
+    "precision": "matching predictions to the golden set…",
+    "recall": "matching predictions to the golden set…",
+    "f1": "matching predictions to the golden set…",
+    "map": "COCO evaluation…",
+    "ap50": "COCO evaluation…",
+    "class_drift_psi": "class drift…",
+    "class_drift_js": "class drift…",
+    "expectations": "Great Expectations…",
+    "review_coverage": "review coverage…",
+}
 
 
 def missing_inputs(policy: Policy, inputs: GateInputs) -> list[MissingInputError]:
@@ -158,12 +177,14 @@ def _metrics(policy: Policy, m: Measurements, per_class: dict[str, dict[str, Any
     return out
 
 
-def evaluate(policy: Policy, inputs: GateInputs) -> GateReport:
+def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = None) -> GateReport:
     """Compute every configured gate of ``policy`` on ``inputs``.
 
     Args:
         policy: a validated policy (:func:`quality_gates.policy.parse_policy`).
         inputs: the data; see :class:`~quality_gates.inputs.GateInputs`.
+        progress (None): called with each phase's name (:data:`PHASES`, then ``"metrics for the report…"``)
+            as it starts, once per phase; the result does not depend on it.
 
     Returns:
         a frozen :class:`~quality_gates.verdict.GateReport`; ``passed`` is true only if every gate passed.
@@ -181,14 +202,25 @@ def evaluate(policy: Policy, inputs: GateInputs) -> GateReport:
                 raise MissingInputError(first.gate, first.missing, hint=f"also missing inputs for: {others}")
         raise first
     m = Measurements(inputs)
-    results = tuple(GATE_FUNCTIONS[name](getattr(policy.gates, name), m, policy) for name in policy.gates.configured())
+    announced: set[str] = set()
+
+    def phase(name: str) -> None:
+        if progress is not None and name not in announced:
+            announced.add(name)
+            progress(name)
+
+    results = []
+    for name in policy.gates.configured():
+        phase(PHASES.get(name, name))
+        results.append(GATE_FUNCTIONS[name](getattr(policy.gates, name), m, policy))
     per_class: dict[str, dict[str, Any]] = {n: {} for n in inputs.class_names}
+    phase("metrics for the report…")
     metrics = _metrics(policy, m, per_class)
     return GateReport(
         passed=all(r.passed for r in results),
         policy_name=policy.name,
         policy_hash=policy_hash(policy),
-        gates=results,
+        gates=tuple(results),
         metrics=metrics,
         per_class=per_class,
         data_hashes=inputs.content_hashes(),

@@ -1,7 +1,8 @@
 """The ``labelgate`` command line. Commands are thin: each calls one domain function.
 
-Exit codes: 0 ok / gate passed, 1 gate failed (blocked) or chain broken, 2 usage or input error, 3 internal
-error (a bug: one line naming the exception, never a traceback; see ``service.cli_common``).
+Exit codes (``service.cli_common.classify``): 0 ok / gate passed, 1 blocked or refused by policy (a gate
+blocks, release rules unmet, a released version refuses writes, a role falls short) or chain broken, 2 usage
+or input error, 3 internal error (a bug: one line naming the exception, never a traceback).
 """
 
 from __future__ import annotations

@@ -258,10 +258,16 @@ def import_command(
     openlineage_console: Annotated[
         bool, typer.Option("--openlineage-console", help="also print the OpenLineage event")
     ] = False,
+    reimport: Annotated[
+        bool,
+        typer.Option("--reimport", help="import again a source (same SHA-256) this version already holds"),
+    ] = False,
     project: ProjectOpt = None,
     as_user: AsUser = None,
 ) -> None:
-    """Import labels into a version: all or nothing; exit 2 naming the file and line or record on bad input."""
+    """Import labels into a version, all or nothing; a source the version already holds (same SHA-256) is
+    a no-op that says so, unless --reimport. Exit 1 when refused (a released or frozen version refuses
+    writes; --annotator beyond your role), 2 on bad input naming the file and line or record."""
     settings = get_settings()
     with store() as session:
         pid = _project_id(session, project)
@@ -276,10 +282,19 @@ def import_command(
             path=source,
             annotator_id=attributed.id if attributed is not None else None,
             emitter=workspace_emitter(settings.workspace, console=openlineage_console),
+            reimport=reimport,
         )
+    if result.status == "already_imported":
+        out.print(
+            f"already imported: {result.version} holds this source (sha256 {result.source_sha256}) as "
+            f"{result.duplicate_of}; nothing written (--reimport imports it again)"
+        )
+        return
+    again = f", re-import #{result.generation}" if result.generation else ""
+    clipped = f"; {result.clipped} box(es) past an edge by rounding moved onto it" if result.clipped else ""
     out.print(
         f"imported {result.annotations} {result.kind} annotations on {result.images} images into {result.version} "
-        f"({result.format}, source sha256 {result.source_sha256})",
+        f"({result.format}, source sha256 {result.source_sha256}{again}){clipped}",
     )
 
 

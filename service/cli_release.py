@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 
 from lineage import datasets, releases
-from lineage.approvals import Meaning, SignatureRefused, sign_version
+from lineage.approvals import Meaning, sign_version
 from lineage.bundle import load_private_key, load_public_key, verify_bundle
-from lineage.errors import InvalidInput, LabelgateError, NotFound
+from lineage.errors import InvalidInput, NotFound
 from lineage.gate_records import (
     evaluate_version,
     evaluation_purpose,
@@ -29,7 +29,7 @@ from lineage.models import GatePolicy
 from lineage.openlineage import workspace_emitter
 from lineage.reports import audit_trail_report, governance_report
 from quality_gates import GateReport
-from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, fail, local_actor, out, store
+from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, local_actor, out, store
 from service.cli_lineage import AsUser, ProjectOpt, _project_id
 from service.gate_report import ReportHeader
 from service.settings import get_settings
@@ -95,16 +95,8 @@ def service_check(target: str, policy_file: Path | None, golden: str | None = No
     """The service form of ``gate check``: evaluate DATASET@VERSION on the workspace's record under the
     given policy file (stored as a policy version) or the project's newest stored policy, against the golden
     set the policy names or ``golden`` (``NAME@VERSION``); the evaluation is recorded and audited like one
-    made through the API (on a released version it is a re-check; the release's evidence stays)."""
-    from service.gate_cli import CheckRefused
-
-    try:
-        return _service_check(target, policy_file, golden)
-    except LabelgateError as exc:
-        raise CheckRefused(str(exc)) from None
-
-
-def _service_check(target: str, policy_file: Path | None, golden: str | None) -> tuple[GateReport, ReportHeader]:
+    made through the API (on a released version it is a re-check; the release's evidence stays). Raises
+    ``LabelgateError`` types as they are: ``gate check`` maps them like every command (``classify``)."""
     from sqlmodel import col, select
 
     from service.gate_report import header_from_record, report_from_record
@@ -147,16 +139,11 @@ def sign(
     the signature (not a candidate, no passed evaluation of its current content, a role that may not
     approve, four-eyes, already signed), 2 for bad input (unknown version or user, wrong secret)."""
     secret = sys.stdin.readline().rstrip("\n") if secret_stdin else typer.prompt("signing secret", hide_input=True)
-    try:
-        with store() as session:
-            pid = _project_id(session, project)
-            _, version = datasets.resolve_version(session, project_id=pid, ref=version_ref)
-            a = sign_version(
-                session, actor=local_actor(session, as_user), version=version, secret=secret, meaning=meaning
-            )
-            out.print(f"signed {version_ref}: {a.printed_name}, {a.meaning}, {a.signed_at.isoformat()} UTC")
-    except SignatureRefused as exc:
-        fail("refused", exc, EXIT_BLOCKED)
+    with store() as session:
+        pid = _project_id(session, project)
+        _, version = datasets.resolve_version(session, project_id=pid, ref=version_ref)
+        a = sign_version(session, actor=local_actor(session, as_user), version=version, secret=secret, meaning=meaning)
+        out.print(f"signed {version_ref}: {a.printed_name}, {a.meaning}, {a.signed_at.isoformat()} UTC")
 
 
 @exits_cleanly
@@ -185,7 +172,9 @@ def release(
     project: ProjectOpt = None,
     as_user: AsUser = None,
 ) -> None:
-    """Release DATASET@VERSION: passed gates on unchanged data and the policy's approvals are required."""
+    """Release DATASET@VERSION: passed gates on unchanged data and the policy's approvals are required.
+    Exit 1 when refused (not a candidate, already released, no or a failed gate evaluation, data changed
+    since, approvals missing), 2 for bad input (unknown version, project or user)."""
     settings = get_settings()
     assert settings.signing_key_path is not None
     key = load_private_key(settings.signing_key_path)

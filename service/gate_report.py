@@ -1,18 +1,26 @@
-"""Render a :class:`~quality_gates.verdict.GateReport` as JSON, plain text or JUnit XML.
+"""Render a :class:`~quality_gates.verdict.GateReport` as JSON, plain text or JUnit XML, and the report of a
+check that could not be made (:func:`render_error`), so that every outcome of ``gate check`` leaves one.
 
 Every form opens with the same headline (:func:`headline`): the verdict, the target, the policy
 (``name@version`` on the record, or the policy file offline) with its short hash, and the golden set
 measured against with its version and size (items, labels); a re-check of a released version says so.
 
-- JSON: ``GateReport.to_dict()`` (``passed``, ``policy_hash``, ``gates`` with name/metric/value/threshold/
-  op/passed/explanation/evidence, ``metrics``, ``per_class``, ``data_hashes``) plus ``headline``,
-  ``target``, ``policy`` ({name, version, hash, source}), ``golden_set`` ({name, version, items, labels,
-  ...} or null) and ``evaluation`` ({id, purpose, release_evidence_id} on the record), indented, NaN as null.
+- JSON: ``status`` (``passed`` or ``blocked``) and ``exit_code`` (0 or 1), then ``GateReport.to_dict()``
+  (``passed``, ``policy_hash``, ``gates`` with name/metric/value/threshold/op/passed/explanation/evidence,
+  ``metrics``, ``per_class``, ``data_hashes``) plus ``headline``, ``target``, ``policy`` ({name, version,
+  hash, source}), ``golden_set`` ({name, version, items, labels, ...} or null) and ``evaluation`` ({id,
+  purpose, release_evidence_id} on the record), indented, NaN as null.
 - text: the headline, one line per gate (each blocking gate with its one-line, actionable explanation),
   the headline metrics and the full policy hash.
-- JUnit XML: one ``<testcase>`` per gate in a ``labelgate.gates`` suite, a ``<failure>`` for each blocking
-  gate, so CI systems show gates like tests; the headline is the suite's ``system-out`` and its parts are
-  suite properties.
+- JUnit XML, in the shape CI parsers read (Jenkins' ``junit-10.xsd``, Surefire, GitLab, GitHub test
+  reporters): ``<testsuites>`` holding one ``<testsuite name="labelgate.gates">`` with one ``<testcase>`` per
+  gate and a ``<failure>`` for each blocking gate; ``tests``/``failures``/``errors``/``skipped`` on both
+  levels count the test cases; inside a suite, ``<properties>`` first, the test cases, then ``<system-out>``
+  (the headline); inside a test case, its ``<failure>``/``<error>`` before its ``<system-out>``.
+- The error report: JSON ``{status: "error", passed: false, exit_code, headline, target, policy_source,
+  error: {kind, type, field, message}}``; JUnit, one ``gate check`` test case with an ``<error>`` (bad input,
+  exit 2; an internal error, exit 3) or a ``<failure>`` (refused by the record, exit 1) naming the file, flag
+  or field and the message; text, ``error: message``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from lineage.models import GateEvaluation
 from quality_gates.verdict import GateReport, GateResult
 
 __all__ = [
+    "ErrorKind",
     "ReportFormat",
     "ReportHeader",
     "golden_label",
@@ -109,9 +118,11 @@ def _evaluation_line(header: ReportHeader) -> str | None:
 
 def render_json(report: GateReport, *, header: ReportHeader | None = None) -> str:
     """The report as indented JSON (keys in a stable order; NaN → null), with the header's fields."""
-    body = report.to_dict()
+    verdict = {"status": "passed" if report.passed else "blocked", "exit_code": 0 if report.passed else 1}
+    body = {**verdict, **report.to_dict()}
     if header is not None:
         body = {
+            **verdict,
             "headline": headline(report, header),
             "target": header.target,
             **body,
@@ -162,23 +173,61 @@ def render_text(report: GateReport, *, target: str | None = None, header: Report
     return "\n".join(lines) + "\n"
 
 
-def render_junit(report: GateReport, *, target: str | None = None, header: ReportHeader | None = None) -> str:
-    """JUnit XML: one testcase per gate, a failure element for each blocking gate."""
+def _seconds(elapsed: float | None) -> dict[str, str]:
+    return {} if elapsed is None else {"time": f"{elapsed:.3f}"}
+
+
+def _junit_document(suite: ET.Element, cases: list[ET.Element], props: dict[str, object], summary: str) -> str:
+    """Assemble ``<testsuites><testsuite>``: properties, test cases, system-out, in that order, and the
+    counts of test cases, failures and errors on both levels."""
+    counts = {
+        "tests": str(len(cases)),
+        "failures": str(sum(c.find("failure") is not None for c in cases)),
+        "errors": str(sum(c.find("error") is not None for c in cases)),
+        "skipped": "0",
+    }
+    suite.attrib.update(counts)
+    listed = [(name, value) for name, value in props.items() if value is not None]
+    if listed:
+        holder = ET.SubElement(suite, "properties")
+        for name, value in listed:
+            ET.SubElement(holder, "property", {"name": name, "value": str(value)})
+    suite.extend(cases)
+    ET.SubElement(suite, "system-out").text = summary
+    root = ET.Element("testsuites", {"name": "labelgate gate check", **counts})
+    if "time" in suite.attrib:
+        root.set("time", suite.attrib["time"])
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _testcase(name: str, *, problem: tuple[str, str, str] | None = None, detail: str | None = None) -> ET.Element:
+    """One test case; ``problem`` is (``failure`` or ``error``, its type, its message)."""
+    case = ET.Element("testcase", {"classname": "labelgate.gates", "name": name})
+    if problem is not None:
+        tag, kind, message = problem
+        ET.SubElement(case, tag, {"message": message, "type": kind}).text = message
+    if detail is not None:
+        ET.SubElement(case, "system-out").text = detail
+    return case
+
+
+def render_junit(
+    report: GateReport,
+    *,
+    target: str | None = None,
+    header: ReportHeader | None = None,
+    elapsed: float | None = None,
+) -> str:
+    """JUnit XML: one testcase per gate, a failure element for each blocking gate; ``elapsed`` (seconds, the
+    whole check) becomes the suites' ``time``."""
     header = header or ReportHeader(target=target)
-    suite = ET.Element(
-        "testsuite",
-        {
-            "name": "labelgate.gates",
-            "tests": str(len(report.gates)),
-            "failures": str(len(report.blocking)),
-            "errors": "0",
-            "skipped": "0",
-        },
-    )
-    props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", {"name": "policy_hash", "value": report.policy_hash})
-    ET.SubElement(props, "property", {"name": "policy_name", "value": report.policy_name})
-    extra: dict[str, object] = {
+    props: dict[str, object] = {
+        "status": "passed" if report.passed else "blocked",
+        "exit_code": 0 if report.passed else 1,
+        "policy_hash": report.policy_hash,
+        "policy_name": report.policy_name,
         "target": header.target,
         "policy_version": header.policy_version,
         "policy_source": header.policy_source,
@@ -187,58 +236,87 @@ def render_junit(report: GateReport, *, target: str | None = None, header: Repor
         "release_evidence_id": header.release_evidence_id,
     }
     for key in ("name", "version", "items", "labels", "manifest_hash", "sha256"):
-        extra[f"golden_set_{key}"] = (header.golden or {}).get(key)
-    for name, value in extra.items():
-        if value is not None:
-            ET.SubElement(props, "property", {"name": name, "value": str(value)})
-    for g in report.gates:
-        case = ET.SubElement(suite, "testcase", {"classname": "labelgate.gates", "name": g.name})
-        out = ET.SubElement(case, "system-out")
-        out.text = f"{g.metric} = {_value(g.value)} (must be {g.op} {g.threshold:g}); {g.explanation}"
-        if not g.passed:
-            failure = ET.SubElement(case, "failure", {"message": g.explanation, "type": "GateBlocked"})
-            failure.text = g.explanation
-    out = ET.SubElement(suite, "system-out")
-    out.text = "\n".join(filter(None, [headline(report, header), _evaluation_line(header), *header.notes]))
-    root = ET.Element("testsuites", {"name": "labelgate gate check"})
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        props[f"golden_set_{key}"] = (header.golden or {}).get(key)
+    cases = [
+        _testcase(
+            g.name,
+            problem=None if g.passed else ("failure", "GateBlocked", g.explanation),
+            detail=f"{g.metric} = {_value(g.value)} (must be {g.op} {g.threshold:g}); {g.explanation}",
+        )
+        for g in report.gates
+    ]
+    suite = ET.Element("testsuite", {"name": "labelgate.gates", **_seconds(elapsed)})
+    summary = "\n".join(filter(None, [headline(report, header), _evaluation_line(header), *header.notes]))
+    return _junit_document(suite, cases, props, summary)
 
 
 def render(
-    report: GateReport, fmt: ReportFormat, *, target: str | None = None, header: ReportHeader | None = None
+    report: GateReport,
+    fmt: ReportFormat,
+    *,
+    target: str | None = None,
+    header: ReportHeader | None = None,
+    elapsed: float | None = None,
 ) -> str:
-    """Dispatch on ``fmt`` (text, json or junit); ``header`` (default: ``target`` only) heads each form."""
+    """Dispatch on ``fmt`` (text, json or junit); ``header`` (default: ``target`` only) heads each form;
+    ``elapsed`` (seconds) is the JUnit suites' ``time``."""
     header = header or ReportHeader(target=target)
     if fmt == "json":
         return render_json(report, header=header)
     if fmt == "junit":
-        return render_junit(report, header=header)
+        return render_junit(report, header=header, elapsed=elapsed)
     return render_text(report, header=header)
 
 
-def render_error(message: str, fmt: ReportFormat, *, target: str | None = None) -> str:
-    """The machine-readable answer of a check refused as bad input (exit 2): JSON ``{passed: false, exit_code:
-    2, error: {message}, target}``, or JUnit XML with one ``<error>`` testcase. Text: the message."""
+ErrorKind = Literal["refused", "bad_input", "internal"]
+
+_ERROR_TYPES: dict[str, str] = {"refused": "Refused", "bad_input": "InputError", "internal": "InternalError"}
+_ERROR_WORDS: dict[str, str] = {"refused": "refused", "bad_input": "bad input", "internal": "internal error"}
+_ERROR_LABELS: dict[str, str] = {"refused": "refused", "bad_input": "error", "internal": "internal error"}
+
+
+def render_error(
+    message: str,
+    fmt: ReportFormat,
+    *,
+    target: str | None = None,
+    exit_code: int = 2,
+    kind: ErrorKind = "bad_input",
+    field: str | None = None,
+    policy_source: str | None = None,
+    elapsed: float | None = None,
+) -> str:
+    """The report of a check that ended without a verdict: ``kind`` ``bad_input`` (exit 2), ``internal``
+    (exit 3) or ``refused`` (exit 1); ``message`` is the one line printed on stderr (it names the file, flag
+    or field; ``field`` names it alone when known). JSON ``{status: "error", passed: false, exit_code,
+    headline, target, policy_source, error: {kind, type, field, message}}``; JUnit XML with one ``gate check``
+    test case holding an ``<error>`` (a ``<failure>`` when refused); text, ``error: message``."""
+    head = f"gate check ERROR (exit {exit_code}, {_ERROR_WORDS[kind]}): {message}"
     if fmt == "json":
-        body = {"passed": False, "exit_code": 2, "target": target, "error": {"message": message}}
+        body = {
+            "status": "error",
+            "passed": False,
+            "exit_code": exit_code,
+            "headline": head,
+            "target": target,
+            "policy_source": policy_source,
+            "error": {"kind": kind, "type": _ERROR_TYPES[kind], "field": field, "message": message},
+        }
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
     if fmt == "junit":
-        suite = ET.Element(
-            "testsuite", {"name": "labelgate.gates", "tests": "1", "failures": "0", "errors": "1", "skipped": "0"}
-        )
-        if target:
-            props = ET.SubElement(suite, "properties")
-            ET.SubElement(props, "property", {"name": "target", "value": target})
-        case = ET.SubElement(suite, "testcase", {"classname": "labelgate.gates", "name": "gate check"})
-        error = ET.SubElement(case, "error", {"message": message, "type": "InputError"})
-        error.text = message
-        root = ET.Element("testsuites", {"name": "labelgate gate check"})
-        root.append(suite)
-        ET.indent(root)
-        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-    return f"error: {message}\n"
+        tag = "failure" if kind == "refused" else "error"
+        case = _testcase("gate check", problem=(tag, _ERROR_TYPES[kind], message))
+        props: dict[str, object] = {
+            "status": "error",
+            "exit_code": exit_code,
+            "error_kind": kind,
+            "error_field": field,
+            "target": target,
+            "policy_source": policy_source,
+        }
+        suite = ET.Element("testsuite", {"name": "labelgate.gates", **_seconds(elapsed)})
+        return _junit_document(suite, [case], props, head)
+    return f"{_ERROR_LABELS[kind]}: {message}\n"
 
 
 def header_from_record(

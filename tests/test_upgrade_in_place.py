@@ -89,6 +89,10 @@ def test_a_previous_release_database_upgrades_in_place_and_verifies(
     monkeypatch.setenv("LABELGATE_WORKSPACE", str(tmp_path / "ws"))
     get_settings.cache_clear()
     try:
+        # Until migrated, commands refuse to half-read the old schema and say what to run.
+        early = CliRunner().invoke(app, ["audit", "log"])
+        assert early.exit_code == 2 and f"revision {OLD_REVISION}" in early.output
+        assert "run `labelgate migrate`" in early.output
         result = CliRunner().invoke(app, ["migrate"])
         assert result.exit_code == 0, result.output
         assert f"from revision {OLD_REVISION} to {head_revision()}" in result.output

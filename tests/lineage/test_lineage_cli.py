@@ -70,15 +70,19 @@ def test_lineage_cli_end_to_end(cli_ws: Path, tmp_path: Path) -> None:
     assert "imported 1 import annotations on 2 images into pets@v1" in ok("import", "pets@v1", tmp_path / "good.json")
     events = (cli_ws / "openlineage" / "events.jsonl").read_text().splitlines()
     assert len(events) == 1 and json.loads(events[0])["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 1
+    again = ok("import", "pets@v1", tmp_path / "good.json")
+    assert again.startswith("already imported: pets@v1 holds this source") and "nothing written" in again
+    assert "re-import #1" in ok("import", "pets@v1", tmp_path / "good.json", "--reimport")
+    assert len((cli_ws / "openlineage" / "events.jsonl").read_text().splitlines()) == 2  # the no-op emitted none
 
     ok("dataset", "version", "pets", "-v", "v2", "--parent", "v1", "--schema", "animals@2")
     text = ok("lineage", "version", "pets@v2")
     assert "SCHEMA CHANGED vs parent" in text and "import" in text and "renamed   dog -> hound" in text
     lineage = json.loads(ok("lineage", "version", "pets@v2", "--json"))
-    assert lineage["labels"] == 1 and [n["version"] for n in lineage["ancestry"]] == ["pets@v2", "pets@v1"]
-    chain = json.loads(ok("lineage", "annotation", "2", "--json"))
+    assert lineage["labels"] == 2 and [n["version"] for n in lineage["ancestry"]] == ["pets@v2", "pets@v1"]
+    chain = json.loads(ok("lineage", "annotation", "3", "--json"))  # v2's copy of label 1
     assert [h["version"] for h in chain["versions"]] == ["pets@v1", "pets@v2"] and chain["history"][0]["id"] == 1
-    assert "dataset versions containing it" in ok("lineage", "annotation", "2")
+    assert "dataset versions containing it" in ok("lineage", "annotation", "3")
 
     out_dir = tmp_path / "export"
     ok("export", "pets@v1", out_dir, "--format", "yolo", "--images")

@@ -1,5 +1,6 @@
 """CLI messages are printed verbatim, never read as Rich markup, and no exception ends in a traceback:
-bad input exits 2 with one line, an internal error exits 3 with one line naming the exception."""
+a refusal exits 1 and bad input 2, each with one line, an internal error exits 3 with one line naming the
+exception."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
+from lineage.approvals import SigningConflict, SigningForbidden
+from lineage.errors import Conflict, CredentialRejected, InvalidInput, NotFound, PermissionDenied
+from quality_gates.errors import InputFormatError, PolicyError
 from service.cli import app
+from service.cli_common import classify, exits_cleanly
 from service.settings import get_settings
 from tests.lineage.conftest import make_images
 
@@ -111,3 +117,42 @@ def test_unexpected_exception_in_gate_check_is_one_line_exit_3(tmp_path: Path, m
     monkeypatch.setattr("service.gate_cli._offline_check", explode)
     code, out = run("gate", "check", "--policy", tmp_path / "p.yaml", "--gt", tmp_path / "gt.json")
     assert code == 3 and out == "internal error: KeyError: '[x, y, width, height]'\n", out
+
+
+def test_a_refusal_by_the_record_exits_1_with_one_refused_line(version: str) -> None:
+    """A valid request the record refuses (a name taken; a state the flow does not allow) is 1, not bad input."""
+    code, out = run("dataset", "create", "pets")
+    assert code == 1 and out == "refused: name: a dataset named 'pets' already exists in this project\n", out
+    code, out = run("dataset", "state", version, "deprecated")
+    assert code == 1 and out.startswith("refused: state: cannot move a draft version to deprecated"), out
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "line"),
+    [
+        (Conflict("pets@v1 is released and immutable", field="state"), 1, "refused: state: pets@v1 is released"),
+        (PermissionDenied("needs the role ml_engineer", field="annotator"), 1, "refused: annotator: needs the role"),
+        (SigningConflict("already signed", field="meaning"), 1, "refused: meaning: already signed"),
+        (SigningForbidden("four-eyes: you authored labels", field="meaning"), 1, "refused: meaning: four-eyes"),
+        (CredentialRejected("re-authentication failed", field="secret"), 2, "error: secret: re-authentication"),
+        (InvalidInput("expected NAME=FILE", field="--map"), 2, "error: --map: expected NAME=FILE"),
+        (NotFound("no version 'v9'", field="version"), 2, "error: version: no version 'v9'"),
+        (InputFormatError("pred.json", "[3].score", "must be finite"), 2, "error: pred.json: [3].score: must be"),
+        (PolicyError("gates.map", "unknown key", line=4), 2, "error: gates.map (line 4): unknown key"),
+        (FileNotFoundError(2, "No such file or directory", "gt.json"), 2, "error: gt.json: No such file"),
+        (RuntimeError("boom\nagain"), 3, "internal error: RuntimeError: boom again"),
+    ],
+)
+def test_one_mapping_from_exception_to_exit_code(exc: Exception, code: int, line: str) -> None:
+    """``classify`` is the one place: refusals 1, bad input 2 (a quality-gate parse error too, not a bug),
+    anything else 3; every command ends through it (``exits_cleanly``)."""
+
+    @exits_cleanly
+    def command() -> None:
+        raise exc
+
+    cli = typer.Typer()
+    cli.command()(command)
+    result = CliRunner().invoke(cli, [])
+    assert (result.exit_code, classify(exc).code) == (code, code), result.output
+    assert result.output.startswith(line) and result.output.count("\n") == 1, result.output

@@ -308,14 +308,14 @@ def test_cli_enrol_code_set_secret_and_token_issue(cli_env: None, world: World, 
         identity.set_signing_secret(s, actor=actor_for(user), user=user, secret=FIRST, enrolment_code=enrolment)
         s.commit()
     code, out = _cli("user", "enrol-code", officer.username)
-    assert code == 2 and "already has a signing secret" in out
+    assert code == 1 and "already has a signing secret" in out  # refused (409), not bad input
     # the operator resets a forgotten secret on the workspace machine (no code, no current secret)
     code, out = _cli("user", "set-secret", officer.username, "--secret-stdin", stdin=SECOND + "\n")
     assert code == 0 and SECOND not in out, out
     code, out = _cli("user", "enrol-code", world.admin.username)  # an operator may enrol the admin too
     assert code == 0, out
     code, out = _cli("user", "enrol-code", officer.username, "--as", world.users["ml_engineer"].username)
-    assert code == 2 and "only an admin" in out
+    assert code == 1 and "only an admin" in out  # a role that may not: refused (403)
 
     code, out = _cli("token", "issue", officer.username, "--expires-days", "1")
     assert code == 0, out

@@ -80,7 +80,7 @@ def test_ci_gate_sign_release_verify(workspace: Settings, tmp_path: Path) -> Non
     code, out = run("gate", "check", "street@v3")
     assert code == 0
     code, out = run("release", "street@v3", "--as", "mia")
-    assert code == 2 and "needs 1 approval(s)" in out
+    assert code == 1 and "needs 1 approval(s)" in out  # refused by policy: 1 (was 2, as if bad input)
     code, out = run("sign", "street@v3", "--secret-stdin", "--as", "cora", stdin="not it\n")
     assert code == 2 and "re-authentication failed" in out
     code, out = run("sign", "street@v3", "--secret-stdin", "--as", "cora", stdin=SECRET + "\n")
@@ -108,7 +108,7 @@ def test_ci_gate_sign_release_verify(workspace: Settings, tmp_path: Path) -> Non
     assert run("report", "audit-trail", "-o", str(trail))[0] == 0
     assert "release.create" in trail.read_text()
     code, out = run("reject", "street@v2", "--reason", "recall too low", "--as", "cora")
-    assert code == 2 and "cannot move a draft version to rejected" in out, out
+    assert code == 1 and "cannot move a draft version to rejected" in out, out  # the state refuses: 1
     assert run("dataset", "state", "street@v2", "candidate", "--as", "mia")[0] == 0
     code, out = run("reject", "street@v2", "--reason", "recall too low", "--as", "cora")
     assert code == 0 and "rejected street@v2" in out
