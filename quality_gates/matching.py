@@ -9,12 +9,17 @@ Instead of a Python loop per (image, class), all candidate pairs (IoU at or abov
 built at once and the greedy sweep runs over *ranks*: step ``r`` settles the ``r``-th prediction of every
 group simultaneously, which is exact because groups share no boxes. The loop has as many steps as the most
 crowded group has predictions (at most ``max_dets``).
+
+The overlap is box IoU unless an ``iou_fn`` is given: a function of (prediction rows, ground-truth rows) that
+returns the overlap of each pair, such as mask IoU (:func:`quality_gates.masks.mask_pair_iou`) or OKS
+(:func:`quality_gates.keypoints.oks_pair_fn`); the matching rule stays the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
@@ -24,12 +29,17 @@ from quality_gates.boxes import BoxColumns, BoxSet, iou_at, pair_iou
 __all__ = [
     "CandidatePairs",
     "Matching",
+    "PairIouFn",
     "candidate_pairs",
     "greedy_assign",
     "match_by_iou",
     "match_greedy",
     "rank_in_groups",
 ]
+
+
+PairIouFn: TypeAlias = Callable[[IntArray, IntArray], FloatArray]
+"""Overlap of prediction row ``di[k]`` with ground-truth row ``gi[k]`` for every k, in [0, 1]."""
 
 
 def rank_in_groups(group: IntArray, score: FloatArray | None = None) -> IntArray:
@@ -92,6 +102,7 @@ def candidate_pairs(
     min_iou: float = 0.5,
     classwise: bool = True,
     max_dets: int | None = None,
+    iou_fn: PairIouFn | None = None,
 ) -> CandidatePairs:
     """Build the candidate pairs of a matching.
 
@@ -101,6 +112,7 @@ def candidate_pairs(
         min_iou (0.5): pairs below this IoU can never match and are dropped.
         classwise (True): groups are (image, class); else (image) only, for class-agnostic matching.
         max_dets (None): keep only the best ``max_dets`` predictions per group (COCO's 100); None keeps all.
+        iou_fn (None): overlap of (prediction rows, ground-truth rows); None: box IoU of ``xywh``.
     """
     g_key, d_key = _group_keys(gt, dt, classwise=classwise)
     dt_rank = rank_in_groups(d_key, dt.score)
@@ -118,8 +130,11 @@ def candidate_pairs(
     det = np.repeat(keep, cnt)
     within = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     gt_rows = g_order[np.repeat(gstart[pos], cnt) + within].astype(np.int64)
-    crowd = gt.iscrowd if gt.iscrowd is not None and gt.iscrowd.any() else None
-    iou = iou_at(BoxColumns.from_xywh(dt.xywh), BoxColumns.from_xywh(gt.xywh), det, gt_rows, crowd=crowd)
+    if iou_fn is not None:
+        iou = np.asarray(iou_fn(det, gt_rows), dtype=np.float64)
+    else:
+        crowd = gt.iscrowd if gt.iscrowd is not None and gt.iscrowd.any() else None
+        iou = iou_at(BoxColumns.from_xywh(dt.xywh), BoxColumns.from_xywh(gt.xywh), det, gt_rows, crowd=crowd)
     ok = iou >= min_iou
     det, gt_rows, iou = det[ok], gt_rows[ok], iou[ok]
 
@@ -214,6 +229,7 @@ def match_greedy(
     classwise: bool = True,
     gt_ignore: BoolArray | None = None,
     max_dets: int | None = None,
+    iou_fn: PairIouFn | None = None,
 ) -> Matching:
     """Match predictions to ground truth greedily by score at each IoU threshold.
 
@@ -224,16 +240,24 @@ def match_greedy(
         classwise (True): only boxes of the same class can match.
         gt_ignore (None): (G,) extra ignore flags (e.g. an area range); crowd boxes are always ignored.
         max_dets (None): predictions beyond this rank in their group stay unmatched.
+        iou_fn (None): overlap of (prediction rows, ground-truth rows), crowd semantics included; None: box IoU.
     """
     thr = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)
     pairs = candidate_pairs(
-        gt, dt, min_iou=float(min(thr.min(initial=1.0), 1 - 1e-10)), classwise=classwise, max_dets=max_dets
+        gt,
+        dt,
+        min_iou=float(min(thr.min(initial=1.0), 1 - 1e-10)),
+        classwise=classwise,
+        max_dets=max_dets,
+        iou_fn=iou_fn,
     )
     ignore = gt.crowd if gt_ignore is None else (np.asarray(gt_ignore, dtype=bool) | gt.crowd)
     dt_match, gt_match = greedy_assign(pairs, iou_thresholds=thr, gt_ignore=ignore, gt_crowd=gt.crowd)
     dt_iou = np.zeros(dt_match.shape, dtype=np.float64)
     ti, di = np.nonzero(dt_match >= 0)
-    if len(ti):
+    if len(ti) and iou_fn is not None:
+        dt_iou[ti, di] = iou_fn(di, dt_match[ti, di])
+    elif len(ti):
         dt_iou[ti, di] = pair_iou(dt.xywh[di], gt.xywh[dt_match[ti, di]], crowd=gt.crowd[dt_match[ti, di]])
     return Matching(thr, dt_match, gt_match, pairs.dt_rank, dt_iou)
 
@@ -244,6 +268,7 @@ def match_by_iou(
     *,
     iou_threshold: float = 0.5,
     classwise: bool = True,
+    iou_fn: PairIouFn | None = None,
 ) -> tuple[IntArray, IntArray, FloatArray]:
     """One-to-one matching by descending IoU, independent of row order and scores.
 
@@ -255,6 +280,7 @@ def match_by_iou(
         gt, dt: the two box sets (``dt`` scores are ignored; crowd flags are not special here).
         iou_threshold (0.5): pairs need ``iou >= iou_threshold``.
         classwise (True): only boxes of the same class can match.
+        iou_fn (None): overlap of (``dt`` rows, ``gt`` rows); None: box IoU without crowd semantics.
 
     Returns:
         ``(dt_match, gt_match, dt_iou)``: (D,) ground-truth row per ``dt`` row, (G,) ``dt`` row per
@@ -262,7 +288,7 @@ def match_by_iou(
     """
     plain_gt = BoxSet(gt.image, gt.category, gt.xywh)
     plain_dt = BoxSet(dt.image, dt.category, dt.xywh)
-    pairs = candidate_pairs(plain_gt, plain_dt, min_iou=iou_threshold, classwise=classwise)
+    pairs = candidate_pairs(plain_gt, plain_dt, min_iou=iou_threshold, classwise=classwise, iou_fn=iou_fn)
     # A strict total order on pairs: IoU descending, then prediction row, then ground-truth row.
     order = np.lexsort((pairs.gt, pairs.det, -pairs.iou))
     det, gtr, iou = pairs.det[order], pairs.gt[order], pairs.iou[order]
