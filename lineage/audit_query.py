@@ -31,9 +31,10 @@ def _where(f: AuditFilter) -> list[object]:
     if f.actor is not None:
         clauses.append(AuditEvent.actor == f.actor)
     if f.action is not None:
-        # "dataset." matches every dataset action; a full name matches exactly.
+        # "dataset." matches every dataset action; a full name matches exactly. The prefix is matched
+        # literally: "%" and "_" in it are escaped, not LIKE wildcards.
         if f.action.endswith("."):
-            clauses.append(col(AuditEvent.action).startswith(f.action))
+            clauses.append(col(AuditEvent.action).startswith(f.action, autoescape=True))
         else:
             clauses.append(AuditEvent.action == f.action)
     if f.object_type is not None:

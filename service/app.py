@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,11 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lineage.db import make_engine
 from lineage.errors import LabelgateError
-from service.deps import authorize
+from service.deps import authorize, check_inputs, printable
 from service.middleware import BodySizeLimit, RequestId
 from service.routes import ROUTERS
 from service.settings import Settings, get_settings
@@ -49,7 +52,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     for router in ROUTERS:
         # Every route is authorised from the one permission table (service.permissions).
-        app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize)])
+        # Then its inputs: a body of a media type the route does not read (415), text or numbers no column
+        # can store (NUL, lone surrogates, NaN, integers past 64 bits: 422).
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize), Depends(check_inputs)])
     _install_error_handlers(app, redact=path_redactor(settings))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestId)  # outermost: every response, 413s included, carries the id
@@ -57,8 +62,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 
 def error_body(request: Request, status: int, message: str, field: str | None) -> dict[str, Any]:
+    # Message and field may quote the client's input: a lone surrogate there could not be encoded.
     return {
-        "error": {"status": status, "message": message, "field": field},
+        "error": {
+            "status": status,
+            "message": printable(message),
+            "field": printable(field) if field is not None else None,
+        },
         "request_id": getattr(request.state, "request_id", None),
     }
 
@@ -94,6 +104,25 @@ def path_redactor(settings: Settings) -> Callable[[str], str]:
     return redact
 
 
+_PG_KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=")
+
+
+def unique_violation(exc: IntegrityError) -> tuple[str, list[str]] | None:
+    """The table and columns of the unique constraint ``exc`` violated; ``None`` for any other integrity
+    error. Read from the driver's error (PostgreSQL's SQLSTATE 23505 and detail, SQLite's message)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":
+        diag = getattr(orig, "diag", None)
+        found = _PG_KEY.search(getattr(diag, "message_detail", None) or "")
+        columns = [c.strip() for c in found.group("columns").split(",")] if found else []
+        return str(getattr(diag, "table_name", None) or "record"), columns
+    text = str(orig)
+    if isinstance(orig, sqlite3.IntegrityError) and text.startswith("UNIQUE constraint failed:"):
+        qualified = [c.strip() for c in text.split(":", 1)[1].split(",")]
+        return qualified[0].split(".")[0], [c.split(".")[-1] for c in qualified]
+    return None
+
+
 def _install_error_handlers(app: FastAPI, *, redact: Callable[[str], str]) -> None:
     @app.exception_handler(LabelgateError)
     async def _domain(request: Request, exc: LabelgateError) -> JSONResponse:
@@ -109,7 +138,8 @@ def _install_error_handlers(app: FastAPI, *, redact: Callable[[str], str]) -> No
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
         field = ".".join(loc) or None
-        message = str(first.get("msg", "invalid request"))
+        # A validator's ValueError reads "Value error, <why>": the why is the message.
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         if first.get("type") == "extra_forbidden":
             message = "unknown field (this endpoint does not accept it)"
         elif first.get("type") == "json_invalid":
@@ -117,11 +147,29 @@ def _install_error_handlers(app: FastAPI, *, redact: Callable[[str], str]) -> No
             field = "body"
         body = error_body(request, 422, message, field)
         body["error"]["details"] = [
-            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg")}
+            {
+                "field": printable(".".join(str(p) for p in e.get("loc", ()) if p != "body")),
+                "message": printable(str(e.get("msg")).removeprefix("Value error, ")),
+            }
             for e in errors
         ]
         return JSONResponse(body, 422)
 
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A write that passed its domain's duplicate check but lost a race with a concurrent request (the
+        # other committed first). The request's session has rolled back by now: nothing of it remains.
+        found = unique_violation(exc)
+        if found is None:
+            raise exc
+        table, columns = found
+        message = (
+            f"conflict: a record with the same {', '.join(columns) or 'key'} already exists in {table} (stored by "
+            "a concurrent request after this one checked); nothing was written: reload and retry"
+        )
+        return JSONResponse(error_body(request, 409, message, columns[-1] if columns else None), 409)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(request, exc.status_code, redact(str(exc.detail)), None), exc.status_code)
+        field = "body" if exc.status_code == 413 else None
+        return JSONResponse(error_body(request, exc.status_code, redact(str(exc.detail)), field), exc.status_code)

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge, Le
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from lineage.models import Role
 
 __all__ = [
+    "FREE_JSON_MAX_BYTES",
+    "FREE_JSON_MAX_DEPTH",
+    "FREE_JSON_MAX_STRING",
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MAX",
+    "INT64_MIN",
     "AuditEventPublic",
     "AuditVerifyPublic",
+    "FreeJson",
+    "Int64",
+    "IsoDateTime",
     "MemberCreate",
     "MemberPublic",
     "MembershipPublic",
     "Page",
     "ProjectCreate",
     "ProjectPublic",
+    "RowId",
+    "Seed",
     "SignablePublic",
     "SigningEnrolmentCreate",
     "SigningEnrolmentIssued",
@@ -30,6 +45,79 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Integer inputs are bounded before they reach a driver: past a column's range, SQLite raises OverflowError
+# and PostgreSQL an out-of-range error, both of which would otherwise surface as a 500.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+#: An id of a stored row: the range of the INTEGER key columns (32-bit on PostgreSQL). Outside it: 422.
+RowId = Annotated[int, Ge(INT32_MIN), Le(INT32_MAX)]
+#: Any other integer input: the signed 64-bit range (BIGINT, SQLite INTEGER). Outside it: 422.
+Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX)]
+#: A random seed: 0 to 2**32 - 1, the range every numpy generator (``default_rng``, ``RandomState``) takes.
+Seed = Annotated[int, Ge(0), Le(2**32 - 1)]
+
+# Free-form JSON a client stores (label attributes, attribute specs of a schema class): bounded so that no
+# value is too deep to hash, index or render, and no single label carries megabytes.
+FREE_JSON_MAX_DEPTH = 16
+FREE_JSON_MAX_BYTES = 64 * 1024
+FREE_JSON_MAX_STRING = 8 * 1024
+
+
+def check_free_json(value: Any) -> Any:
+    """``value`` unchanged if it nests at most ``FREE_JSON_MAX_DEPTH`` (16) levels, has no string or key
+    longer than ``FREE_JSON_MAX_STRING`` (8192) characters and encodes to at most ``FREE_JSON_MAX_BYTES``
+    (64 KiB) of JSON; else ``ValueError`` naming the limit (pydantic turns it into a 422)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > FREE_JSON_MAX_DEPTH:
+                raise ValueError(f"nested more than {FREE_JSON_MAX_DEPTH} levels deep")
+            if isinstance(node, dict):
+                for key in node:
+                    if isinstance(key, str) and len(key) > FREE_JSON_MAX_STRING:
+                        raise ValueError(f"a key is longer than {FREE_JSON_MAX_STRING} characters")
+                children = list(node.values())
+            else:
+                children = node
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(node, str) and len(node) > FREE_JSON_MAX_STRING:
+            raise ValueError(f"a string is longer than {FREE_JSON_MAX_STRING} characters")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > FREE_JSON_MAX_BYTES:
+        raise ValueError(f"{size} bytes of JSON; at most {FREE_JSON_MAX_BYTES} are accepted")
+    return value
+
+
+#: A free-form JSON object within the limits of :func:`check_free_json`.
+FreeJson = Annotated[dict[str, Any], AfterValidator(check_free_json)]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    # pydantic reads a number (or a numeric string) as Unix seconds: `until=0.5` would mean 1970.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 date-time such as 2024-05-01T12:00:00Z")
+    return value
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    # 0001-01-01T00:00+01:00 is a valid text whose UTC instant lies before year 1: no driver can store it.
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("date-time out of range (years 1 to 9999, in UTC)") from None
+    return value
+
+
+#: A date-time given as ISO 8601 text (``2024-05-01``, ``2024-05-01T12:00:00Z``); numbers are refused.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc_range)]
 
 
 class InputModel(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lineage.models import ReviewDecision, VersionState
 from lineage.schemas import LabelClass
+from service.schemas import FreeJson, RowId
 
 __all__ = [
     "AnnotationPublic",
@@ -21,6 +22,7 @@ __all__ = [
     "CorrectionIn",
     "DatasetCreate",
     "DatasetPublic",
+    "LabelClassIn",
     "LabelIn",
     "ProvenanceIn",
     "ReviewIn",
@@ -46,13 +48,19 @@ class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class LabelClassIn(LabelClass):
+    """A class as a client sends it: its ``attributes`` spec within the limits of free-form JSON."""
+
+    attributes: FreeJson = Field(default_factory=dict)
+
+
 class SchemaCreate(InputModel):
     name: str = Field(min_length=1, max_length=100, pattern=NAME)
-    classes: list[LabelClass] = Field(min_length=1, max_length=10_000)
+    classes: list[LabelClassIn] = Field(min_length=1, max_length=10_000)
 
 
 class SchemaPublish(InputModel):
-    classes: list[LabelClass] = Field(min_length=1, max_length=10_000)
+    classes: list[LabelClassIn] = Field(min_length=1, max_length=10_000)
 
 
 class SchemaVersionPublic(OutputModel):
@@ -136,11 +144,11 @@ class StateChange(InputModel):
 class LabelIn(InputModel):
     """A box ``[x, y, w, h]`` in pixels on the item named by ``item_id`` or ``item_uri``."""
 
-    item_id: int | None = None
+    item_id: RowId | None = None
     item_uri: str | None = Field(default=None, max_length=1000)
     category: str = Field(min_length=1, max_length=100)
     bbox: list[float] = Field(min_length=4, max_length=4)
-    attributes: dict[str, Any] | None = None
+    attributes: FreeJson | None = None
     confidence: float | None = Field(default=None, ge=0, le=1)
 
 
@@ -149,7 +157,7 @@ class ProvenanceIn(InputModel):
     ``synthetic``: the generator config's hash."""
 
     kind: Literal["human", "model", "synthetic"] = "human"
-    autolabel_run_id: int | None = None
+    autolabel_run_id: RowId | None = None
     generator_config_hash: str | None = Field(default=None, min_length=64, max_length=64, pattern=r"^[0-9a-f]+$")
 
 
@@ -193,7 +201,7 @@ class AnnotationPublic(OutputModel):
 class CorrectionIn(InputModel):
     category: str | None = Field(default=None, min_length=1, max_length=100)
     bbox: list[float] | None = Field(default=None, min_length=4, max_length=4)
-    attributes: dict[str, Any] | None = None
+    attributes: FreeJson | None = None
     reason: str = Field(default="", max_length=2000)
 
 

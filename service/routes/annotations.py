@@ -8,9 +8,9 @@ from sqlmodel import select
 from lineage import annotations as ann
 from lineage.errors import InvalidInput, NotFound
 from lineage.models import Annotation, Dataset, DatasetVersion, Item, ProvenanceKind, Review, Role
-from service.deps import Caller, CallerDep, SessionDep
+from service.deps import Caller, CallerDep, Offset, SessionDep
 from service.routes.datasets import VERSION, actor_of, visible_version
-from service.schemas import Page
+from service.schemas import Page, RowId
 from service.schemas_lineage import (
     AnnotationPublic,
     BulkAnnotations,
@@ -26,7 +26,7 @@ ANNOTATION = "/projects/{project_id}/annotations/{annotation_id}"
 
 
 def visible_annotation(
-    session: SessionDep, caller: Caller, project_id: int, annotation_id: int
+    session: SessionDep, caller: Caller, project_id: RowId, annotation_id: RowId
 ) -> tuple[Annotation, DatasetVersion, Dataset]:
     """The annotation, if it belongs to this project and its dataset is visible to the caller (else 404)."""
     a, v, d = ann.get_annotation(session, annotation_id)
@@ -38,12 +38,12 @@ def visible_annotation(
 
 @router.get(VERSION + "/annotations", name="list_version_annotations", response_model=Page[AnnotationPublic])
 def list_version_annotations(
-    project_id: int,
+    project_id: RowId,
     dataset: str,
     version: str,
     session: SessionDep,
     caller: CallerDep,
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
 ) -> dict[str, object]:
     """The live label set, in id order."""
@@ -90,7 +90,7 @@ def _labels(session: SessionDep, version: DatasetVersion, body: list[LabelIn]) -
 
 @router.post(VERSION + "/annotations/bulk", name="bulk_create_annotations", response_model=BulkResult, status_code=201)
 def bulk_create_annotations(
-    project_id: int, dataset: str, version: str, body: BulkAnnotations, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, body: BulkAnnotations, session: SessionDep, caller: CallerDep
 ) -> BulkResult:
     """Add up to 5000 boxes at once, all or nothing. Annotators write ``human`` labels (their own) only."""
     _, v = visible_version(session, caller, project_id, dataset, version)
@@ -123,7 +123,7 @@ def _change(body: CorrectionIn) -> ann.BoxChange:
 
 @router.post(ANNOTATION + "/corrections", name="correct_annotation", response_model=AnnotationPublic, status_code=201)
 def correct_annotation(
-    project_id: int, annotation_id: int, body: CorrectionIn, session: SessionDep, caller: CallerDep
+    project_id: RowId, annotation_id: RowId, body: CorrectionIn, session: SessionDep, caller: CallerDep
 ) -> Annotation:
     """Append a human label that supersedes this one (the old one stays in the history)."""
     visible_annotation(session, caller, project_id, annotation_id)
@@ -134,7 +134,7 @@ def correct_annotation(
 
 @router.post(ANNOTATION + "/reviews", name="review_annotation", response_model=ReviewPublic, status_code=201)
 def review_annotation(
-    project_id: int, annotation_id: int, body: ReviewIn, session: SessionDep, caller: CallerDep
+    project_id: RowId, annotation_id: RowId, body: ReviewIn, session: SessionDep, caller: CallerDep
 ) -> Review:
     visible_annotation(session, caller, project_id, annotation_id)
     return ann.review_annotation(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,9 +10,9 @@ from lineage.chain_check import verify_chain
 from lineage.deep_verify import deep_verify
 from lineage.release_check import reverify_release
 from service.checkpointing import require_public_key, workspace_public_key
-from service.deps import CallerDep, SessionDep, SettingsDep
+from service.deps import CallerDep, Offset, SessionDep, SettingsDep
 from service.routes.datasets import VERSION, visible_version
-from service.schemas import AuditEventPublic, AuditVerifyPublic, Page, ReleaseVerifyPublic
+from service.schemas import AuditEventPublic, AuditVerifyPublic, IsoDateTime, Page, ReleaseVerifyPublic, RowId
 
 router = APIRouter(tags=["audit"])
 
@@ -23,8 +22,8 @@ def audit_filter(
     action: str | None = Query(None, description="exact action, or a prefix ending with '.'"),
     object_type: str | None = None,
     object_id: str | None = None,
-    since: datetime | None = Query(None, description="inclusive, ISO 8601 with a zone"),
-    until: datetime | None = Query(None, description="exclusive, ISO 8601 with a zone"),
+    since: IsoDateTime | None = Query(None, description="inclusive, ISO 8601 with a zone"),
+    until: IsoDateTime | None = Query(None, description="exclusive, ISO 8601 with a zone"),
 ) -> AuditFilter:
     return AuditFilter(
         actor=actor, action=action, object_type=object_type, object_id=object_id, since=since, until=until
@@ -32,7 +31,6 @@ def audit_filter(
 
 
 FilterDep = Annotated[AuditFilter, Depends(audit_filter)]
-Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size, at most 500")]
 
 
@@ -56,7 +54,7 @@ def list_audit_events(session: SessionDep, f: FilterDep, offset: Offset = 0, lim
     response_model=Page[AuditEventPublic],
 )
 def list_project_audit_events(
-    project_id: int, session: SessionDep, f: FilterDep, offset: Offset = 0, limit: Limit = 100
+    project_id: RowId, session: SessionDep, f: FilterDep, offset: Offset = 0, limit: Limit = 100
 ) -> dict[str, object]:
     return _page(session, replace(f, project_id=project_id), offset, limit)
 
@@ -94,7 +92,7 @@ def verify_audit_chain(
 
 @router.get(VERSION + "/release/verify", name="verify_release", response_model=ReleaseVerifyPublic)
 def verify_release(
-    project_id: int,
+    project_id: RowId,
     dataset: str,
     version: str,
     session: SessionDep,

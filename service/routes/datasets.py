@@ -24,6 +24,7 @@ from lineage.models import Dataset, DatasetVersion, VersionState
 from lineage.openlineage import LineageEmitter, workspace_emitter
 from lineage.schemas import resolve_schema_ref
 from service.deps import Caller, CallerDep, SessionDep, SettingsDep
+from service.schemas import RowId
 from service.schemas_lineage import (
     DatasetCreate,
     DatasetPublic,
@@ -46,7 +47,7 @@ def actor_of(caller: Caller) -> Actor:
     return caller.actor
 
 
-def visible_dataset(session: SessionDep, caller: Caller, project_id: int, name: str) -> Dataset:
+def visible_dataset(session: SessionDep, caller: Caller, project_id: RowId, name: str) -> Dataset:
     dataset = datasets.get_dataset(session, project_id=project_id, name=name)
     if datasets.hidden_from(dataset, roles=caller.roles, is_admin=bool(caller.actor and caller.actor.is_admin)):
         raise NotFound(f"no dataset named {name!r} in this project", field="dataset")
@@ -54,7 +55,7 @@ def visible_dataset(session: SessionDep, caller: Caller, project_id: int, name: 
 
 
 def visible_version(
-    session: SessionDep, caller: Caller, project_id: int, name: str, version: str
+    session: SessionDep, caller: Caller, project_id: RowId, name: str, version: str
 ) -> tuple[Dataset, DatasetVersion]:
     dataset = visible_dataset(session, caller, project_id, name)
     return dataset, datasets.get_version(session, dataset=dataset, version=version)
@@ -76,7 +77,7 @@ def emitter_for(settings: Settings) -> LineageEmitter:
 
 
 @router.get(BASE, name="list_datasets", response_model=list[DatasetPublic])
-def list_datasets(project_id: int, session: SessionDep, caller: CallerDep) -> list[Dataset]:
+def list_datasets(project_id: RowId, session: SessionDep, caller: CallerDep) -> list[Dataset]:
     admin = bool(caller.actor and caller.actor.is_admin)
     return [
         d
@@ -86,7 +87,7 @@ def list_datasets(project_id: int, session: SessionDep, caller: CallerDep) -> li
 
 
 @router.post(BASE, name="create_dataset", response_model=DatasetPublic, status_code=201)
-def create_dataset(project_id: int, body: DatasetCreate, session: SessionDep, caller: CallerDep) -> Dataset:
+def create_dataset(project_id: RowId, body: DatasetCreate, session: SessionDep, caller: CallerDep) -> Dataset:
     return datasets.create_dataset(
         session,
         actor=actor_of(caller),
@@ -98,20 +99,20 @@ def create_dataset(project_id: int, body: DatasetCreate, session: SessionDep, ca
 
 
 @router.get(BASE + "/{dataset}", name="get_dataset", response_model=DatasetPublic)
-def get_dataset(project_id: int, dataset: str, session: SessionDep, caller: CallerDep) -> Dataset:
+def get_dataset(project_id: RowId, dataset: str, session: SessionDep, caller: CallerDep) -> Dataset:
     return visible_dataset(session, caller, project_id, dataset)
 
 
 @router.get(BASE + "/{dataset}/versions", name="list_dataset_versions", response_model=list[VersionPublic])
 def list_dataset_versions(
-    project_id: int, dataset: str, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, session: SessionDep, caller: CallerDep
 ) -> list[DatasetVersion]:
     return datasets.list_versions(session, dataset=visible_dataset(session, caller, project_id, dataset))
 
 
 @router.post(BASE + "/{dataset}/versions", name="create_dataset_version", response_model=VersionPublic, status_code=201)
 def create_dataset_version(
-    project_id: int, dataset: str, body: VersionCreate, session: SessionDep, caller: CallerDep, settings: SettingsDep
+    project_id: RowId, dataset: str, body: VersionCreate, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> DatasetVersion:
     ds = visible_dataset(session, caller, project_id, dataset)
     parent = datasets.get_version(session, dataset=ds, version=body.parent) if body.parent else None
@@ -131,14 +132,14 @@ def create_dataset_version(
 
 @router.get(VERSION, name="get_dataset_version", response_model=VersionPublic)
 def get_dataset_version(
-    project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, session: SessionDep, caller: CallerDep
 ) -> DatasetVersion:
     return visible_version(session, caller, project_id, dataset, version)[1]
 
 
 @router.post(VERSION + "/state", name="change_version_state", response_model=VersionPublic)
 def change_version_state(
-    project_id: int,
+    project_id: RowId,
     dataset: str,
     version: str,
     body: StateChange,
@@ -166,6 +167,7 @@ def import_annotations(
     session: SessionDep,
     caller: CallerDep,
     settings: SettingsDep,
+    response: Response,
     format: Annotated[ExportFormat, Form(description="coco, yolo or voc")],
     file: Annotated[UploadFile | None, File(description="a COCO JSON file")] = None,
     path: Annotated[str | None, Form(description="a source under the workspace's incoming/ folder")] = None,
@@ -176,8 +178,16 @@ def import_annotations(
             "reviewer or ml_engineer (attributing needs ml_engineer or admin)"
         ),
     ] = None,
+    reimport: Annotated[
+        bool,
+        Form(description="import again a source (same SHA-256) this version already holds, doubling its labels"),
+    ] = False,
 ) -> ImportResult:
-    """Import a COCO upload, or a COCO file / YOLO or VOC folder under ``incoming/``; all or nothing."""
+    """Import a COCO upload, or a COCO file / YOLO or VOC folder under ``incoming/``; all or nothing.
+
+    Idempotent per content: a source this version already holds (same SHA-256) writes nothing and answers
+    200 with ``status: already_imported`` and the earlier import in ``duplicate_of``; a new import is 201.
+    """
     _, v = visible_version(session, caller, project_id, dataset, version)
     if (file is None) == (path is None):
         raise InvalidInput("give either an uploaded file or a path under incoming/", field="file")
@@ -187,7 +197,7 @@ def import_annotations(
     attributed = (
         check_attribution(session, actor=actor, project_id=project_id, annotator=annotator) if annotator else None
     )
-    return run_import(
+    result = run_import(
         session,
         actor=actor,
         version=v,
@@ -197,12 +207,16 @@ def import_annotations(
         source_name=file.filename or "upload.json" if file is not None else None,
         annotator_id=attributed.id if attributed is not None else None,
         emitter=emitter_for(settings),
+        reimport=reimport,
     )
+    if result.status == "already_imported":
+        response.status_code = 200
+    return result
 
 
 @router.get(VERSION + "/export", name="export_annotations", response_model=None)
 def export_annotations(
-    project_id: int,
+    project_id: RowId,
     dataset: str,
     version: str,
     session: SessionDep,

@@ -10,6 +10,7 @@ from lineage.gate_records import EvaluationView, evaluate_version, get_policy, r
 from lineage.models import GatePolicy, GoldenSet, VersionState
 from service.deps import CallerDep, SessionDep
 from service.routes.datasets import VERSION, actor_of, visible_version
+from service.schemas import RowId
 from service.schemas_gates import (
     EvaluationCreate,
     EvaluationPublic,
@@ -69,31 +70,31 @@ def evaluation_public(view: EvaluationView) -> EvaluationPublic:
 
 
 @router.post(PROJECT + "/policies", name="store_policy", response_model=PolicyPublic, status_code=201)
-def create_policy(project_id: int, body: PolicyCreate, session: SessionDep, caller: CallerDep) -> GatePolicy:
+def create_policy(project_id: RowId, body: PolicyCreate, session: SessionDep, caller: CallerDep) -> GatePolicy:
     """Store a policy as the next version of its name (the same content returns the existing version)."""
     return store_policy(session, actor=actor_of(caller), project_id=project_id, yaml_text=body.yaml)
 
 
 @router.get(PROJECT + "/policies", name="list_policies", response_model=list[PolicyPublic])
-def list_policies(project_id: int, session: SessionDep) -> list[GatePolicy]:
+def list_policies(project_id: RowId, session: SessionDep) -> list[GatePolicy]:
     return gate_records.list_policies(session, project_id=project_id)
 
 
 @router.post(PROJECT + "/golden-sets", name="register_golden_set", response_model=GoldenSetPublic, status_code=201)
-def create_golden_set(project_id: int, body: GoldenSetCreate, session: SessionDep, caller: CallerDep) -> GoldenSet:
+def create_golden_set(project_id: RowId, body: GoldenSetCreate, session: SessionDep, caller: CallerDep) -> GoldenSet:
     """Register a golden dataset's version as the next version of golden set ``name`` (``NAME@VERSION``)."""
     _, version = visible_version(session, caller, project_id, body.dataset, body.version)
     return register_golden_set(session, actor=actor_of(caller), project_id=project_id, name=body.name, version=version)
 
 
 @router.get(PROJECT + "/golden-sets", name="list_golden_sets", response_model=list[GoldenSetPublic])
-def list_golden_sets(project_id: int, session: SessionDep) -> list[GoldenSet]:
+def list_golden_sets(project_id: RowId, session: SessionDep) -> list[GoldenSet]:
     return gate_records.list_golden_sets(session, project_id=project_id)
 
 
 @router.post(VERSION + "/evaluations", name="evaluate_version", response_model=EvaluationPublic, status_code=201)
 def create_evaluation(
-    project_id: int, dataset: str, version: str, body: EvaluationCreate, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, body: EvaluationCreate, session: SessionDep, caller: CallerDep
 ) -> EvaluationPublic:
     """Run a stored policy on the version against the policy's golden set (or ``golden``); the verdict is
     stored and audited (201 whether it passes or not). 422 (field ``golden``) when a golden-based gate has no
@@ -115,7 +116,7 @@ def create_evaluation(
 
 @router.get(VERSION + "/evaluations", name="list_version_evaluations", response_model=list[EvaluationPublic])
 def list_version_evaluations(
-    project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, session: SessionDep, caller: CallerDep
 ) -> list[EvaluationPublic]:
     """Newest first, each with its ``purpose`` (``release_evidence``, ``recheck`` or ``evaluation``)."""
     _, v = visible_version(session, caller, project_id, dataset, version)
@@ -124,7 +125,7 @@ def list_version_evaluations(
 
 @router.get(VERSION + "/evidence", name="get_version_evidence", response_model=VersionEvidencePublic)
 def get_version_evidence(
-    project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, session: SessionDep, caller: CallerDep
 ) -> VersionEvidencePublic:
     """The evaluation that stands as the version's gate evidence (its release's, once released; re-checks
     never replace it), with every evaluation of the version summarised."""
@@ -142,7 +143,7 @@ def get_version_evidence(
 
 
 @router.get(PROJECT + "/evaluations/{evaluation_id}", name="get_evaluation", response_model=EvaluationPublic)
-def get_evaluation(project_id: int, evaluation_id: int, session: SessionDep, caller: CallerDep) -> EvaluationPublic:
+def get_evaluation(project_id: RowId, evaluation_id: RowId, session: SessionDep, caller: CallerDep) -> EvaluationPublic:
     """One evaluation of the project by id, with its full evidence and plot data (404 when it is not the
     project's, or its dataset is hidden from the caller)."""
     view = gate_records.get_evaluation(session, project_id=project_id, evaluation_id=evaluation_id)
@@ -153,7 +154,7 @@ def get_evaluation(project_id: int, evaluation_id: int, session: SessionDep, cal
 
 @router.get(PROJECT + "/evaluations", name="list_project_evaluations", response_model=list[EvaluationPublic])
 def list_project_evaluations(
-    project_id: int, session: SessionDep, caller: CallerDep, limit: int = Query(20, ge=1, le=500)
+    project_id: RowId, session: SessionDep, caller: CallerDep, limit: int = Query(20, ge=1, le=500)
 ) -> list[EvaluationPublic]:
     """The project's newest evaluations with their version (``dataset``, ``version``), verdict and purpose."""
     admin = bool(caller.actor and caller.actor.is_admin)

@@ -21,8 +21,9 @@ from lineage.annotations import BoxChange
 from lineage.errors import InvalidInput
 from lineage.models import Annotation, AutoLabelRun, ModelVersion, ReviewDecision, RunState
 from lineage.schemas import resolve_schema_ref
-from service.deps import CallerDep, SessionDep, SettingsDep
+from service.deps import CallerDep, Offset, SessionDep, SettingsDep
 from service.routes.datasets import actor_of
+from service.schemas import RowId, Seed
 from service.worker import signals_dir
 
 router = APIRouter(tags=["auto-labelling"])
@@ -69,7 +70,7 @@ class RunCreate(_In):
     device: str = Field(default="auto", max_length=32, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     batch_size: int = Field(default=32, ge=1, le=1024)
     class_thresholds: dict[str, float | None] | None = None
-    calibration_id: int | None = Field(default=None, description="take per-class thresholds from this record")
+    calibration_id: RowId | None = Field(default=None, description="take per-class thresholds from this record")
     strategy: Literal["tbal", "f1"] = "tbal"
 
 
@@ -95,7 +96,7 @@ class RunPublic(_Out):
 
 
 class ThresholdsIn(_In):
-    calibration_id: int | None = None
+    calibration_id: RowId | None = None
     strategy: Literal["tbal", "f1"] = "tbal"
     class_thresholds: dict[str, float | None] | None = None
 
@@ -104,7 +105,7 @@ class SelectionIn(_In):
     fraction: float = Field(default=0.03, gt=0, le=1, description="share of the pool, default 3 %")
     uncertainty: Literal["entropy", "margin"] = "entropy"
     diversity: Literal["kcenter", "kmeans", "none"] = "kcenter"
-    seed: int = 0
+    seed: Seed = Field(default=0, description="seeds k-means (0 to 2**32 - 1)")
 
 
 class LabelPublic(_Out):
@@ -145,7 +146,7 @@ class BoxIn(_In):
 
 
 class DecisionIn(_In):
-    annotation_id: int
+    annotation_id: RowId
     decision: ReviewDecision
     comment: str = Field(default="", max_length=2000)
     correction: BoxIn | None = None
@@ -154,7 +155,7 @@ class DecisionIn(_In):
 
 class DecisionPublic(BaseModel):
     review_id: int
-    annotation_id: int
+    annotation_id: RowId
     decision: ReviewDecision
     correction_id: int | None
     resolved: bool
@@ -197,20 +198,20 @@ def _queue_public(entry: review.QueueEntry) -> QueuePublic:
     )
 
 
-def _calibrated(session: SessionDep, project_id: int, calibration_id: int, strategy: str) -> dict[str, Any]:
+def _calibrated(session: SessionDep, project_id: RowId, calibration_id: RowId, strategy: str) -> dict[str, Any]:
     record = get_calibration(session, project_id=project_id, calibration_id=calibration_id)
     per_class: dict[str, Any] = record["report"]["thresholds"][strategy]
     return per_class
 
 
 @router.get(P + "/models", name="list_models", response_model=list[ModelPublic])
-def list_models(project_id: int, session: SessionDep) -> list[ModelVersion]:
+def list_models(project_id: RowId, session: SessionDep) -> list[ModelVersion]:
     return registry.list_models(session, project_id=project_id)
 
 
 @router.post(P + "/models", name="register_model", response_model=ModelPublic, status_code=201)
 def register_model(
-    project_id: int, body: ModelCreate, session: SessionDep, caller: CallerDep, settings: SettingsDep
+    project_id: RowId, body: ModelCreate, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> ModelVersion:
     """Register weights that an operator placed under ``<workspace>/models/``."""
     root = (settings.workspace / "models").resolve()
@@ -232,7 +233,7 @@ def register_model(
 
 
 @router.post(P + "/autolabel-runs", name="queue_autolabel_run", response_model=RunPublic, status_code=202)
-def queue_autolabel_run(project_id: int, body: RunCreate, session: SessionDep, caller: CallerDep) -> RunPublic:
+def queue_autolabel_run(project_id: RowId, body: RunCreate, session: SessionDep, caller: CallerDep) -> RunPublic:
     """Queue a run (``labelgate worker`` executes it); an identical unfinished run is returned instead."""
     per_class = body.class_thresholds
     evidence = None
@@ -260,10 +261,10 @@ def queue_autolabel_run(project_id: int, body: RunCreate, session: SessionDep, c
 
 @router.get(P + "/autolabel-runs", name="list_autolabel_runs", response_model=list[RunPublic])
 def list_autolabel_runs(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
     state: RunState | None = None,
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
 ) -> list[RunPublic]:
     found = runs.list_runs(session, project_id=project_id, state=state, offset=offset, limit=limit)
@@ -271,20 +272,20 @@ def list_autolabel_runs(
 
 
 @router.get(RUN, name="get_autolabel_run", response_model=RunPublic)
-def get_autolabel_run(project_id: int, run_id: int, session: SessionDep) -> RunPublic:
+def get_autolabel_run(project_id: RowId, run_id: RowId, session: SessionDep) -> RunPublic:
     """A run with its progress (``items_done`` of ``items_total``), throughput, state and error."""
     return _run_public(session, runs.get_run(session, project_id=project_id, run_id=run_id))
 
 
 @router.post(RUN + "/cancel", name="cancel_autolabel_run", response_model=RunPublic)
-def cancel_autolabel_run(project_id: int, run_id: int, session: SessionDep, caller: CallerDep) -> RunPublic:
+def cancel_autolabel_run(project_id: RowId, run_id: RowId, session: SessionDep, caller: CallerDep) -> RunPublic:
     run = runs.get_run(session, project_id=project_id, run_id=run_id)
     return _run_public(session, runs.cancel_run(session, actor=actor_of(caller), run=run))
 
 
 @router.put(RUN + "/thresholds", name="set_run_thresholds", response_model=RunPublic)
 def set_run_thresholds(
-    project_id: int, run_id: int, body: ThresholdsIn, session: SessionDep, caller: CallerDep
+    project_id: RowId, run_id: RowId, body: ThresholdsIn, session: SessionDep, caller: CallerDep
 ) -> RunPublic:
     """Per-class thresholds for a queued run: explicit, or from a calibration record (``strategy``)."""
     run = runs.get_run(session, project_id=project_id, run_id=run_id)
@@ -300,14 +301,14 @@ def set_run_thresholds(
 
 
 @router.get(P + "/calibrations/{calibration_id}", name="get_calibration_record")
-def get_calibration_record(project_id: int, calibration_id: int, session: SessionDep) -> dict[str, Any]:
+def get_calibration_record(project_id: RowId, calibration_id: RowId, session: SessionDep) -> dict[str, Any]:
     """The evidence a ``labelgate calibrate`` recorded (per-class thresholds, counts, coverage)."""
     return {"id": calibration_id, **get_calibration(session, project_id=project_id, calibration_id=calibration_id)}
 
 
 @router.post(RUN + "/active-learning", name="select_active_learning_batch", response_model=list[QueuePublic])
 def select_active_learning_batch(
-    project_id: int, run_id: int, body: SelectionIn, session: SessionDep, caller: CallerDep, settings: SettingsDep
+    project_id: RowId, run_id: RowId, body: SelectionIn, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> list[QueuePublic]:
     """Queue the next human batch from the run's pool: most uncertain, thinned for diversity."""
     rows = review.select_next_batch(
@@ -326,13 +327,13 @@ def select_active_learning_batch(
 
 @router.get(P + "/review-queue", name="list_review_queue", response_model=list[QueuePublic])
 def list_review_queue(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
-    run_id: int | None = None,
-    version_id: int | None = None,
+    run_id: RowId | None = None,
+    version_id: RowId | None = None,
     reason: str | None = None,
     resolved: bool = False,
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
 ) -> list[QueuePublic]:
     """Queued items, lowest confidence first, each with its labels."""
@@ -350,13 +351,13 @@ def list_review_queue(
 
 
 @router.get(QUEUE, name="get_review_queue_item", response_model=QueuePublic)
-def get_review_queue_item(project_id: int, queue_id: int, session: SessionDep) -> QueuePublic:
+def get_review_queue_item(project_id: RowId, queue_id: RowId, session: SessionDep) -> QueuePublic:
     return _queue_public(review.get_entry(session, project_id=project_id, queue_id=queue_id))
 
 
 @router.post(QUEUE + "/decisions", name="decide_review_queue_item", response_model=DecisionPublic, status_code=201)
 def decide_review_queue_item(
-    project_id: int, queue_id: int, body: DecisionIn, session: SessionDep, caller: CallerDep
+    project_id: RowId, queue_id: RowId, body: DecisionIn, session: SessionDep, caller: CallerDep
 ) -> DecisionPublic:
     """Accept, reject or correct one of the item's labels (a correction supersedes the model label)."""
     change = None if body.correction is None else BoxChange(**body.correction.model_dump())
@@ -382,7 +383,7 @@ def decide_review_queue_item(
 
 @router.post(QUEUE + "/labels", name="add_review_queue_label", response_model=LabelPublic, status_code=201)
 def add_review_queue_label(
-    project_id: int, queue_id: int, body: NewBoxIn, session: SessionDep, caller: CallerDep
+    project_id: RowId, queue_id: RowId, body: NewBoxIn, session: SessionDep, caller: CallerDep
 ) -> Annotation:
     """Add a box the model missed (a ``human`` label)."""
     new_id = review.add_label(
@@ -403,7 +404,7 @@ def add_review_queue_label(
 
 @router.post(QUEUE + "/resolve", name="resolve_review_queue_item", response_model=QueuePublic)
 def resolve_review_queue_item(
-    project_id: int, queue_id: int, body: ResolveIn, session: SessionDep, caller: CallerDep
+    project_id: RowId, queue_id: RowId, body: ResolveIn, session: SessionDep, caller: CallerDep
 ) -> QueuePublic:
     review.resolve(session, actor=actor_of(caller), project_id=project_id, queue_id=queue_id, note=body.note)
     return _queue_public(review.get_entry(session, project_id=project_id, queue_id=queue_id))

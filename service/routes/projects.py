@@ -6,12 +6,12 @@ from lineage import identity
 from lineage.errors import NotFound
 from lineage.models import Project
 from service.deps import CallerDep, SessionDep
-from service.schemas import MemberCreate, MemberPublic, ProjectCreate, ProjectPublic
+from service.schemas import MemberCreate, MemberPublic, ProjectCreate, ProjectPublic, RowId
 
 router = APIRouter(tags=["projects"])
 
 
-def _project(session: SessionDep, project_id: int) -> Project:
+def _project(session: SessionDep, project_id: RowId) -> Project:
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound("project not found", field="project_id")
@@ -30,12 +30,12 @@ def create_project(body: ProjectCreate, session: SessionDep, caller: CallerDep) 
 
 
 @router.get("/projects/{project_id}", name="get_project", response_model=ProjectPublic)
-def get_project(project_id: int, session: SessionDep) -> Project:
+def get_project(project_id: RowId, session: SessionDep) -> Project:
     return _project(session, project_id)
 
 
 @router.get("/projects/{project_id}/members", name="list_members", response_model=list[MemberPublic])
-def list_members(project_id: int, session: SessionDep) -> list[MemberPublic]:
+def list_members(project_id: RowId, session: SessionDep) -> list[MemberPublic]:
     return [
         MemberPublic(user_id=u.id or 0, username=u.username, role=m.role)
         for m, u in identity.list_members(session, project_id=project_id)
@@ -43,7 +43,7 @@ def list_members(project_id: int, session: SessionDep) -> list[MemberPublic]:
 
 
 @router.post("/projects/{project_id}/members", name="add_member", response_model=MemberPublic, status_code=201)
-def add_member(project_id: int, body: MemberCreate, session: SessionDep, caller: CallerDep) -> MemberPublic:
+def add_member(project_id: RowId, body: MemberCreate, session: SessionDep, caller: CallerDep) -> MemberPublic:
     assert caller.actor is not None
     project = _project(session, project_id)
     user = identity.get_user_by_name(session, body.username)

@@ -3,8 +3,6 @@ set through ``service.routes.users``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -18,7 +16,7 @@ from lineage.reports import audit_trail_report, governance_report
 from service.deps import CallerDep, SessionDep, SettingsDep
 from service.gate_report import render as render_gate_report
 from service.routes.datasets import VERSION, actor_of, emitter_for, visible_version
-from service.schemas import SignablePublic
+from service.schemas import IsoDateTime, RowId, SignablePublic
 from service.schemas_gates import ApprovalCreate, ApprovalPublic, RejectBody, ReleasePublic
 from service.schemas_lineage import VersionPublic
 from service.settings import Settings
@@ -30,7 +28,7 @@ REPORT_KINDS = ("governance.html", "gate-report.json", "gate-report.txt", "gate-
 
 @router.get(VERSION + "/approvals", name="list_approvals", response_model=list[ApprovalPublic])
 def list_approvals(
-    project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, session: SessionDep, caller: CallerDep
 ) -> list[Approval]:
     _, v = visible_version(session, caller, project_id, dataset, version)
     return approvals_for(session, v)
@@ -38,7 +36,7 @@ def list_approvals(
 
 @router.post(VERSION + "/approvals", name="sign_version", response_model=ApprovalPublic, status_code=201)
 def post_approval(
-    project_id: int, dataset: str, version: str, body: ApprovalCreate, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, body: ApprovalCreate, session: SessionDep, caller: CallerDep
 ) -> Approval:
     """Sign the version (re-authenticating with your signing secret) under the release rules of the policy
     of its latest evaluation. 409, the reason named, unless the version is a candidate whose latest
@@ -50,7 +48,7 @@ def post_approval(
 
 @router.get(VERSION + "/signable", name="signable_version", response_model=SignablePublic)
 def get_signable(
-    project_id: int,
+    project_id: RowId,
     dataset: str,
     version: str,
     session: SessionDep,
@@ -76,7 +74,7 @@ def _signing_key(settings: Settings):  # type: ignore[no-untyped-def]
 
 @router.post(VERSION + "/release", name="release_version", response_model=ReleasePublic, status_code=201)
 def post_release(
-    project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep, settings: SettingsDep
+    project_id: RowId, dataset: str, version: str, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Release:
     """Release a candidate whose latest evaluation passed on unchanged data, with the approvals it needs."""
     _, v = visible_version(session, caller, project_id, dataset, version)
@@ -92,14 +90,14 @@ def post_release(
 
 @router.post(VERSION + "/reject", name="reject_version", response_model=VersionPublic)
 def post_reject(
-    project_id: int, dataset: str, version: str, body: RejectBody, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, body: RejectBody, session: SessionDep, caller: CallerDep
 ) -> object:
     _, v = visible_version(session, caller, project_id, dataset, version)
     return releases.reject(session, actor=actor_of(caller), version=v, reason=body.reason)
 
 
 @router.get(VERSION + "/bundle", name="get_evidence_bundle")
-def get_bundle(project_id: int, dataset: str, version: str, session: SessionDep, caller: CallerDep) -> JSONResponse:
+def get_bundle(project_id: RowId, dataset: str, version: str, session: SessionDep, caller: CallerDep) -> JSONResponse:
     """The signed evidence bundle of a released version (verify it with `labelgate verify-bundle`)."""
     _, v = visible_version(session, caller, project_id, dataset, version)
     record = releases.get_release(session, v)
@@ -111,7 +109,7 @@ def get_bundle(project_id: int, dataset: str, version: str, session: SessionDep,
 
 @router.get(VERSION + "/reports/{kind}", name="get_version_report")
 def get_report(
-    project_id: int, dataset: str, version: str, kind: str, session: SessionDep, caller: CallerDep
+    project_id: RowId, dataset: str, version: str, kind: str, session: SessionDep, caller: CallerDep
 ) -> Response:
     """``governance.html`` (EU AI Act Art. 10) or the gate report of the version's evidence (the evaluation
     its release rests on once released, else the latest) as json, txt or junit.xml."""
@@ -137,10 +135,10 @@ def get_report(
 
 @router.get("/projects/{project_id}/reports/audit-trail.html", name="get_audit_trail_report")
 def get_audit_report(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
-    since: datetime | None = Query(None, description="inclusive, ISO 8601 with a zone"),
-    until: datetime | None = Query(None, description="exclusive, ISO 8601 with a zone"),
+    since: IsoDateTime | None = Query(None, description="inclusive, ISO 8601 with a zone"),
+    until: IsoDateTime | None = Query(None, description="exclusive, ISO 8601 with a zone"),
 ) -> HTMLResponse:
     """The project's audit trail in the form 21 CFR Part 11 §11.10(e) asks for."""
     return HTMLResponse(

@@ -11,10 +11,11 @@ from lineage import identity
 from lineage.context import Actor
 from lineage.errors import NotFound
 from lineage.models import ApiToken, User
-from service.deps import Caller, CallerDep, SessionDep
+from service.deps import Caller, CallerDep, Offset, SessionDep
 from service.schemas import (
     MembershipPublic,
     Page,
+    RowId,
     SigningEnrolmentCreate,
     SigningEnrolmentIssued,
     SigningSecretSet,
@@ -44,9 +45,7 @@ def my_memberships(session: SessionDep, caller: CallerDep) -> list[MembershipPub
 
 
 @router.get("/users", name="list_users", response_model=Page[UserPublic])
-def list_users(
-    session: SessionDep, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=500)
-) -> dict[str, object]:
+def list_users(session: SessionDep, offset: Offset = 0, limit: int = Query(100, ge=1, le=500)) -> dict[str, object]:
     items, total = identity.list_users(session, offset=offset, limit=limit)
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 
@@ -56,7 +55,7 @@ def create_user(body: UserCreate, session: SessionDep, caller: CallerDep) -> Use
     return identity.create_user(session, actor=caller.actor, **body.model_dump())
 
 
-def _target_user(session: SessionDep, user_id: int) -> User:
+def _target_user(session: SessionDep, user_id: RowId) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"no user {user_id}", field="user_id")
@@ -64,7 +63,7 @@ def _target_user(session: SessionDep, user_id: int) -> User:
 
 
 @router.get("/users/{user_id}/tokens", name="list_tokens", response_model=list[TokenPublic])
-def list_tokens(user_id: int, session: SessionDep) -> list[ApiToken]:
+def list_tokens(user_id: RowId, session: SessionDep) -> list[ApiToken]:
     _target_user(session, user_id)
     return identity.list_tokens(session, user_id=user_id)
 
@@ -75,7 +74,7 @@ def _actor(caller: Caller) -> Actor:
 
 
 @router.post("/users/{user_id}/tokens", name="issue_token", response_model=TokenIssued, status_code=201)
-def issue_token(user_id: int, body: TokenCreate, session: SessionDep, caller: CallerDep) -> dict[str, object]:
+def issue_token(user_id: RowId, body: TokenCreate, session: SessionDep, caller: CallerDep) -> dict[str, object]:
     """Mint a token with the caller's token as its parent: it may not outlive the parent and is revoked
     with it. Only an admin mints for another user."""
     user = _target_user(session, user_id)
@@ -87,7 +86,7 @@ def issue_token(user_id: int, body: TokenCreate, session: SessionDep, caller: Ca
 
 
 @router.delete("/users/{user_id}/tokens/{token_id}", name="revoke_token", response_model=TokenPublic)
-def revoke_token(user_id: int, token_id: int, session: SessionDep, caller: CallerDep) -> ApiToken:
+def revoke_token(user_id: RowId, token_id: RowId, session: SessionDep, caller: CallerDep) -> ApiToken:
     record = session.get(ApiToken, token_id)
     if record is None or record.user_id != user_id:
         raise NotFound(f"no token {token_id} for user {user_id}", field="token_id")
@@ -101,7 +100,7 @@ def revoke_token(user_id: int, token_id: int, session: SessionDep, caller: Calle
     status_code=201,
 )
 def issue_signing_enrolment(
-    user_id: int, body: SigningEnrolmentCreate, session: SessionDep, caller: CallerDep
+    user_id: RowId, body: SigningEnrolmentCreate, session: SessionDep, caller: CallerDep
 ) -> SigningEnrolmentIssued:
     """Issue the one-time code with which the user sets a first signing secret (admins only; shown once)."""
     user = _target_user(session, user_id)

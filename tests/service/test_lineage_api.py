@@ -327,3 +327,33 @@ def test_version_source_must_be_under_incoming(client: TestClient, world: World,
         headers=ml,
     )
     assert r.status_code == 422 and r.json()["error"]["field"] == "path"
+
+
+def test_an_upload_imported_twice_is_a_no_op_unless_reimport_is_asked(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    with Session(engine) as s:
+        quick_version(
+            s,
+            actor=actor_for(world.users["ml_engineer"]),
+            project_id=world.project.id or 0,
+            items={"a.png": (40, 30), "b.png": (20, 10)},
+        )
+        s.commit()
+    url, ml = _url(world, "/datasets/pets/versions/v1/imports"), world.headers("ml_engineer")
+
+    def upload(**extra: str) -> Any:
+        files = {"file": ("coco.json", json.dumps(COCO).encode(), "application/json")}
+        return client.post(url, data={"format": "coco", **extra}, files=files, headers=ml)
+
+    first = _created(upload())
+    again = upload()
+    assert again.status_code == 200, again.text
+    body = again.json()
+    assert body["status"] == "already_imported" and body["annotations"] == 0
+    assert f"import #{first['import_id']}" in body["duplicate_of"]
+    forced = _created(upload(reimport="true"))
+    assert (forced["status"], forced["generation"], forced["annotations"]) == ("imported", 1, 2)
+    with Session(engine) as s:
+        total = s.exec(select(func.count()).select_from(Annotation)).one()
+    assert total == 4
