@@ -109,12 +109,12 @@ class DatasetPublic(OutputModel):
 
 class VersionCreate(InputModel):
     version: str = Field(min_length=1, max_length=64, pattern=NAME)
-    parent: str | None = Field(default=None, description="the parent version's name")
+    parent: str | None = Field(default=None, max_length=64, description="the parent version's name")
     schema_ref: str | None = Field(
-        default=None, alias="schema", description="NAME or NAME@VERSION; default: the parent's"
+        default=None, alias="schema", max_length=120, description="NAME or NAME@VERSION; default: the parent's"
     )
     source_dir: str | None = Field(
-        default=None, description="folder of images, relative to the workspace's incoming/ folder"
+        default=None, max_length=1000, description="folder of images, relative to the workspace's incoming/ folder"
     )
     inherit_labels: bool = True
 

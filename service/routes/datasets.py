@@ -61,14 +61,20 @@ def visible_version(
     return dataset, datasets.get_version(session, dataset=dataset, version=version)
 
 
-def incoming_path(settings: Settings, relative: str) -> Path:
-    """A server-side source, confined to ``<workspace>/incoming`` (an API client names no other path)."""
+def incoming_path(settings: Settings, relative: str, *, field: str = "path") -> Path:
+    """A server-side source, confined to ``<workspace>/incoming`` (an API client names no other path);
+    ``field`` names the input in errors."""
     root = (settings.workspace / "incoming").resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
-        raise InvalidInput("the path must lie inside the workspace's incoming/ folder", field="path")
-    if not path.exists():
-        raise InvalidInput(f"no such file or folder under incoming/: {relative}", field="path")
+    try:
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise InvalidInput("the path must lie inside the workspace's incoming/ folder", field=field)
+        found = path.exists()
+    except (OSError, ValueError) as exc:  # a name the file system refuses (too long, a NUL byte)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInput(f"not a usable path under incoming/ ({why})", field=field) from None
+    if not found:
+        raise InvalidInput(f"no such file or folder under incoming/: {relative}", field=field)
     return path
 
 
@@ -123,7 +129,7 @@ def create_dataset_version(
         dataset=ds,
         version=body.version,
         repo_dir=settings.repo_dir,
-        source_dir=incoming_path(settings, body.source_dir) if body.source_dir else None,
+        source_dir=incoming_path(settings, body.source_dir, field="source_dir") if body.source_dir else None,
         parent=parent,
         schema_version_id=schema_id,
         inherit_labels=body.inherit_labels,

@@ -14,6 +14,7 @@ from lineage.gate_records import evidence_evaluation
 from lineage.models import Approval, GatePolicy, Release
 from lineage.reports import audit_trail_report, governance_report
 from service.deps import CallerDep, SessionDep, SettingsDep
+from service.gate_report import ReportFormat
 from service.gate_report import render as render_gate_report
 from service.routes.datasets import VERSION, actor_of, emitter_for, visible_version
 from service.schemas import IsoDateTime, RowId, SignablePublic
@@ -24,6 +25,11 @@ from service.settings import Settings
 router = APIRouter(tags=["releases"])
 
 REPORT_KINDS = ("governance.html", "gate-report.json", "gate-report.txt", "gate-report.junit.xml")
+GATE_REPORTS: dict[str, tuple[ReportFormat, str]] = {
+    "gate-report.json": ("json", "application/json"),
+    "gate-report.txt": ("text", "text/plain"),
+    "gate-report.junit.xml": ("junit", "application/xml"),
+}
 
 
 @router.get(VERSION + "/approvals", name="list_approvals", response_model=list[ApprovalPublic])
@@ -123,8 +129,7 @@ def get_report(
         raise NotFound("the version has no gate evaluation", field="evaluation")
     from service.gate_report import header_from_record, report_from_record
 
-    fmt = {"gate-report.json": "json", "gate-report.txt": "text", "gate-report.junit.xml": "junit"}[kind]
-    media = {"json": "application/json", "text": "text/plain", "junit": "application/xml"}[fmt]
+    fmt, media = GATE_REPORTS[kind]
     policy = session.get(GatePolicy, evaluation.policy_id)
     header = header_from_record(
         evaluation, policy_version=policy.version if policy else None, target=f"{dataset}@{version}"

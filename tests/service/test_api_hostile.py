@@ -326,6 +326,19 @@ def test_the_upload_route_takes_forms_only_up_to_the_configured_limit(env: Env) 
     assert r.status_code == 201, r.text[:500]
 
 
+def test_server_side_paths_the_file_system_refuses_get_422(env: Env) -> None:
+    """A source under ``incoming/`` longer than the file system allows (PATH_MAX) is an input error."""
+    deep = "a/" * 3000
+    r = env.client.post(f"{env.version}/imports", data={"format": "yolo", "path": deep}, headers=env.admin())
+    assert _error(r, 422)["field"] == "path"
+    body = {"version": "v2", "source_dir": deep}
+    r = env.client.post(f"{env.project}/datasets/pics/versions", json=body, headers=env.admin())
+    assert _error(r, 422)["field"] == "source_dir"
+    body = {"version": "v2", "source_dir": "pics/none"}
+    r = env.client.post(f"{env.project}/datasets/pics/versions", json=body, headers=env.admin())
+    assert _error(r, 422)["field"] == "source_dir"
+
+
 # --- unique keys taken between a route's check and its insert --------------------------------------------------
 
 
