@@ -326,7 +326,7 @@ def test_version_source_must_be_under_incoming(client: TestClient, world: World,
         json={"version": "v1", "source_dir": str(tmp_path / "elsewhere")},
         headers=ml,
     )
-    assert r.status_code == 422 and r.json()["error"]["field"] == "path"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "source_dir"  # the body field it came in
 
 
 def test_an_upload_imported_twice_is_a_no_op_unless_reimport_is_asked(
