@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -10,12 +9,10 @@ from typing import Annotated, Any, Generic, TypeVar
 from annotated_types import Ge, Le
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from lineage.formats.common import AttributesRefused, attributes_json
 from lineage.models import Role
 
 __all__ = [
-    "FREE_JSON_MAX_BYTES",
-    "FREE_JSON_MAX_DEPTH",
-    "FREE_JSON_MAX_STRING",
     "INT32_MAX",
     "INT32_MIN",
     "INT64_MAX",
@@ -58,40 +55,19 @@ Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX)]
 #: A random seed: 0 to 2**32 - 1, the range every numpy generator (``default_rng``, ``RandomState``) takes.
 Seed = Annotated[int, Ge(0), Le(2**32 - 1)]
 
-# Free-form JSON a client stores (label attributes, attribute specs of a schema class): bounded so that no
-# value is too deep to hash, index or render, and no single label carries megabytes.
-FREE_JSON_MAX_DEPTH = 16
-FREE_JSON_MAX_BYTES = 64 * 1024
-FREE_JSON_MAX_STRING = 8 * 1024
-
 
 def check_free_json(value: Any) -> Any:
-    """``value`` unchanged if it nests at most ``FREE_JSON_MAX_DEPTH`` (16) levels, has no string or key
-    longer than ``FREE_JSON_MAX_STRING`` (8192) characters and encodes to at most ``FREE_JSON_MAX_BYTES``
-    (64 KiB) of JSON; else ``ValueError`` naming the limit (pydantic turns it into a 422)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > FREE_JSON_MAX_DEPTH:
-                raise ValueError(f"nested more than {FREE_JSON_MAX_DEPTH} levels deep")
-            if isinstance(node, dict):
-                for key in node:
-                    if isinstance(key, str) and len(key) > FREE_JSON_MAX_STRING:
-                        raise ValueError(f"a key is longer than {FREE_JSON_MAX_STRING} characters")
-                children = list(node.values())
-            else:
-                children = node
-            stack.extend((child, depth + 1) for child in children)
-        elif isinstance(node, str) and len(node) > FREE_JSON_MAX_STRING:
-            raise ValueError(f"a string is longer than {FREE_JSON_MAX_STRING} characters")
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > FREE_JSON_MAX_BYTES:
-        raise ValueError(f"{size} bytes of JSON; at most {FREE_JSON_MAX_BYTES} are accepted")
+    """``value`` unchanged if it is within the bounds every door puts on a label's attributes
+    (``lineage.formats.common.attributes_json``: 64 KiB of JSON, 16 levels, 4 KiB strings); else
+    ``ValueError`` naming the bound (pydantic turns it into a 422)."""
+    try:
+        attributes_json(value)
+    except AttributesRefused as exc:
+        raise ValueError(str(exc)) from None
     return value
 
 
-#: A free-form JSON object within the limits of :func:`check_free_json`.
+#: A free-form JSON object (label attributes, a schema class's attribute specs) within the attribute bounds.
 FreeJson = Annotated[dict[str, Any], AfterValidator(check_free_json)]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

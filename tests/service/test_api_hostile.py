@@ -29,11 +29,11 @@ from sqlmodel import Session, SQLModel, func, select
 
 from inference.signals import write_batch_signals
 from lineage import datasets
+from lineage.formats.common import MAX_ATTRIBUTE_DEPTH, MAX_ATTRIBUTE_STRING, MAX_ATTRIBUTES_BYTES
 from lineage.models import Approval, AutoLabelRun, Dataset, LabelSchema, ModelVersion, Project, RunState
 from lineage.models._base import utcnow
 from service.app import create_app
 from service.deps import get_engine, get_session
-from service.schemas import FREE_JSON_MAX_BYTES, FREE_JSON_MAX_DEPTH, FREE_JSON_MAX_STRING
 from service.settings import Settings
 from service.worker import signals_dir
 from service.workspace import init_workspace
@@ -231,11 +231,12 @@ def _nested(depth: int) -> dict[str, Any]:
 
 def test_free_form_attributes_are_bounded(env: Env) -> None:
     too_much = [
-        (_nested(FREE_JSON_MAX_DEPTH + 1), "nested more than 16"),
+        (_nested(MAX_ATTRIBUTE_DEPTH + 1), "nest deeper than 16"),
         (_nested(40), "nested more than 32"),
         (_nested(900), "nested more than 32"),
-        ({"big": ["x" * 1000] * (FREE_JSON_MAX_BYTES // 1000 + 1)}, "at most 65536"),
-        ({"long": "x" * (FREE_JSON_MAX_STRING + 1)}, "longer than 8192"),
+        ({"big": ["x" * 1000] * (MAX_ATTRIBUTES_BYTES // 1000 + 1)}, "larger than 64 KiB"),
+        ({"long": "x" * (MAX_ATTRIBUTE_STRING + 1)}, "at most 4 KiB"),
+        ({"long": "é" * (MAX_ATTRIBUTE_STRING // 2 + 1)}, "at most 4 KiB"),
     ]
     before = _audit_events(env.engine)
     label: dict[str, Any] = {"item_uri": env.uris[0], "category": "c", "bbox": [1, 1, 2, 2]}
@@ -247,7 +248,7 @@ def test_free_form_attributes_are_bounded(env: Env) -> None:
         err = _error(env.client.post(f"{env.project}/schemas", json=schema, headers=env.admin()), 422)
         assert err["field"].startswith("classes.0.attributes") and words in err["message"], err
     assert _audit_events(env.engine) == before
-    fits = {"deep": _nested(FREE_JSON_MAX_DEPTH - 1), "long": "x" * FREE_JSON_MAX_STRING}
+    fits = {"deep": _nested(MAX_ATTRIBUTE_DEPTH - 1), "long": "x" * MAX_ATTRIBUTE_STRING}
     body = {"annotations": [{**label, "attributes": fits}]}
     assert env.client.post(f"{env.version}/annotations/bulk", json=body, headers=env.admin()).status_code == 201
     schema = {"name": "s1", "classes": [{"name": "c", "attributes": fits}]}
