@@ -1,6 +1,6 @@
 """Benchmark: audit append throughput (SQLite, PostgreSQL) and chain verification over 1M events.
 
-Method: appends go through ``lineage.audit.append_event`` (the code path every change uses), in
+Method: appends go through ``lineage.audit.chain.append_event`` (the code path every change uses), in
 transactions of ``--batch`` events, on a freshly migrated database. Verification streams
 ``(seq, prev_hash, hash, canonical)`` and every readable column from the database, re-hashes the stored
 canonical bytes and checks each column against them (``verify_database``, columns included);
@@ -32,14 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 from _common import cpu_model  # noqa: E402  (the bench folder is the script's path)
 
-from lineage.audit import (  # noqa: E402
+from lineage.audit.chain import (  # noqa: E402
     GENESIS_HASH,
     append_event,
     canonical_bytes,
     event_hash,
     export_events,
 )
-from lineage.audit_verify import verify_database, verify_file  # noqa: E402
+from lineage.audit.verify import verify_database, verify_file  # noqa: E402
 from lineage.db import make_engine, session_scope  # noqa: E402
 from service.migrate import upgrade_database  # noqa: E402
 

@@ -39,7 +39,7 @@ from inference.tiny import ensure_tiny_model  # noqa: E402
 from inference.ultra import PredictOptions, Predictor, resolve_device  # noqa: E402
 from lineage import identity  # noqa: E402
 from lineage.context import Actor  # noqa: E402
-from lineage.datasets import resolve_version  # noqa: E402
+from lineage.datasets.versions import resolve_version  # noqa: E402
 from lineage.db import make_engine, session_scope  # noqa: E402
 from lineage.models import AutoLabelRun  # noqa: E402
 from service.settings import Settings  # noqa: E402

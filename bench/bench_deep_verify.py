@@ -3,7 +3,7 @@
 Method: a migrated database gets a version of ``--images`` items and ``--n`` box annotations imported
 through ``lineage.formats.import_annotations`` (the path a user's import takes: rows sealed with their
 digest, one audit event per batch of 50,000 recording the batch's count and aggregate digest). Untimed.
-Timed: ``lineage.deep_verify.deep_verify`` over the whole record (every annotation re-digested from its
+Timed: ``lineage.audit.deep.deep_verify`` over the whole record (every annotation re-digested from its
 columns and compared with its ``row_digest``, grouped by ``audit_seq`` and compared with its event; every
 other recorded table too), median of ``--repeat`` runs; and, for scale, the shallow chain verify with
 every column (``verify_database``) on the same database.
@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_import import drop_pg_schema, machine, make_coco, pg_schema_url, prepare_db, timed_import
 from sqlmodel import Session
 
-from lineage.audit_verify import verify_database
+from lineage.audit.deep import deep_verify
+from lineage.audit.verify import verify_database
 from lineage.db import make_engine
-from lineage.deep_verify import deep_verify
 
 
 def run(url: str, coco: Path, args: argparse.Namespace, name: str) -> None:

@@ -288,7 +288,7 @@ class Api:
         return dict(self.get(path_of("version", project_id=project_id, dataset=dataset, version=version)))
 
     def version_lineage(self, project_id: int, dataset: str, version: str) -> dict[str, Any]:
-        """``GET .../versions/{version}/lineage`` → ``lineage.lineage_query.VersionLineage`` as JSON: ``{version,
+        """``GET .../versions/{version}/lineage`` → ``lineage.provenance.VersionLineage`` as JSON: ``{version,
         state, dvc: {git_revision, dvc_hash, data_path, items, git_tag}, manifest_hash, labels,
         by_kind: {kind: {count, share}}, by_model, by_import, by_annotator,
         ancestry: [{version, state, git_revision, dvc_hash, schema, schema_changed, schema_diff}]}``."""

@@ -1,6 +1,6 @@
 """Lineage graphs as Graphviz DOT text (pure; ``st.graphviz_chart`` renders DOT in the browser, offline).
 
-Inputs are the JSON of ``lineage.lineage_query``'s ``VersionLineage.ancestry`` and ``AnnotationLineage``.
+Inputs are the JSON of ``lineage.provenance``'s ``VersionLineage.ancestry`` and ``AnnotationLineage``.
 """
 
 from __future__ import annotations

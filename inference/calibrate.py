@@ -23,12 +23,12 @@ from inference.registry import class_names_of, resolve_model_ref, verify_weights
 from inference.runs import get_run, set_class_thresholds
 from inference.types import BatchTask, ItemRef
 from inference.ultra import PredictOptions, resolve_device
-from lineage.annotations import live_labels, manifest_hash
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
-from lineage.datasets import list_items, resolve_version, version_ref
+from lineage.datasets.versions import list_items, resolve_version, version_ref
 from lineage.db import session_scope
 from lineage.errors import InvalidInput, NotFound
+from lineage.labels.annotations import live_labels, manifest_hash
 from lineage.models import Annotation, AuditEvent, Dataset, DatasetVersion, GoldenSet, ProvenanceKind
 from quality_gates import BoxSet, match_detections
 

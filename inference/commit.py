@@ -4,7 +4,7 @@
 ``autolabel_run.batch`` audit event (label counts per class, thresholds, routed items, unreadable items), all
 in one transaction, after checking that the run is still running and its version still writable.
 
-Annotations are inserted with one Core ``executemany``: the rows ``lineage.annotations.add_annotations`` would
+Annotations are inserted with one Core ``executemany``: the rows ``lineage.labels.annotations.add_annotations`` would
 write, without its per-call validation queries and ``RETURNING``. Their provenance is what
 ``model_provenance`` gives (model version, weights hash, run), each label's confidence and the threshold it
 was held to; classes come from the model's class map (checked against the version's schema when the run was
@@ -30,11 +30,11 @@ from inference.routing import REASON_UNREADABLE, Thresholds, route_item
 from inference.runs import run_project_id
 from inference.signals import write_batch_signals
 from inference.types import BatchResult, BatchTask
-from lineage.annotations import check_box, mark_stale, model_provenance, seal_rows
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
-from lineage.datasets import ensure_writable
+from lineage.datasets.versions import ensure_writable
 from lineage.db import session_scope
+from lineage.labels.annotations import check_box, mark_stale, model_provenance, seal_rows
 from lineage.models import Annotation, AutoLabelRun, DatasetVersion, ProvenanceKind, ReviewQueueItem, RunState
 from lineage.models._base import utcnow
 

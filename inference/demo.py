@@ -22,11 +22,11 @@ from inference.review import decide, list_queue, resolve, select_next_batch
 from inference.runner import RunnerOptions, RunProgress, RunSummary, execute_run
 from inference.runs import queue_run
 from inference.tiny import ShapeBox, ShapesSpec, TinyModel, ensure_tiny_model, generator_config_hash, write_shapes
-from lineage.annotations import BoxChange, NewLabel, Provenance, add_annotations
 from lineage.context import Actor
-from lineage.datasets import create_dataset, create_version, list_items, version_ref
+from lineage.datasets.versions import create_dataset, create_version, list_items, version_ref
 from lineage.db import session_scope
-from lineage.gate_records import register_golden_set
+from lineage.gates.records import register_golden_set
+from lineage.labels.annotations import BoxChange, NewLabel, Provenance, add_annotations
 from lineage.models import ModelVersion, ProvenanceKind, ReviewDecision
 from lineage.schemas import LabelClass, create_schema
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from inference.types import FloatArray, ItemRef
-from lineage import dvcrepo
+from lineage.datasets import dvcrepo
 
 __all__ = ["FEATURE_SIDE", "ImageReadError", "VersionImages", "decode_bgr", "thumbnail_feature"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import LabelSchema, LabelSchemaVersion, ModelVersion

@@ -1,7 +1,7 @@
 """The review queue: what reviewers see, their decisions, and the active-learning pick of the next batch.
 
 Queue rows come from runs (``no_label``, ``uncertain``, ``unreadable``) and from active learning
-(``active_learning``, no run). Reviewers act on a row's model labels through ``lineage.annotations``
+(``active_learning``, no run). Reviewers act on a row's model labels through ``lineage.labels.annotations``
 (``accept``, ``reject`` = a tombstone, ``correct`` = a human label superseding the model's), may add labels
 the model missed, and resolve the row. Everything is audited; nothing is updated in place except the row's
 ``resolved_at``.
@@ -20,7 +20,11 @@ from sqlmodel import Session, col, select
 from inference.active import Diversity, Uncertainty, batch_size_for, select_batch
 from inference.runs import get_run, run_context
 from inference.signals import load_signals
-from lineage.annotations import (
+from lineage.audit.chain import append_event
+from lineage.context import Actor
+from lineage.datasets.versions import list_items
+from lineage.errors import Conflict, InvalidInput, NotFound
+from lineage.labels.annotations import (
     BoxChange,
     NewLabel,
     Provenance,
@@ -28,10 +32,6 @@ from lineage.annotations import (
     live_labels,
     review_annotation,
 )
-from lineage.audit import append_event
-from lineage.context import Actor
-from lineage.datasets import list_items
-from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import (
     Annotation,
     Dataset,

@@ -23,9 +23,9 @@ from sqlmodel import Session, col, select
 
 from inference.registry import class_names_of, resolve_model_ref
 from inference.routing import Thresholds
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
-from lineage.datasets import ensure_writable, resolve_version, version_ref
+from lineage.datasets.versions import ensure_writable, resolve_version, version_ref
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import AuditEvent, AutoLabelRun, Dataset, DatasetVersion, LabelSchemaVersion, ModelVersion, RunState
 from lineage.models._base import utcnow

@@ -22,9 +22,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
-from lineage import dvcrepo
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
+from lineage.datasets import dvcrepo
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import LabelSchema, LabelSchemaVersion
 

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from lineage.bundle import load_private_key, load_public_key
-from lineage.checkpoints import Checkpoint, checkpoint_due, sign_checkpoint, take_checkpoint, write_checkpoint
+from lineage.audit.checkpoints import Checkpoint, checkpoint_due, sign_checkpoint, take_checkpoint, write_checkpoint
 from lineage.errors import NotFound
+from lineage.release.bundle import load_private_key, load_public_key
 from service.settings import Settings
 
 __all__ = ["after_commit", "checkpoint_now", "require_public_key", "workspace_public_key"]

@@ -10,14 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
-from lineage.audit import append_event, export_events
-from lineage.audit_query import AuditFilter, list_events
-from lineage.audit_verify import AuditFileError
-from lineage.bundle import load_public_key
-from lineage.chain_check import ChainReport, parse_anchor, verify_chain
-from lineage.checkpoints import parse_checkpoint
-from lineage.deep_verify import DeepReport, deep_verify, legacy_seal
+from lineage.audit.chain import append_event, export_events
+from lineage.audit.checkpoints import parse_checkpoint
+from lineage.audit.deep import DeepReport, deep_verify, legacy_seal
+from lineage.audit.query import AuditFilter, list_events
+from lineage.audit.verify import AuditFileError
+from lineage.audit.whole import ChainReport, parse_anchor, verify_chain
 from lineage.errors import InvalidInput
+from lineage.release.bundle import load_public_key
 from service.checkpointing import checkpoint_now, workspace_public_key
 from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, local_actor, out, store
 from service.settings import get_settings

@@ -36,7 +36,7 @@ from rich.text import Text
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from lineage.audit import appended
+from lineage.audit.chain import appended
 from lineage.context import Actor
 from lineage.db import make_engine, session_scope
 from lineage.errors import Conflict, CredentialRejected, InvalidInput, LabelgateError, NotFound, PermissionDenied

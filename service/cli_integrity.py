@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lineage import datasets
-from lineage.release_check import reverify_release
+from lineage.release.check import reverify_release
 from service.checkpointing import require_public_key
 from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, out, store
 from service.cli_lineage import ProjectOpt, _project_id

@@ -14,12 +14,12 @@ import typer
 from sqlmodel import Session, col, select
 
 from lineage import datasets, schemas
-from lineage.attribution import check_attribution
 from lineage.errors import InvalidInput, NotFound
 from lineage.formats import FORMATS, export_version, import_annotations
-from lineage.lineage_query import annotation_lineage, version_lineage
+from lineage.labels.attribution import check_attribution
 from lineage.models import Project, VersionState
 from lineage.openlineage import workspace_emitter
+from lineage.provenance import annotation_lineage, version_lineage
 from service.cli_common import exits_cleanly, local_actor, out, store
 from service.settings import get_settings
 

@@ -11,11 +11,9 @@ from typing import Annotated
 
 import typer
 
-from lineage import datasets, releases
-from lineage.approvals import Meaning, sign_version
-from lineage.bundle import load_private_key, load_public_key, verify_bundle
+from lineage import datasets
 from lineage.errors import InvalidInput, NotFound
-from lineage.gate_records import (
+from lineage.gates.records import (
     evaluate_version,
     evaluation_purpose,
     get_policy,
@@ -24,10 +22,13 @@ from lineage.gate_records import (
     register_golden_set,
     store_policy,
 )
-from lineage.identity import get_user_by_name, set_signing_secret
+from lineage.identity.accounts import get_user_by_name, set_signing_secret
 from lineage.models import GatePolicy
 from lineage.openlineage import workspace_emitter
-from lineage.reports import audit_trail_report, governance_report
+from lineage.release import releases
+from lineage.release.approvals import Meaning, sign_version
+from lineage.release.bundle import load_private_key, load_public_key, verify_bundle
+from lineage.reports.html import audit_trail_report, governance_report
 from quality_gates import GateReport
 from service.cli_common import EXIT_BLOCKED, err, exits_cleanly, local_actor, out, store
 from service.cli_lineage import AsUser, ProjectOpt, _project_id

@@ -16,18 +16,19 @@ from rich.text import Text
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from lineage import identity, releases
-from lineage.approvals import Meaning, sign_version
-from lineage.bundle import load_private_key, load_public_key, verify_bundle
+from lineage import identity
 from lineage.context import Actor
-from lineage.datasets import change_state, version_ref
+from lineage.datasets.versions import change_state, version_ref
 from lineage.db import make_engine, session_scope
 from lineage.errors import Conflict, LabelgateError
-from lineage.gate_records import evaluate_version, evaluation_purpose, list_golden_sets, store_policy
-from lineage.lineage_query import version_lineage
+from lineage.gates.records import evaluate_version, evaluation_purpose, list_golden_sets, store_policy
 from lineage.models import Dataset, DatasetVersion, GatePolicy, Project, Role, User, VersionState
 from lineage.openlineage import workspace_emitter
-from lineage.reports import audit_trail_report, governance_report
+from lineage.provenance import version_lineage
+from lineage.release import releases
+from lineage.release.approvals import Meaning, sign_version
+from lineage.release.bundle import load_private_key, load_public_key, verify_bundle
+from lineage.reports.html import audit_trail_report, governance_report
 from service.cli_common import out
 from service.demo_integrity import integrity_chapter
 from service.gate_report import golden_label, header_from_record, headline
@@ -171,7 +172,7 @@ def run_gates(state: DemoState) -> None:
 def _check_on_record(state: DemoState, ref: str, policy_file: str, *, golden: str | None = None) -> None:
     """``labelgate gate check REF --policy FILE [--golden NAME@VERSION]`` on the demo's record, narrated: the
     same domain calls as the CLI's service form (the policy file stored as a version, then evaluated)."""
-    from lineage.datasets import resolve_version
+    from lineage.datasets.versions import resolve_version
 
     command = f"labelgate gate check {ref} --policy {policy_file}" + (f" --golden {golden}" if golden else "")
     root = Path(__file__).resolve().parents[1]

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from lineage.audit import export_events
-from lineage.audit_verify import verify_file
-from lineage.chain_check import verify_chain
+from lineage.audit.chain import export_events
+from lineage.audit.deep import deep_verify
+from lineage.audit.verify import verify_file
+from lineage.audit.whole import verify_chain
 from lineage.db import make_engine, session_scope
-from lineage.deep_verify import deep_verify
 from lineage.models import DatasetVersion
-from lineage.release_check import reverify_release
+from lineage.release.check import reverify_release
 from service.checkpointing import checkpoint_now, require_public_key
 
 if TYPE_CHECKING:

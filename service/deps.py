@@ -13,10 +13,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from lineage.audit import appended
+from lineage.audit.chain import appended
 from lineage.context import Actor
 from lineage.errors import InvalidInput, LabelgateError, NotFound
-from lineage.identity import authenticate_token, project_roles
+from lineage.identity.accounts import authenticate_token, project_roles
 from lineage.models import ApiToken, Membership, Project, Role, User
 from service.checkpointing import after_commit
 from service.middleware import accepted_media_types, accepts, body_kind, media_type

@@ -24,11 +24,11 @@ from PIL import Image, ImageDraw
 from sqlmodel import Session
 
 from lineage import datasets, schemas
-from lineage.annotations import NewLabel, Provenance, add_annotations, review_annotation
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
 from lineage.formats.transfer import import_annotations
-from lineage.gate_records import register_golden_set, store_policy
+from lineage.gates.records import register_golden_set, store_policy
+from lineage.labels.annotations import NewLabel, Provenance, add_annotations, review_annotation
 from lineage.models import (
     AutoLabelRun,
     DatasetVersion,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lineage.approvals import Meaning
+from lineage.release.approvals import Meaning
 
 __all__ = [
     "ApprovalCreate",

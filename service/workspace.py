@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
+from lineage.datasets.dvcrepo import init_repo
 from lineage.db import make_engine, session_scope
-from lineage.dvcrepo import init_repo
-from lineage.identity import create_user, issue_token
+from lineage.identity.accounts import create_user, issue_token
 from lineage.models import User
 from service.migrate import upgrade_database
 from service.settings import Settings

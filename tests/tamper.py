@@ -33,7 +33,7 @@ def rewrite_chain(engine: Engine, *, from_seq: int, actor: str = "mallory", drop
     """Rewrite every event from ``from_seq`` on with a new actor and fresh, correct hashes (columns
     included), optionally dropping the events after ``drop_after``: a chain a verifier without any
     witness cannot tell from the real one."""
-    from lineage.audit import GENESIS_HASH, canonical_bytes, event_hash
+    from lineage.audit.chain import GENESIS_HASH, canonical_bytes, event_hash
 
     disable_triggers(engine)
     with engine.begin() as conn:
@@ -67,7 +67,7 @@ def append_forged(engine: Engine, *, actor: str = "mallory", action: str = "rele
     """Append one correctly hashed event at the head, as a database writer can; returns its seq."""
     from sqlmodel import Session
 
-    from lineage.audit import append_event
+    from lineage.audit.chain import append_event
 
     with Session(engine) as s:
         event = append_event(s, actor=actor, action=action, object_type="thing", object_id=1)

@@ -20,9 +20,9 @@ from sqlalchemy import MetaData, create_engine, text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from lineage.audit_verify import verify_database
+from lineage.audit.deep import deep_verify
+from lineage.audit.verify import verify_database
 from lineage.db import make_engine
-from lineage.deep_verify import deep_verify
 from lineage.formats import import_annotations
 from lineage.models import Dataset, DatasetVersion, Item, LabelImport, User, VersionState
 from service.cli import app

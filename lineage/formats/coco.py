@@ -25,7 +25,6 @@ import re
 import sys
 from typing import Any, TypeVar
 
-from lineage.annotations import EDGE_EPS, check_box
 from lineage.formats.common import (
     AttributesRefused,
     ExportData,
@@ -38,6 +37,7 @@ from lineage.formats.common import (
     gc_paused,
     sha256_bytes,
 )
+from lineage.labels.annotations import EDGE_EPS, check_box
 
 __all__ = ["COCO_KEY", "export_coco", "parse_coco"]
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel
 
-from lineage.annotations import ANNOTATION_COLUMNS
+from lineage.audit.rowdigest import box_digests
 from lineage.errors import InvalidInput
+from lineage.labels.annotations import ANNOTATION_COLUMNS
 from lineage.models import ProvenanceKind
 from lineage.models._base import utcnow
-from lineage.rowdigest import box_digests
 
 __all__ = ["RowWriter"]
 
@@ -56,7 +56,7 @@ class RowWriter:
         values: integers, the enum, a format name of letters, our own timestamp), so each row binds 8
         parameters instead of 23; on PostgreSQL the COPY lists only the columns that are not NULL.
 
-        Each row is sealed (``lineage.rowdigest``): ``created_by``, its content digest and ``audit_seq``,
+        Each row is sealed (``lineage.audit.rowdigest``): ``created_by``, its content digest and ``audit_seq``,
         the seq of the event the caller appends for this batch. Returns the rows' digests, in order.
         """
         if not boxes:

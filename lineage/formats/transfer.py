@@ -18,18 +18,19 @@ from typing import Literal
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from lineage.annotations import DELETED, live_labels, mark_stale, schema_class_names
-from lineage.attribution import check_attribution
-from lineage.audit import append_event, next_seq
+from lineage.audit.chain import append_event, next_seq
+from lineage.audit.rowdigest import aggregate
 from lineage.context import Actor
-from lineage.datasets import ensure_writable, read_item, version_ref
+from lineage.datasets.versions import ensure_writable, read_item, version_ref
 from lineage.errors import InvalidInput
 from lineage.formats.coco import export_coco, parse_coco
 from lineage.formats.common import ExportData, ExportLabel, ItemIndex, ItemRef, ParsedLabels
 from lineage.formats.rows import RowWriter
 from lineage.formats.voc import export_voc, parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
-from lineage.imports import PriorImport, claim, latest_id_map, prior_import, refuse_race
+from lineage.labels.annotations import DELETED, live_labels, mark_stale, schema_class_names
+from lineage.labels.attribution import check_attribution
+from lineage.labels.imports import PriorImport, claim, latest_id_map, prior_import, refuse_race
 from lineage.models import (
     Annotation,
     Dataset,
@@ -40,7 +41,6 @@ from lineage.models import (
     ProvenanceKind,
 )
 from lineage.openlineage import LineageEmitter, import_event
-from lineage.rowdigest import aggregate
 
 __all__ = ["FORMATS", "ExportResult", "ImportResult", "export_data", "export_version", "import_annotations"]
 
@@ -125,11 +125,11 @@ def import_annotations(
     batch_size: int = DEFAULT_BATCH,
     reimport: bool = False,
 ) -> ImportResult:
-    """Import a source into ``version`` (all or nothing; idempotent per content, ``lineage.imports``).
+    """Import a source into ``version`` (all or nothing; idempotent per content, ``lineage.labels.imports``).
 
     ``path``: the COCO file or the YOLO/VOC folder; a COCO document may come as ``data`` (bytes) instead,
     named ``source_name``. ``annotator_id``: record the labels as ``human`` work of that user, who must be
-    a member with an annotating role, attributed by an ML engineer or admin (``lineage.attribution``).
+    a member with an annotating role, attributed by an ML engineer or admin (``lineage.labels.attribution``).
     ``batch_size`` (50,000): rows per insert batch and per audit event. A source whose SHA-256 was already
     imported into the version writes nothing (``status="already_imported"``) unless ``reimport``.
     """
@@ -292,7 +292,7 @@ def export_data(
     """The version's live boxes per item, classes in schema order (else sorted by name).
 
     ``id_map``: the source ids a COCO export keeps (default: those of the version's newest COCO import,
-    ``lineage.imports.latest_id_map``; ``{}`` numbers everything afresh). Its categories are classes too,
+    ``lineage.labels.imports.latest_id_map``; ``{}`` numbers everything afresh). Its categories are classes too,
     so a version without a schema still exports the categories that had no boxes."""
     kept = id_map if id_map is not None else latest_id_map(session, version.id or 0)
     items = [

@@ -19,7 +19,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
-from lineage.annotations import check_box
 from lineage.formats.common import (
     NULL_JSON,
     ExportData,
@@ -33,6 +32,7 @@ from lineage.formats.common import (
     fmt_number,
     sha256_bytes,
 )
+from lineage.labels.annotations import check_box
 
 __all__ = ["export_voc", "parse_voc"]
 

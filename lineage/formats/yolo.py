@@ -26,7 +26,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from lineage.annotations import EDGE_EPS, check_box
 from lineage.formats._yolo_layout import find_layout, image_stems, label_stems
 from lineage.formats.common import (
     NULL_JSON,
@@ -38,6 +37,7 @@ from lineage.formats.common import (
     Problems,
     sha256_bytes,
 )
+from lineage.labels.annotations import EDGE_EPS, check_box
 
 __all__ = ["export_yolo", "parse_yolo"]
 

@@ -138,7 +138,7 @@ class Annotation(SQLModel, table=True):
     # Who wrote this row (the importer, the corrector, the run's owner): an author of the version, whoever
     # the label is attributed to. Null only on rows written before revision 0003.
     created_by: int | None = Field(default=None, foreign_key="users.id")
-    # Integrity: the row's content digest (``lineage.audit.rows``) and the audit event that recorded it.
+    # Integrity: the row's content digest (``lineage.audit.chain.rows``) and the audit event that recorded it.
     row_digest: str | None = Field(default=None, max_length=64)
     audit_seq: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
 

@@ -17,7 +17,7 @@ class AuditEvent(SQLModel, table=True):
     """One event of the hash chain.
 
     ``canonical`` holds the exact bytes that were hashed, so verification never re-serialises:
-    ``hash = sha256(DOMAIN || bytes.fromhex(prev_hash) || canonical)`` (see ``lineage.audit``).
+    ``hash = sha256(DOMAIN || bytes.fromhex(prev_hash) || canonical)`` (see ``lineage.audit.chain``).
     ``seq`` starts at 1 and has no gaps.
     """
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from sqlmodel import select
 
-from lineage import annotations as ann
 from lineage.errors import InvalidInput, NotFound
+from lineage.labels import annotations as ann
 from lineage.models import Annotation, Dataset, DatasetVersion, Item, ProvenanceKind, Review, Role
 from service.deps import Caller, CallerDep, Offset, SessionDep
 from service.routes.datasets import VERSION, actor_of, visible_version

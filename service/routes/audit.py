@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from lineage.audit_query import AuditFilter, count_events, list_events
-from lineage.chain_check import verify_chain
-from lineage.deep_verify import deep_verify
-from lineage.release_check import reverify_release
+from lineage.audit.deep import deep_verify
+from lineage.audit.query import AuditFilter, count_events, list_events
+from lineage.audit.whole import verify_chain
+from lineage.release.check import reverify_release
 from service.checkpointing import require_public_key, workspace_public_key
 from service.deps import CallerDep, Offset, SessionDep, SettingsDep
 from service.routes.datasets import VERSION, visible_version

@@ -15,11 +15,11 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from lineage import datasets
-from lineage.attribution import check_attribution
 from lineage.context import Actor
 from lineage.errors import InvalidInput, NotFound
 from lineage.formats import import_annotations as run_import
 from lineage.formats.transfer import ImportResult, export_data, export_version
+from lineage.labels.attribution import check_attribution
 from lineage.models import Dataset, DatasetVersion, VersionState
 from lineage.openlineage import LineageEmitter, workspace_emitter
 from lineage.schemas import resolve_schema_ref

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from lineage import datasets, gate_records
+from lineage import datasets
 from lineage.errors import NotFound
-from lineage.gate_records import EvaluationView, evaluate_version, get_policy, register_golden_set, store_policy
+from lineage.gates import records as gate_records
+from lineage.gates.records import EvaluationView, evaluate_version, get_policy, register_golden_set, store_policy
 from lineage.models import GatePolicy, GoldenSet, VersionState
 from service.deps import CallerDep, SessionDep
 from service.routes.datasets import VERSION, actor_of, visible_version

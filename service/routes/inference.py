@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inference import registry, review, runs
 from inference.calibrate import get_calibration
-from lineage.annotations import BoxChange
 from lineage.errors import InvalidInput
+from lineage.labels.annotations import BoxChange
 from lineage.models import Annotation, AutoLabelRun, ModelVersion, ReviewDecision, RunState
 from lineage.schemas import resolve_schema_ref
 from service.deps import CallerDep, Offset, SessionDep, SettingsDep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lineage.lineage_query import AnnotationLineage, VersionLineage, annotation_lineage, version_lineage
+from lineage.provenance import AnnotationLineage, VersionLineage, annotation_lineage, version_lineage
 from service.deps import CallerDep, SessionDep
 from service.routes.annotations import ANNOTATION, visible_annotation
 from service.routes.datasets import VERSION, visible_version

@@ -6,13 +6,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from lineage import releases
-from lineage.approvals import Meaning, approvals_for, sign_version, signing_refusals
-from lineage.bundle import load_private_key
 from lineage.errors import NotFound
-from lineage.gate_records import evidence_evaluation
+from lineage.gates.records import evidence_evaluation
 from lineage.models import Approval, GatePolicy, Release
-from lineage.reports import audit_trail_report, governance_report
+from lineage.release import releases
+from lineage.release.approvals import Meaning, approvals_for, sign_version, signing_refusals
+from lineage.release.bundle import load_private_key
+from lineage.reports.html import audit_trail_report, governance_report
 from service.deps import CallerDep, SessionDep, SettingsDep
 from service.gate_report import ReportFormat
 from service.gate_report import render as render_gate_report

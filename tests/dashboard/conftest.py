@@ -30,9 +30,9 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from lineage import datasets, identity
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.db import make_engine
-from lineage.gate_records import evaluate_version
+from lineage.gates.records import evaluate_version
 from lineage.models import Annotation, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, Role, VersionState
 from lineage.schemas import LabelClass, classes_hash
 from service.app import create_app

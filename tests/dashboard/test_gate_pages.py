@@ -21,8 +21,8 @@ from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from lineage import identity
-from lineage.bundle import load_public_key, verify_bundle
 from lineage.models import DatasetVersion, Item, ReviewQueueItem, Role, User
+from lineage.release.bundle import load_public_key, verify_bundle
 from service.settings import Settings
 from tests.dashboard.conftest import (
     SECRET,

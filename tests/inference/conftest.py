@@ -20,8 +20,8 @@ from inference.runner import RunnerOptions, RunSummary, execute_run
 from inference.runs import queue_run
 from inference.tiny import TinyModel, ensure_tiny_model
 from lineage.context import Actor
+from lineage.datasets.dvcrepo import init_repo
 from lineage.db import session_scope
-from lineage.dvcrepo import init_repo
 from lineage.models import Annotation, AuditEvent, ReviewQueueItem
 from service.settings import Settings
 from tests.factories import World, actor_for, make_world

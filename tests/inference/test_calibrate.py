@@ -7,9 +7,9 @@ from sqlmodel import Session, select
 
 from inference.calibrate import calibrate, get_calibration
 from inference.runs import get_run, run_thresholds
-from lineage.annotations import manifest_hash
-from lineage.datasets import resolve_version
+from lineage.datasets.versions import resolve_version
 from lineage.errors import InvalidInput, NotFound
+from lineage.labels.annotations import manifest_hash
 from lineage.models import Annotation, AuditEvent
 from tests.inference.conftest import GOLDEN_ITEMS, Env
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from lineage.audit_verify import verify_database
+from lineage.audit.verify import verify_database
 from lineage.models import Annotation, AutoLabelRun, ReviewQueueItem, RunState
 from tests.inference.conftest import POOL_ITEMS, Env
 

@@ -19,8 +19,8 @@ from inference.runs import cancel_run, get_run, queue_run, run_thresholds, set_c
 from inference.signals import load_signals
 from inference.types import BatchTask, ItemRef
 from inference.ultra import PredictOptions
-from lineage.audit_verify import verify_database
-from lineage.datasets import change_state, list_items, resolve_version
+from lineage.audit.verify import verify_database
+from lineage.datasets.versions import change_state, list_items, resolve_version
 from lineage.db import session_scope
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import Annotation, AuditEvent, AutoLabelRun, ReviewQueueItem, RunState, VersionState

@@ -1,7 +1,7 @@
 """Fixtures of the lineage tests: a world of users, a real workspace (git + DVC), images, quick versions.
 
 ``quick_version`` writes a version's rows without DVC, for tests about labels alone; tests about content
-use ``workspace`` and ``lineage.datasets.create_version`` (real ``dvc add``/``push``).
+use ``workspace`` and ``lineage.datasets.versions.create_version`` (real ``dvc add``/``push``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Who may attribute imported labels to whom, what the import's audit event says, and who counts as an
-author of a version (``lineage.approvals.version_authors``), on SQLite and PostgreSQL.
+author of a version (``lineage.release.approvals.version_authors``), on SQLite and PostgreSQL.
 
 The authorship tests write annotation rows by hand, each with the columns its insert path fills, so every
 rule of the module doc is checked on its own: attributed annotator, row writer (``created_by``), run owner,
@@ -17,11 +17,10 @@ import pytest
 from sqlmodel import Session, col, func, select
 
 from lineage import identity
-from lineage.approvals import version_authors
-from lineage.attribution import ANNOTATING_ROLES, check_attribution
 from lineage.context import Actor
 from lineage.errors import InvalidInput, PermissionDenied
 from lineage.formats import import_annotations
+from lineage.labels.attribution import ANNOTATING_ROLES, check_attribution
 from lineage.models import (
     Annotation,
     AuditEvent,
@@ -35,6 +34,7 @@ from lineage.models import (
     RunState,
     User,
 )
+from lineage.release.approvals import version_authors
 from tests.factories import World, actor_for, make_user
 from tests.lineage.conftest import items_of, quick_schema, quick_version
 

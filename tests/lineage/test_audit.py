@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from lineage.audit import (
+from lineage.audit.chain import (
     DOMAIN,
     GENESIS_HASH,
     append_event,
@@ -21,7 +21,7 @@ from lineage.audit import (
     event_hash,
     export_events,
 )
-from lineage.audit_verify import verify_database, verify_file, verify_rows
+from lineage.audit.verify import verify_database, verify_file, verify_rows
 from lineage.db import session_scope
 from lineage.models import AuditEvent
 from lineage.models._base import utcnow

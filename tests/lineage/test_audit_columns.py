@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from lineage.audit import append_event
-from lineage.audit_query import AuditFilter, list_events
-from lineage.audit_verify import verify_database
+from lineage.audit.chain import append_event
+from lineage.audit.query import AuditFilter, list_events
+from lineage.audit.verify import verify_database
 from tests.tamper import tamper
 
 
@@ -104,7 +104,7 @@ def test_payload_numbers_beyond_64_bits_are_compared_exactly(engine: Engine) -> 
 def test_fresh_events_take_the_byte_exact_path(engine: Engine) -> None:
     # Every event the service writes is proven by the database rebuilding its bytes from its columns (no
     # parsing); an odd but honest value (a quote, a line separator) goes the parsing way and still agrees.
-    from lineage.audit_verify import _db_rows, column_mismatch
+    from lineage.audit.verify import _db_rows, column_mismatch
 
     _chain(engine, 3)
     with Session(engine) as s:
@@ -120,7 +120,7 @@ def test_fresh_events_take_the_byte_exact_path(engine: Engine) -> None:
 
 def test_the_parallel_path_checks_columns_too(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     # Two processes over ranges of the chain (the path 1M-event chains take): same verdicts, both drivers.
-    import lineage.audit_verify as av
+    import lineage.audit.verify as av
 
     monkeypatch.setattr(av, "_PARALLEL_MIN_EVENTS", 0)
     _chain(engine, 8)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lineage.bundle import canonical, field_digests, sign_bundle, verify_bundle
+from lineage.release.bundle import canonical, field_digests, sign_bundle, verify_bundle
 
 CONTENT: dict[str, Any] = {
     "dataset": {"name": "signs", "version": "v2", "git_revision": "a" * 40, "item_count": 40},

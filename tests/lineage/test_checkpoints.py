@@ -10,10 +10,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from lineage.audit import append_event, chain_head
-from lineage.bundle import load_private_key, sign_bundle
-from lineage.chain_check import ChainReport, Witness, parse_anchor, verify_chain
-from lineage.checkpoints import (
+from lineage.audit.chain import append_event, chain_head
+from lineage.audit.checkpoints import (
     CHECKPOINT_DIR,
     checkpoint_due,
     load_repo_checkpoints,
@@ -22,8 +20,10 @@ from lineage.checkpoints import (
     take_checkpoint,
     verify_checkpoint,
 )
-from lineage.dvcrepo import git
+from lineage.audit.whole import ChainReport, Witness, parse_anchor, verify_chain
+from lineage.datasets.dvcrepo import git
 from lineage.errors import InvalidInput
+from lineage.release.bundle import load_private_key, sign_bundle
 from service.checkpointing import after_commit, workspace_public_key
 from service.settings import Settings
 from tests.tamper import append_forged, rewrite_chain, tamper
@@ -73,7 +73,7 @@ def test_rewrite_with_fresh_hashes_is_named_at_the_checkpoint(ws: Settings, engi
     cp_seq = _checkpoint(engine, ws)
     rewrite_chain(engine, from_seq=2)
     with Session(engine) as s:
-        from lineage.audit_verify import verify_database
+        from lineage.audit.verify import verify_database
 
         assert verify_database(s).ok  # the chain alone cannot tell
     report = _verify(engine, ws)

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from lineage import identity
+from lineage.audit.rowdigest import row_digest
 from lineage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lineage.models import ApiToken, AuditEvent, Role, User
 from lineage.models._base import utcnow
-from lineage.rowdigest import row_digest
 from tests.factories import World, actor_for, make_user
 
 SECRET = "correct horse battery"

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from lineage import annotations as ann
-from lineage.datasets import change_state
-from lineage.deep_verify import DeepReport, deep_verify, legacy_seal
+from lineage.audit.deep import DeepReport, deep_verify, legacy_seal
+from lineage.audit.rowdigest import DIGEST_COLUMNS, digest_values, normaliser
+from lineage.datasets.versions import change_state
+from lineage.labels import annotations as ann
 from lineage.models import ProvenanceKind, ReviewDecision, VersionState
-from lineage.rowdigest import digest_values, normaliser
 from tests.factories import World, actor_for, make_world
 from tests.lineage.conftest import items_of, quick_schema, quick_version
 from tests.tamper import tamper
@@ -130,7 +130,7 @@ def test_edit_with_a_recomputed_digest_is_named_by_event(engine: Engine, history
     with Session(engine) as s:
         row = s.execute(text("SELECT audit_seq FROM annotations WHERE id = :i"), {"i": target}).one()
         seq = row[0]
-        names = [n for n, _ in __import__("lineage.rowdigest").rowdigest.DIGEST_COLUMNS["annotations"]]
+        names = [n for n, _ in DIGEST_COLUMNS["annotations"]]
         values = list(s.execute(text(f"SELECT {', '.join(names)} FROM annotations WHERE id = :i"), {"i": target}).one())
     values[names.index("category")] = "cat"
     forged = digest_values("annotations", values, normaliser("annotations"))
@@ -226,7 +226,7 @@ def test_legacy_rows_are_unsealed_until_sealed_once(engine: Engine, history: His
         ts="2026-01-01 00:00:00.000000",
     )
     assert [p.kind for p in _deep(engine).problems] == ["unsealed"]
-    from lineage.audit import append_event
+    from lineage.audit.chain import append_event
 
     with Session(engine) as s:
         seal = legacy_seal(s)
@@ -245,7 +245,7 @@ def test_parallel_scan_agrees_with_the_serial_one(
 ) -> None:
     # Two processes over id ranges that split sealed batches between them: the merge must be exact,
     # both when the record is intact and when one row of a split batch was rewritten with its digest.
-    import lineage.deep_verify as dv
+    import lineage.audit.deep as dv
 
     monkeypatch.setattr(dv, "_PARALLEL_MIN_ROWS", 0)
     with Session(engine) as s:
@@ -253,7 +253,7 @@ def test_parallel_scan_agrees_with_the_serial_one(
     target = history.first_batch[1]
     with Session(engine) as s:
         seq = s.execute(text("SELECT audit_seq FROM annotations WHERE id = :i"), {"i": target}).scalar()
-        names = [n for n, _ in __import__("lineage.rowdigest").rowdigest.DIGEST_COLUMNS["annotations"]]
+        names = [n for n, _ in DIGEST_COLUMNS["annotations"]]
         values = list(s.execute(text(f"SELECT {', '.join(names)} FROM annotations WHERE id = :i"), {"i": target}).one())
     values[names.index("w")] = 11.0
     forged = digest_values("annotations", values, normaliser("annotations"))

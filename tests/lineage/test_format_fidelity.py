@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col
 
-from lineage.annotations import live_labels
 from lineage.context import Actor
 from lineage.formats import ImportInvalid, export_version, import_annotations
 from lineage.formats.coco import _parse_fast, _parse_slow, export_coco, parse_coco
@@ -37,6 +36,7 @@ from lineage.formats.common import (
 )
 from lineage.formats.voc import parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
+from lineage.labels.annotations import live_labels
 from lineage.models import Annotation, DatasetVersion
 from quality_gates.coco import parse_coco_instances
 from tests.factories import World

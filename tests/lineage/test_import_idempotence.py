@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from lineage.audit.deep import deep_verify
 from lineage.context import Actor
-from lineage.deep_verify import deep_verify
 from lineage.formats import import_annotations
-from lineage.imports import latest_id_map
+from lineage.labels.imports import latest_id_map
 from lineage.models import Annotation, DatasetVersion, LabelImport
 from tests.factories import World
 from tests.lineage.conftest import quick_schema, quick_version

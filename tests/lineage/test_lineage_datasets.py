@@ -12,11 +12,12 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from lineage import datasets, dvcrepo
-from lineage.annotations import NewLabel, Provenance, add_annotations, manifest_hash
+from lineage import datasets
 from lineage.context import Actor
+from lineage.datasets import dvcrepo
 from lineage.errors import Conflict, InvalidInput
-from lineage.models import Annotation, AuditEvent, ProvenanceKind, Role, VersionState
+from lineage.labels.annotations import NewLabel, Provenance, add_annotations, manifest_hash
+from lineage.models import Annotation, AuditEvent, Dataset, DatasetVersion, ProvenanceKind, Role, VersionState
 from service.settings import Settings
 from tests.factories import World
 from tests.lineage.conftest import items_of, make_images
@@ -29,7 +30,7 @@ SIZES = {"a.png": (64, 48), "b.png": (80, 60), "sub/c.png": (100, 50)}
 
 def _version(
     session: Session, ml: Actor, world: World, ws: Settings, src: Path, name: str = "v1", **kw: object
-) -> datasets.DatasetVersion:
+) -> DatasetVersion:
     pid = world.project.id or 0
     try:
         ds = datasets.get_dataset(session, project_id=pid, name="pets")
@@ -101,7 +102,7 @@ def test_child_without_folder_keeps_parent_content_and_inherits_labels(
     v2 = datasets.create_version(
         session,
         actor=ml,
-        dataset=session.get(datasets.Dataset, v1.dataset_id),
+        dataset=session.get(Dataset, v1.dataset_id),
         version="v2",  # type: ignore[arg-type]
         repo_dir=workspace.repo_dir,
         parent=v1,
@@ -171,9 +172,7 @@ def test_states_release_tag_and_bad_transitions(
     assert states == ["candidate", "released", "deprecated"]
 
 
-def _released_version(
-    session: Session, ml: Actor, world: World, ws: Settings, tmp_path: Path
-) -> datasets.DatasetVersion:
+def _released_version(session: Session, ml: Actor, world: World, ws: Settings, tmp_path: Path) -> DatasetVersion:
     v = _version(session, ml, world, ws, make_images(tmp_path / "s", {"a.png": (40, 30)}))
     prov = Provenance(kind=ProvenanceKind.human, annotator_id=ml.user_id)
     add_annotations(
@@ -219,7 +218,7 @@ def test_illegal_state_change_of_a_released_version_is_refused_and_audited(
     with Session(engine) as fresh:
         row = fresh.exec(select(AuditEvent).where(AuditEvent.action == "dataset_version.write_refused")).one()
         assert row.payload["attempted"] == "state change to draft"
-        assert fresh.get(datasets.DatasetVersion, vid).state == "released"  # type: ignore[union-attr]
+        assert fresh.get(DatasetVersion, vid).state == "released"  # type: ignore[union-attr]
 
 
 @sqlite_only

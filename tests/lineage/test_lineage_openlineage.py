@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import Session
 
 from lineage import datasets
-from lineage.annotations import NewLabel, Provenance, add_annotations
 from lineage.context import Actor
 from lineage.formats import import_annotations
+from lineage.labels.annotations import NewLabel, Provenance, add_annotations
 from lineage.models import ProvenanceKind, VersionState
 from lineage.openlineage import LineageEmitter, workspace_emitter
 from service.settings import Settings

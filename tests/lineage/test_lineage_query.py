@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from lineage import annotations as ann
 from lineage.context import Actor
 from lineage.errors import NotFound
-from lineage.lineage_query import annotation_lineage, version_lineage
+from lineage.labels import annotations as ann
 from lineage.models import AutoLabelRun, LabelSchemaVersion, ModelVersion, ProvenanceKind, ReviewDecision
+from lineage.provenance import annotation_lineage, version_lineage
 from lineage.schemas import LabelClass, classes_hash
 from tests.factories import World, actor_for
 from tests.lineage.conftest import items_of, quick_schema, quick_version

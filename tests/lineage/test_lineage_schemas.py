@@ -8,8 +8,9 @@ import json
 import pytest
 from sqlmodel import Session, col, select
 
-from lineage import dvcrepo, schemas
+from lineage import schemas
 from lineage.context import Actor
+from lineage.datasets import dvcrepo
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import AuditEvent
 from lineage.schemas import LabelClass, diff_classes, parse_classes

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from lineage.approvals import ApprovalRules
-from lineage.gate_records import store_policy
+from lineage.gates.records import store_policy
 from lineage.models import Role
-from lineage.releases import RELEASE_FLOOR, release_rules
+from lineage.release.approvals import ApprovalRules
+from lineage.release.releases import RELEASE_FLOOR, release_rules
 from tests.factories import actor_for, make_world
 
 RELAXED = """

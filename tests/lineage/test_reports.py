@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from lineage.audit import append_event
-from lineage.reports import audit_trail_report, old_and_new
+from lineage.audit.chain import append_event
+from lineage.reports.html import audit_trail_report, old_and_new
 
 
 def test_old_and_new_split() -> None:

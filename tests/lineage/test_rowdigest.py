@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lineage.rowdigest import DIGEST_COLUMNS, box_digests, digest_values, normaliser, row_reader
+from lineage.audit.rowdigest import DIGEST_COLUMNS, box_digests, digest_values, normaliser, row_reader
 
 NAMES = [n for n, _ in DIGEST_COLUMNS["annotations"]]
 ATTRS = ["null", "{}", '{"occluded": true}', '{"n": 1.5, "s": "é\\u2028"}', '{"big": 1180591620717411303424}']

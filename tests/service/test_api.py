@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from lineage import identity
+from lineage.errors import NotFound
 from lineage.models import ApiToken
 from lineage.models._base import utcnow
 from tests.factories import World
@@ -52,7 +53,7 @@ def test_expired_and_revoked_tokens_get_401(client: TestClient, world: World, en
         try:
             identity.authenticate_token(s, expired.token, now=utcnow() + timedelta(seconds=2))
             raise AssertionError("an expired token authenticated")
-        except identity.NotFound as exc:
+        except NotFound as exc:
             assert exc.message == "token expired"
     me = client.get("/api/v1/me", headers=world.headers("annotator")).json()
     tokens = client.get(f"/api/v1/users/{me['id']}/tokens", headers=world.headers("annotator")).json()

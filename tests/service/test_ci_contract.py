@@ -283,7 +283,7 @@ def test_release_exit_codes(ws: Ws, monkeypatch: pytest.MonkeyPatch) -> None:
     expect(lg(*release, "street@v3", "-o", ws.tmp / "bundle.json"), 0, "released street@v3")
     expect(lg(*release, "street@v3"), 1, "already released")
     expect(lg("reject", "street@v1", "--reason", "old", "--project", "alpha"), 1, "cannot move a draft")
-    monkeypatch.setattr("lineage.releases.release", boom)
+    monkeypatch.setattr("lineage.release.releases.release", boom)
     expect(lg(*release, "street@v2"), 3, "internal error: RuntimeError: boom")
     expect(lg("release"), 2, "Missing argument")
 

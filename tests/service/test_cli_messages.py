@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lineage.approvals import SigningConflict, SigningForbidden
 from lineage.errors import Conflict, CredentialRejected, InvalidInput, NotFound, PermissionDenied
+from lineage.release.approvals import SigningConflict, SigningForbidden
 from quality_gates.errors import InputFormatError, PolicyError
 from service.cli import app
 from service.cli_common import classify, exits_cleanly

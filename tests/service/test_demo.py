@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from lineage.audit_verify import verify_database
-from lineage.bundle import load_public_key, verify_bundle
-from lineage.gate_records import evidence_evaluation
+from lineage.audit.verify import verify_database
+from lineage.gates.records import evidence_evaluation
 from lineage.models import AutoLabelRun, Dataset, DatasetVersion, GateEvaluation, GoldenSet, Release, RunState
+from lineage.release.bundle import load_public_key, verify_bundle
 from service.cli import app
 from service.demo import run_demo
 from service.settings import get_settings

@@ -22,8 +22,8 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from lineage import identity
-from lineage.annotations import NewLabel, Provenance, add_annotations
-from lineage.gate_records import store_policy
+from lineage.gates.records import store_policy
+from lineage.labels.annotations import NewLabel, Provenance, add_annotations
 from lineage.models import (
     AuditEvent,
     AutoLabelRun,
@@ -325,7 +325,7 @@ def test_an_approval_made_then_authored_over_stops_counting(ctx: Ctx) -> None:
     assert r.status_code == 201, r.text
     listed = ctx.client.get(ctx.url("/approvals"), headers=ctx.as_("ml_engineer")).json()
     with Session(ctx.engine) as s:
-        from lineage.approvals import version_content_hash
+        from lineage.release.approvals import version_content_hash
 
         assert listed[0]["content_hash"] == version_content_hash(s, ctx.version())  # same content as signed
     r = ctx.client.post(ctx.url("/release"), headers=ctx.as_("ml_engineer"))

@@ -20,8 +20,9 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from lineage import datasets
-from lineage.annotations import NewLabel, Provenance, add_annotations, count_live
-from lineage.gate_records import register_golden_set
+from lineage.audit.rowdigest import row_digest
+from lineage.gates.records import register_golden_set
+from lineage.labels.annotations import NewLabel, Provenance, add_annotations, count_live
 from lineage.models import (
     AuditEvent,
     Dataset,
@@ -31,7 +32,6 @@ from lineage.models import (
     Item,
     ProvenanceKind,
 )
-from lineage.rowdigest import row_digest
 from quality_gates import make_demo
 from service.app import create_app
 from service.cli import app

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from lineage import datasets
-from lineage.annotations import NewLabel, Provenance, add_annotations
-from lineage.audit_verify import verify_database
+from lineage.audit.verify import verify_database
+from lineage.labels.annotations import NewLabel, Provenance, add_annotations
 from lineage.models import Annotation, AuditEvent, DatasetVersion, ProvenanceKind, VersionState
 from service.settings import Settings
 from service.workspace import init_workspace

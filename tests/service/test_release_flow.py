@@ -18,9 +18,9 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from lineage import identity
-from lineage.bundle import load_public_key, verify_bundle
-from lineage.dvcrepo import git
+from lineage.datasets.dvcrepo import git
 from lineage.models import Role, User
+from lineage.release.bundle import load_public_key, verify_bundle
 from service.app import create_app
 from service.scenario import GateScenario
 from service.settings import Settings
@@ -220,7 +220,7 @@ def test_a_failure_inside_the_release_leaves_no_release_and_no_tag(flow: Flow, m
     def crash(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk full while signing")
 
-    monkeypatch.setattr("lineage.releases.sign_bundle", crash)
+    monkeypatch.setattr("lineage.release.releases.sign_bundle", crash)
     client = TestClient(create_app(flow.settings, engine=flow.engine), raise_server_exceptions=False)
     r = client.post(flow.url("v3", "/release"), headers=flow.as_("ml_engineer"))
     assert r.status_code == 500

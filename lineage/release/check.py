@@ -19,14 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from lineage import dvcrepo
-from lineage.annotations import manifest_hash
-from lineage.approvals import approvals_for, version_content_hash
-from lineage.bundle import canonical, verify_bundle
-from lineage.datasets import version_ref
+from lineage.datasets import dvcrepo
+from lineage.datasets.versions import version_ref
 from lineage.errors import NotFound
+from lineage.labels.annotations import manifest_hash
 from lineage.models import Dataset, DatasetVersion, GateEvaluation, Item, Release
-from lineage.releases import approval_entry
+from lineage.release.approvals import approvals_for, version_content_hash
+from lineage.release.bundle import canonical, verify_bundle
+from lineage.release.releases import approval_entry
 
 __all__ = ["ReleaseCheck", "reverify_release"]
 

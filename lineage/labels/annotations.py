@@ -37,9 +37,10 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from lineage.audit import append_event, next_seq
+from lineage.audit.chain import append_event, next_seq
+from lineage.audit.rowdigest import DIGEST_COLUMNS, aggregate, digest_values, normaliser, row_digest
 from lineage.context import Actor
-from lineage.datasets import ensure_writable, version_ref
+from lineage.datasets.versions import ensure_writable, version_ref
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import (
     Annotation,
@@ -54,7 +55,6 @@ from lineage.models import (
     ReviewDecision,
 )
 from lineage.models._base import utcnow
-from lineage.rowdigest import DIGEST_COLUMNS, aggregate, digest_values, normaliser, row_digest
 
 __all__ = [
     "ANNOTATION_COLUMNS",

@@ -1,4 +1,4 @@
-"""Reading the audit log: filtered, paginated queries (the chain itself lives in ``lineage.audit``)."""
+"""Reading the audit log: filtered, paginated queries (the chain itself lives in ``lineage.audit.chain``)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ import orjson
 from sqlalchemy import text
 from sqlmodel import Session
 
-from lineage.audit import DOMAIN, GENESIS_HASH, ChainHead
-from lineage.rowdigest import loads_exact
+from lineage.audit.chain import DOMAIN, GENESIS_HASH, ChainHead
+from lineage.audit.rowdigest import loads_exact
 
 __all__ = ["AuditFileError", "BreakKind", "VerifyResult", "verify_database", "verify_file", "verify_rows"]
 

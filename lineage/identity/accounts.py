@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from sqlmodel import Session, col, select
 
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
 from lineage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lineage.models import ApiToken, Membership, Project, Role, User

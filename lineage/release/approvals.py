@@ -38,12 +38,12 @@ from sqlalchemy import or_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
-from lineage.datasets import version_ref
+from lineage.datasets.versions import version_ref
 from lineage.errors import Conflict, CredentialRejected, LabelgateError, NotFound, PermissionDenied
-from lineage.gate_records import latest_evaluation, stale_hashes
-from lineage.identity import check_signing_secret, project_roles
+from lineage.gates.records import latest_evaluation, stale_hashes
+from lineage.identity.accounts import check_signing_secret, project_roles
 from lineage.models import (
     Approval,
     Dataset,
@@ -119,7 +119,7 @@ class Refusal:
 def version_content_hash(session: Session, version: DatasetVersion, *, manifest: str | None = None) -> str:
     """SHA-256 over the version's DVC content hash and its live label manifest, computed now (``manifest``:
     one the caller has just computed)."""
-    from lineage.annotations import manifest_hash
+    from lineage.labels.annotations import manifest_hash
 
     manifest = manifest or manifest_hash(session, version_id=version.id or 0)
     body = f"{version.id}\x00{version.dvc_hash or ''}\x00{manifest}".encode()
@@ -165,7 +165,7 @@ def version_authors(session: Session, version: DatasetVersion) -> set[int]:
 
 
 def _release_rules(session: Session, evaluation: GateEvaluation) -> ApprovalRules:
-    from lineage.releases import release_rules  # releases builds on this module
+    from lineage.release.releases import release_rules  # releases builds on this module
 
     policy = session.get(GatePolicy, evaluation.policy_id)
     assert policy is not None
@@ -297,7 +297,7 @@ def sign_version(
     """Record the actor's electronic signature on ``version``, after re-authentication, if it can count.
 
     The rules are those the release will apply: the release rules of the policy of the version's latest
-    evaluation (``lineage.releases.release_rules``), never a caller's. Refusals (module doc) are recorded
+    evaluation (``lineage.release.releases.release_rules``), never a caller's. Refusals (module doc) are recorded
     as ``signature.refused`` and raised: ``CredentialRejected`` (a ``PermissionDenied``) for a wrong secret,
     :class:`SignatureRefused` (409 or 403) for the policy.
     """

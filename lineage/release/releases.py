@@ -22,14 +22,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, col, select
 
-from lineage.approvals import ApprovalRules, approvals_for, counting_approvals, version_content_hash
-from lineage.audit import append_event, chain_head
-from lineage.bundle import canonical, key_id, sign_bundle
+from lineage.audit.chain import append_event, chain_head
 from lineage.context import Actor
-from lineage.datasets import change_state, release_tag_name, version_ref
+from lineage.datasets.versions import change_state, release_tag_name, version_ref
 from lineage.errors import Conflict, NotFound
-from lineage.gate_records import latest_evaluation, stale_hashes
-from lineage.identity import project_roles
+from lineage.gates.records import latest_evaluation, stale_hashes
+from lineage.identity.accounts import project_roles
 from lineage.models import (
     Approval,
     Dataset,
@@ -45,6 +43,8 @@ from lineage.models import (
 )
 from lineage.models._base import utcnow
 from lineage.openlineage import LineageEmitter
+from lineage.release.approvals import ApprovalRules, approvals_for, counting_approvals, version_content_hash
+from lineage.release.bundle import canonical, key_id, sign_bundle
 from quality_gates import parse_policy
 
 __all__ = ["RELEASE_FLOOR", "approval_entry", "get_release", "reject", "release", "release_rules", "write_bundle_file"]
@@ -192,7 +192,7 @@ def release(
 
 
 def _tag_exists(repo_dir: Path, tag: str) -> bool:
-    from lineage.dvcrepo import DvcError, git
+    from lineage.datasets.dvcrepo import DvcError, git
 
     try:
         git(repo_dir, "rev-parse", "-q", "--verify", f"refs/tags/{tag}")
@@ -204,7 +204,7 @@ def _tag_exists(repo_dir: Path, tag: str) -> bool:
 def _delete_tag(repo_dir: Path, tag: str) -> None:
     import contextlib
 
-    from lineage.dvcrepo import DvcError, git
+    from lineage.datasets.dvcrepo import DvcError, git
 
     with contextlib.suppress(DvcError):  # never created: nothing to take back
         git(repo_dir, "tag", "-d", tag)

@@ -16,8 +16,8 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined, select_autoescape
 from sqlmodel import Session
 
-from lineage.audit_query import AuditFilter, list_events
-from lineage.audit_verify import verify_database
+from lineage.audit.query import AuditFilter, list_events
+from lineage.audit.verify import verify_database
 from lineage.models._base import utcnow
 
 __all__ = ["OLD_NEW_KEYS", "audit_trail_report", "governance_report", "old_and_new", "render"]
@@ -108,10 +108,10 @@ def governance_report(session: Session, *, version_id: int) -> str:
     """HTML of a version's data governance under EU AI Act Article 10(2)–(3) headings, with stated gaps."""
     from dataclasses import asdict
 
-    from lineage.approvals import approvals_for
-    from lineage.gate_records import evidence_evaluation, review_coverage_of
-    from lineage.lineage_query import version_lineage
+    from lineage.gates.records import evidence_evaluation, review_coverage_of
     from lineage.models import Dataset, DatasetVersion, GatePolicy, LabelSchema, LabelSchemaVersion, Project
+    from lineage.provenance import version_lineage
+    from lineage.release.approvals import approvals_for
 
     version = session.get(DatasetVersion, version_id)
     if version is None:

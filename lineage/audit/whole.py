@@ -1,6 +1,6 @@
 """``audit verify`` as a whole: the hash chain with every column, against every signed checkpoint found.
 
-Checkpoints come from the workspace's git repository (``lineage.checkpoints``), from the signed evidence
+Checkpoints come from the workspace's git repository (``lineage.audit.checkpoints``), from the signed evidence
 bundle of every release (its ``audit_head`` is signed with the bundle), and from the caller (checkpoint
 or bundle files, a ``SEQ:HASH`` anchor). A checkpoint whose signature does not hold under the workspace
 key is itself reported (a forgery, or another workspace's key), never used.
@@ -15,11 +15,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session, col, select
 
-from lineage.audit_verify import VerifyResult, verify_database, verify_file
-from lineage.bundle import verify_bundle
-from lineage.checkpoints import Checkpoint, anchors_of, load_repo_checkpoints, verify_checkpoint
+from lineage.audit.checkpoints import Checkpoint, anchors_of, load_repo_checkpoints, verify_checkpoint
+from lineage.audit.verify import VerifyResult, verify_database, verify_file
 from lineage.errors import InvalidInput
 from lineage.models import Release
+from lineage.release.bundle import verify_bundle
 
 __all__ = ["ChainReport", "Witness", "bundle_witness", "parse_anchor", "verify_chain"]
 

@@ -22,9 +22,9 @@ from typing import IO, Any
 from sqlalchemy import insert, text
 from sqlmodel import Session, col, select
 
+from lineage.audit.rowdigest import record_of
 from lineage.models import AuditEvent
 from lineage.models._base import utcnow
-from lineage.rowdigest import record_of
 
 __all__ = [
     "DOMAIN",

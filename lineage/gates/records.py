@@ -37,11 +37,11 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from lineage.annotations import count_live, live_labels, manifest_hash
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
-from lineage.datasets import version_ref
+from lineage.datasets.versions import version_ref
 from lineage.errors import InvalidInput, NotFound
+from lineage.labels.annotations import count_live, live_labels, manifest_hash
 from lineage.models import (
     Annotation,
     Dataset,
@@ -214,8 +214,8 @@ def register_golden_set(
 
 
 def _digestible(row: Any) -> list[Any]:
-    """``[row]`` when the row digests know its table (lineage.rowdigest), else nothing to record."""
-    from lineage.rowdigest import DIGEST_COLUMNS
+    """``[row]`` when the row digests know its table (lineage.audit.rowdigest), else nothing to record."""
+    from lineage.audit.rowdigest import DIGEST_COLUMNS
 
     return [row] if str(row.__tablename__) in DIGEST_COLUMNS else []
 

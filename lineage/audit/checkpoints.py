@@ -30,12 +30,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlmodel import Session, select
 
-from lineage.audit import ChainHead, chain_head
-from lineage.bundle import canonical, key_id
-from lineage.dvcrepo import git, repo_lock
+from lineage.audit.chain import ChainHead, chain_head
+from lineage.datasets.dvcrepo import git, repo_lock
 from lineage.errors import InvalidInput
 from lineage.models import AuditEvent
 from lineage.models._base import utcnow
+from lineage.release.bundle import canonical, key_id
 
 __all__ = [
     "CHECKPOINT_DIR",

@@ -1,6 +1,6 @@
 """Deep verify: every append-only domain row against the digest its audit event recorded.
 
-Run after the chain itself verifies (``lineage.chain_check``): the events read here are the hashed ones
+Run after the chain itself verifies (``lineage.audit.whole``): the events read here are the hashed ones
 (their canonical bytes), so what they record is what was recorded when the rows were written.
 
 - **Annotations** carry ``row_digest`` and ``audit_seq``. Each row's content is re-digested and compared
@@ -29,7 +29,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlmodel import Session
 
-from lineage.rowdigest import AGGREGATE_DOMAIN, DIGEST_COLUMNS, aggregate, row_reader
+from lineage.audit.rowdigest import AGGREGATE_DOMAIN, DIGEST_COLUMNS, aggregate, row_reader
 
 __all__ = ["DeepReport", "RowProblem", "deep_verify", "legacy_seal"]
 

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from lineage import dvcrepo
-from lineage.audit import append_event
+from lineage.audit.chain import append_event
 from lineage.context import Actor
+from lineage.datasets import dvcrepo
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import Dataset, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, Role, VersionState
 
@@ -279,7 +279,7 @@ def create_version(
     session.execute(insert(Item), [{**i, "dataset_version_id": row.id} for i in items])
     sealed: dict[str, Any] | None = None
     if parent is not None and inherit_labels:
-        from lineage.annotations import inherit_labels as copy_labels
+        from lineage.labels.annotations import inherit_labels as copy_labels
 
         sealed = copy_labels(session, parent_id=parent.id or 0, child_id=row.id or 0, created_by=actor.user_id)
     append_event(
@@ -403,7 +403,7 @@ def change_state(
     assert dataset is not None
     tag_name: str | None = None
     if to in (VersionState.candidate, VersionState.released):
-        from lineage.annotations import refresh_manifest
+        from lineage.labels.annotations import refresh_manifest
 
         refresh_manifest(session, version=version)
     if to is VersionState.released:
