@@ -23,7 +23,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy quality_gates lineage
+	$(BIN)/mypy quality_gates lineage inference service
 
 unit: venv
 	bash scripts/ensure-postgres.sh

@@ -32,16 +32,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inference.demo import build_shapes_world, register_tiny  # noqa: E402
 from inference.runner import RunnerOptions, execute_run  # noqa: E402
 from inference.runs import queue_run  # noqa: E402
 from inference.tiny import ensure_tiny_model  # noqa: E402
 from inference.ultra import PredictOptions, Predictor, resolve_device  # noqa: E402
 from lineage import identity  # noqa: E402
 from lineage.context import Actor  # noqa: E402
-from lineage.datasets.versions import resolve_version  # noqa: E402
+from lineage.datasets import resolve_version  # noqa: E402
 from lineage.db import make_engine, session_scope  # noqa: E402
 from lineage.models import AutoLabelRun  # noqa: E402
+from service.demo.shapes import build_shapes_world, register_tiny  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.workspace import init_workspace  # noqa: E402
 

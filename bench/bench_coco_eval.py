@@ -1,6 +1,6 @@
 """Benchmark: COCO bbox mAP by labelgate's ``coco_evaluate`` against faster-coco-eval (and pycocotools).
 
-Method: for each size, seeded synthetic data (``quality_gates.synthetic``: ~7 boxes per image, 10 classes,
+Method: for each size, seeded synthetic data (``service.demo.synthetic``: ~7 boxes per image, 10 classes,
 5% empty images, predictions with misses, jitter, class confusions, duplicates and false positives) is held
 in memory as a COCO instances dict and a results list. Each timed run starts from those Python objects
 and ends with the 12 summary stats:
@@ -34,7 +34,7 @@ from _common import cpu_model
 
 from quality_gates.coco import parse_coco_instances, parse_coco_results
 from quality_gates.cocoeval import coco_evaluate
-from quality_gates.synthetic import make_coco_gt, make_predictions
+from service.demo.synthetic import make_coco_gt, make_predictions
 
 
 def machine() -> str:

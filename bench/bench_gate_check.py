@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from quality_gates.synthetic import make_annotator, make_coco_gt, make_predictions
+from service.demo.synthetic import make_annotator, make_coco_gt, make_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,7 @@ def command(files: dict[str, Path], report: Path) -> list[str]:
     ]
     for name in ("alice", "bob", "carol"):
         argv += ["--annotations", f"{name}={files[name]}"]
-    code = f"import sys; from service.gate_cli import gate_app; gate_app({argv!r})"
+    code = f"import sys; from service.cli.gate import gate_app; gate_app({argv!r})"
     return [sys.executable, "-c", code]
 
 

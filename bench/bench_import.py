@@ -34,12 +34,12 @@ from sqlmodel import Session
 
 from lineage import identity
 from lineage.context import Actor
-from lineage.datasets.versions import create_dataset
+from lineage.datasets import create_dataset
 from lineage.db import make_engine
 from lineage.formats import import_annotations
 from lineage.formats.coco import parse_coco
 from lineage.formats.common import ItemIndex, ItemRef
-from lineage.labels.annotations import ANNOTATION_COLUMNS
+from lineage.labels import ANNOTATION_COLUMNS
 from lineage.models import DatasetVersion, LabelSchema, LabelSchemaVersion
 from lineage.models._base import utcnow
 from service.migrate import upgrade_database

@@ -1,8 +1,9 @@
-"""Who sees what in the dashboard: the signed-in caller, their roles per project, and the pages and actions
-those roles allow.
+"""Who sees what in the dashboard: the signed-in caller, their roles per project (shown), and the actions
+the server says they may take (``GET /me/capabilities``, ``GET /projects/{id}/capabilities``, answered from
+the server's one permission table), which decide the pages and buttons offered.
 
-These sets mirror ``service.permissions`` (the server's one permission table, which the dashboard may not
-import). Hiding a page or a button is for clarity only: the API refuses the call anyway.
+The dashboard keeps no copy of the rules. Hiding a page or a button is for clarity only: the API refuses the
+call anyway.
 """
 
 from __future__ import annotations
@@ -11,37 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.client import Api, Forbidden, NotAvailable
+from dashboard.client import Api, ApiError, Forbidden, NotAvailable
 
 __all__ = [
-    "APPROVERS",
-    "AUDIT_READERS",
     "PAGES",
-    "QUEUE_READERS",
-    "REPORT_READERS",
-    "RUN_READERS",
     "UNDISCLOSED",
-    "VERIFIERS",
     "Viewer",
     "load_viewer",
+    "probe_capabilities",
     "probe_roles",
 ]
 
-AUDIT_READERS = frozenset({"compliance_officer", "ml_engineer", "reviewer"})
-"""May read a project's audit trail (and its members); admin reads every project's."""
-VERIFIERS = frozenset({"compliance_officer"})
-"""May verify the audit hash chain (in any project); admin too."""
-APPROVERS = frozenset({"compliance_officer", "reviewer", "ml_engineer"})
-"""May sign a candidate dataset version (``sign_version``) or reject a version (``reject_version``); admin too.
-Which roles a signature with the meaning "approval" needs is the gate policy's ``release.approver_roles``
-(and its four-eyes rule): the server decides, the page shows its refusal."""
-REPORT_READERS = frozenset({"compliance_officer", "ml_engineer", "reviewer", "ci"})
-"""May download a version's evidence bundle and reports; the project's audit trail report needs
-:data:`AUDIT_READERS`."""
-RUN_READERS = frozenset({"ml_engineer"})
-"""May list auto-label runs (and registered models)."""
-QUEUE_READERS = frozenset({"reviewer", "ml_engineer"})
-"""May read the review queue."""
 UNDISCLOSED = "member"
 """A membership whose role the server did not disclose (the caller may not list members: annotator or ci)."""
 
@@ -58,11 +39,14 @@ PAGES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Viewer:
-    """The signed-in caller: their ``/me`` record, visible projects and roles per project id."""
+    """The signed-in caller: their ``/me`` record, visible projects, roles per project id (for display), and
+    the actions they may take: ``capabilities`` per project id, ``anywhere`` outside projects."""
 
     user: Mapping[str, Any]
     projects: Sequence[Mapping[str, Any]] = ()
     roles: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    capabilities: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    anywhere: frozenset[str] = frozenset()
 
     @property
     def username(self) -> str:
@@ -75,35 +59,37 @@ class Viewer:
     def roles_in(self, project_id: int) -> frozenset[str]:
         return frozenset({"admin"}) if self.is_admin else self.roles.get(project_id, frozenset())
 
-    def _has(self, allowed: frozenset[str], project_id: int | None) -> bool:
-        if self.is_admin:
+    def may(self, action: str, project_id: int | None = None) -> bool:
+        """Whether the server lets the caller take ``action`` in ``project_id`` (None: in any project, or
+        outside projects)."""
+        if action in self.anywhere:
             return True
         if project_id is not None:
-            return bool(self.roles_in(project_id) & allowed)
-        return any(r & allowed for r in self.roles.values())
+            return action in self.capabilities.get(project_id, frozenset())
+        return any(action in caps for caps in self.capabilities.values())
 
     def can_read_audit(self, project_id: int | None = None) -> bool:
         """``project_id`` None: in any project."""
-        return self._has(AUDIT_READERS, project_id)
+        return self.may("list_audit_events") or self.may("list_project_audit_events", project_id)
 
     def can_verify_chain(self) -> bool:
-        return self._has(VERIFIERS, None)
+        return self.may("verify_audit_chain")
 
     def can_approve(self, project_id: int) -> bool:
-        return self._has(APPROVERS, project_id)
+        return self.may("sign_version", project_id)
 
     def can_read_reports(self, project_id: int | None = None) -> bool:
-        return self._has(REPORT_READERS, project_id)
+        return self.may("get_version_report", project_id)
 
     def can_read_runs(self, project_id: int | None = None) -> bool:
-        return self._has(RUN_READERS, project_id)
+        return self.may("list_autolabel_runs", project_id)
 
     def can_read_queue(self, project_id: int | None = None) -> bool:
-        return self._has(QUEUE_READERS, project_id)
+        return self.may("list_review_queue", project_id)
 
-    def projects_where(self, allowed: frozenset[str]) -> list[Mapping[str, Any]]:
-        """The visible projects in which the caller holds one of ``allowed`` (all of them for admin)."""
-        return [p for p in self.projects if self.is_admin or self.roles_in(int(p["id"])) & allowed]
+    def projects_where(self, *actions: str) -> list[Mapping[str, Any]]:
+        """The visible projects in which the caller may take one of ``actions``."""
+        return [p for p in self.projects if any(self.may(a, int(p["id"])) for a in actions)]
 
     def pages(self) -> list[str]:
         """Page ids this caller is offered, in :data:`PAGES` order."""
@@ -122,6 +108,24 @@ class Viewer:
         if roles == [UNDISCLOSED]:
             return "member (annotator or ci)"
         return ", ".join(roles) or "none"
+
+
+def probe_capabilities(
+    api: Api, *, projects: Sequence[Mapping[str, Any]]
+) -> tuple[frozenset[str], dict[int, frozenset[str]]]:
+    """What the server lets the caller do: outside projects, and in each visible project. A server without
+    the capabilities routes (older) grants nothing here: every page stays read-only."""
+    try:
+        anywhere = api.capabilities()
+    except NotAvailable:
+        return frozenset(), {}
+    per_project: dict[int, frozenset[str]] = {}
+    for p in projects:
+        try:
+            per_project[int(p["id"])] = api.capabilities(int(p["id"]))
+        except ApiError:
+            per_project[int(p["id"])] = frozenset()
+    return anywhere, per_project
 
 
 def probe_roles(api: Api, *, me: Mapping[str, Any], projects: Sequence[Mapping[str, Any]]) -> dict[int, frozenset[str]]:
@@ -151,7 +155,15 @@ def probe_roles(api: Api, *, me: Mapping[str, Any], projects: Sequence[Mapping[s
 
 
 def load_viewer(api: Api) -> Viewer:
-    """Sign-in: ``/me`` (raises ``Unauthorized`` for a bad token), the visible projects, the roles in each."""
+    """Sign-in: ``/me`` (raises ``Unauthorized`` for a bad token), the visible projects, the roles in each,
+    and the actions the caller may take."""
     me = api.me()
     projects = api.projects()
-    return Viewer(user=me, projects=tuple(projects), roles=probe_roles(api, me=me, projects=projects))
+    anywhere, per_project = probe_capabilities(api, projects=projects)
+    return Viewer(
+        user=me,
+        projects=tuple(projects),
+        roles=probe_roles(api, me=me, projects=projects),
+        capabilities=per_project,
+        anywhere=anywhere,
+    )

@@ -19,11 +19,12 @@ What a stored evaluation (``GET .../evaluations``, ``GateReport.to_dict()``) car
 - ``expectations`` (``outcomes``) and ``review_coverage`` (counts) are tables, not plots.
 
 The evaluation's top-level ``per_class`` holds every class's metrics (``precision``, ``recall``, ``f1``, ``ap``,
-``ap50``, ``golden_error``, ``krippendorff_alpha``, ...). No gate emits precision–recall curves or a confusion
-matrix today; :func:`pr_curves_chart` and :func:`confusion_matrix_chart` draw them once an evaluation's
-``evidence`` carries ``pr_curves`` (``{class: {precision: [...], recall: [...], thresholds: [...]}}``,
-thresholds descending) or ``confusion_matrix`` (``{labels: [class..., "background"], matrix: [[count]]}``,
-rows truth, columns predicted).
+``ap50``, ``golden_error``, ``krippendorff_alpha``, ...). Its ``evidence`` carries the report's plot data,
+computed once when the gates run (``quality_gates.plots``), whenever the inputs held golden labels and
+predictions (both keys, or neither): ``pr_curves`` (``{class: {thresholds: [...], precision: [...],
+recall: [...]}}``, thresholds descending, at most 200 points a class) → :func:`pr_curves_chart`, and
+``confusion_matrix`` (``{labels: [class..., "background"], matrix: [[count]], iou}``, rows golden, columns
+predicted, at the model threshold) → :func:`confusion_matrix_chart`.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def threshold_points(
         thr = threshold.get(cls) if isinstance(threshold, Mapping) else threshold
         if not _finite(thr):
             continue
-        ts = list(c.get("thresholds", []))
+        ts = list(c["thresholds"])
         idx = [i for i, t in enumerate(ts) if _finite(t) and t >= thr]  # type: ignore[operator]
         if not idx:
             continue
@@ -113,7 +114,7 @@ def pr_curves_chart(
     rows = [
         {"class": cls, "recall": r, "precision": p, "threshold": t}
         for cls, c in curves.items()
-        for p, r, t in zip(c.get("precision", []), c.get("recall", []), c.get("thresholds", []), strict=False)
+        for p, r, t in zip(c["precision"], c["recall"], c["thresholds"], strict=True)
         if _finite(p) and _finite(r)
     ]
     if not rows:
@@ -177,7 +178,7 @@ def golden_error_chart(
     """
     rows = []
     for source, s in per_source.items():
-        err = s.get("error")
+        err = s["error"]
         if not _finite(err):
             continue
         bounds = list(s.get(interval) or [])

@@ -4,7 +4,7 @@ Every path lives in :data:`ENDPOINTS`, one line each. Pages call :class:`Api` me
 A method whose route the server does not have raises :class:`NotAvailable` (an older server), which pages
 render as "not available yet on this server".
 
-Every path and answer shape here is the server's (``service/routes``): identity and projects, the audit
+Every path and answer shape here is the server's (``service/api/routes``): identity and projects, the audit
 trail and its verification, datasets, versions and lineage, gate evaluations (per version and per
 project), electronic signatures (approvals), rejection, the evidence bundle (JSON) and the reports
 (:data:`REPORT_KINDS`, :data:`PROJECT_REPORT_KINDS`), auto-label runs, registered models and the review
@@ -44,6 +44,8 @@ ENDPOINTS: dict[str, str] = {
     "health": "/api/v1/health",
     "me": "/api/v1/me",
     "my_memberships": "/api/v1/me/memberships",
+    "my_capabilities": "/api/v1/me/capabilities",
+    "project_capabilities": "/api/v1/projects/{project_id}/capabilities",
     "users": "/api/v1/users",
     "tokens": "/api/v1/users/{user_id}/tokens",
     "projects": "/api/v1/projects",
@@ -58,7 +60,7 @@ ENDPOINTS: dict[str, str] = {
     "version_lineage": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/lineage",
     "version_state": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/state",
     "annotation_lineage": "/api/v1/projects/{project_id}/annotations/{annotation_id}/lineage",
-    # gates, signatures, releases, reports (service/routes/gates.py, releases.py)
+    # gates, signatures, releases, reports (service/api/routes/gates.py, releases.py)
     "version_evaluations": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evaluations",
     "version_evidence": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evidence",
     "project_evaluations": "/api/v1/projects/{project_id}/evaluations",
@@ -69,7 +71,7 @@ ENDPOINTS: dict[str, str] = {
     "evidence_bundle": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/bundle",
     "report": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/reports/{kind}",
     "project_report": "/api/v1/projects/{project_id}/reports/{kind}",
-    # auto-labelling (service/routes/inference.py)
+    # auto-labelling (service/api/routes/inference.py)
     "models": "/api/v1/projects/{project_id}/models",
     "autolabel_runs": "/api/v1/projects/{project_id}/autolabel-runs",
     "review_queue": "/api/v1/projects/{project_id}/review-queue",
@@ -248,6 +250,13 @@ class Api:
         """``GET /me/memberships`` → ``[{project_id, project_name, role}]``: the caller's own roles (admin: [])."""
         return list(self.get(path_of("my_memberships")))
 
+    def capabilities(self, project_id: int | None = None) -> frozenset[str]:
+        """``GET /me/capabilities`` (outside projects) or ``GET /projects/{id}/capabilities`` → the actions of
+        the server's permission table the caller may take (``sign_version``, ``verify_audit_chain``, ...)."""
+        if project_id is None:
+            return frozenset(self.get(path_of("my_capabilities")))
+        return frozenset(self.get(path_of("project_capabilities", project_id=project_id)))
+
     def users(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
         """``GET /users`` (admin) → ``Page[{id, username, full_name, ...}]``."""
         return dict(self.get(path_of("users"), {"offset": offset, "limit": limit}))
@@ -305,13 +314,16 @@ class Api:
     # ---- gates, signatures, release decisions -----------------------------------------------------------
     def evaluations(self, project_id: int, dataset: str, version: str) -> list[dict[str, Any]]:
         """``GET .../versions/{version}/evaluations`` → newest first: ``[{id, dataset_version_id, dataset, version,
-        purpose, release_id, passed, policy_name, policy_version, policy_hash, golden_set: {id, name, version,
-        dataset_version, items, labels, manifest_hash} | null, blocking, created_at, gates: [{name, metric, value,
-        threshold, op, passed, explanation, evidence}], metrics, per_class: {class: {n_gt, tp, fp, fn, precision,
-        recall, f1, ap, ap50, golden_error, ...}}, evidence: {golden_set, pr_curves, confusion_matrix}, data_hashes}]``
-        (``GateReport.to_dict()`` plus the record's fields; NaN is ``null``). ``purpose``: ``release_evidence``
-        (the one the version's release rests on), ``recheck`` (made after the release) or ``evaluation``. What
-        each gate's ``evidence`` holds is listed in ``dashboard.charts``."""
+        purpose, release_id, release_evidence_id, passed, policy_name, policy_version, policy_hash, golden_set:
+        {id, name, version, dataset_version, items, labels, manifest_hash} | null, blocking, created_at,
+        report_version, gates: [{name, metric, value, threshold, op, passed, explanation, evidence}], metrics,
+        per_class: {class: {n_gt, tp, fp, fn, precision, recall, f1, ap, ap50, golden_error, ...}}, evidence:
+        {golden_set[, pr_curves, confusion_matrix]}, data_hashes}]`` (``GateReport.to_dict()`` of version
+        ``report_version`` plus the record's fields; an undefined value is ``null``). ``purpose``:
+        ``release_evidence`` (the one the version's release rests on), ``recheck`` (made after the release) or
+        ``evaluation``. ``evidence``: the golden set as the evaluation recorded it, and the plot data,
+        ``pr_curves`` and ``confusion_matrix``, both or neither; every gate's ``evidence`` has the fixed keys of
+        its kind. Both shapes are listed in ``dashboard.charts``."""
         path = path_of("version_evaluations", project_id=project_id, dataset=dataset, version=version)
         return list(self.get(path))
 

@@ -1,10 +1,11 @@
 """``labelgate calibrate``: predict the golden set, compute F1-optimal and TBAL thresholds, record the evidence.
 
 The golden set is a golden-set name or a ``DATASET@VERSION``; its truth is the version's live labels that
-are not model labels. The evidence (:meth:`inference.calibration.CalibrationReport.to_dict`, with the model's
-weights hash and the golden version's manifest hash) is an audit event ``calibration.record`` on the model
-version: its sequence number is the calibration's id. ``apply_to_run`` writes the chosen strategy's per-class
-thresholds into a queued run (:func:`inference.runs.set_class_thresholds`), citing that id.
+are not model labels. What it found (:class:`inference.calibration.CalibrationReport`, with the model's
+weights hash and the golden version's manifest hash) is a row of ``calibrations``
+(:class:`lineage.models.Calibration`), recorded by an audit event ``calibration.record`` on it; the row's id
+is the calibration's id. ``apply_to_run`` writes the chosen strategy's per-class thresholds into a queued run
+(:func:`inference.runs.set_class_thresholds`), citing that id.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from inference.registry import class_names_of, resolve_model_ref, verify_weights
 from inference.runs import get_run, set_class_thresholds
 from inference.types import BatchTask, ItemRef
 from inference.ultra import PredictOptions, resolve_device
-from lineage.audit.chain import append_event
+from lineage.audit.chain import next_seq, record_event
 from lineage.context import Actor
-from lineage.datasets.versions import list_items, resolve_version, version_ref
+from lineage.datasets import list_items, resolve_version, version_ref
 from lineage.db import session_scope
 from lineage.errors import InvalidInput, NotFound
-from lineage.labels.annotations import live_labels, manifest_hash
-from lineage.models import Annotation, AuditEvent, Dataset, DatasetVersion, GoldenSet, ProvenanceKind
+from lineage.labels.labelset import live_labels, manifest_hash
+from lineage.models import Annotation, Calibration, Dataset, DatasetVersion, GoldenSet, ModelVersion, ProvenanceKind
 from quality_gates import BoxSet, match_detections
 
-__all__ = ["CalibrationOutcome", "calibrate", "get_calibration", "resolve_golden"]
+__all__ = ["CalibrationOutcome", "calibrate", "calibration_evidence", "get_calibration", "resolve_golden"]
 
 RECORD_ACTION = "calibration.record"
 STRATEGIES = ("tbal", "f1")
@@ -40,7 +41,7 @@ STRATEGIES = ("tbal", "f1")
 
 @dataclass(frozen=True)
 class CalibrationOutcome:
-    """The report, the id of its evidence record (an audit sequence number) and the run it was applied to."""
+    """The report, the id of its ``calibrations`` row and the run it was applied to."""
 
     report: CalibrationReport
     calibration_id: int
@@ -131,7 +132,7 @@ def calibrate(
         truth = _truth(session, version.id or 0)
         if not truth:
             raise InvalidInput(f"{version_ref(dataset, version)} has no labels to calibrate against", field="golden")
-        golden_ref = version_ref(dataset, version)
+        golden_ref, golden_version_id = version_ref(dataset, version), version.id or 0
         golden_manifest = manifest_hash(session, version_id=version.id or 0)
         spec = WorkerSpec(
             weights=str(weights),
@@ -196,41 +197,49 @@ def calibrate(
             golden_items, thresholds_for({c.name: c.tbal.threshold if c.tbal else None for c in classes}, band=band)
         ),
     )
-    evidence: dict[str, Any] = {
-        "model": model_ref,
-        "weights_sha256": weights_sha,
-        "golden": golden_ref,
-        "golden_manifest_hash": golden_manifest,
-        "golden_items": len(results),
-        "golden_boxes": len(kept),
-        "ignored_golden_classes": sorted({a.category for a in truth} - set(index)),
-        "predictions": len(dt),
-        "report": report.to_dict(),
-    }
+    found = report.to_dict()
     with session_scope(engine) as session:
         mv = resolve_model_ref(session, project_id=project_id, ref=model)
-        event = append_event(
-            session,
-            actor=actor.username,
-            request_id=actor.request_id,
-            action=RECORD_ACTION,
-            object_type="model_version",
-            object_id=str(mv.id),
+        seq = next_seq(session)
+        record = Calibration(
             project_id=project_id,
-            payload=evidence,
+            model_version_id=mv.id or 0,
+            weights_sha256=weights_sha,
+            dataset_version_id=golden_version_id,
+            golden_manifest_hash=golden_manifest,
+            iou=iou,
+            target_error=target_error,
+            level=level,
+            band=band,
+            golden_items=len(results),
+            golden_boxes=len(kept),
+            predictions=len(dt),
+            ignored_golden_classes=sorted({a.category for a in truth} - set(index)),
+            classes=found["classes"],
+            thresholds=found["thresholds"],
+            coverage=found["coverage"],
+            created_by=actor.user_id,
+            audit_seq=seq,
+        )
+        session.add(record)
+        session.flush()
+        calibration_id = record.id or 0
+        record_event(
+            session,
+            actor,
+            RECORD_ACTION,
+            ("calibration", calibration_id),
+            project_id=project_id,
+            payload={"model": model_ref, "golden": golden_ref},
+            rows=[record],
+            expect_seq=seq,
         )
         if apply_to_run is not None:
             run = get_run(session, project_id=project_id, run_id=apply_to_run)
-            set_class_thresholds(
-                session,
-                actor=actor,
-                run=run,
-                per_class=report.thresholds(strategy),
-                evidence={"calibration_id": event.seq, "strategy": strategy, "golden": golden_ref},
-            )
+            set_class_thresholds(session, actor=actor, run=run, calibration_id=calibration_id, strategy=strategy)
     return CalibrationOutcome(
         report=report,
-        calibration_id=event.seq,
+        calibration_id=calibration_id,
         model=model_ref,
         golden=golden_ref,
         items=len(results),
@@ -239,9 +248,37 @@ def calibrate(
     )
 
 
-def get_calibration(session: Session, *, project_id: int, calibration_id: int) -> dict[str, Any]:
-    """The evidence recorded by calibration ``calibration_id`` (an audit sequence number) of this project."""
-    event = session.get(AuditEvent, calibration_id)
-    if event is None or event.action != RECORD_ACTION or event.project_id != project_id:
+def get_calibration(session: Session, *, project_id: int, calibration_id: int) -> Calibration:
+    """Calibration ``calibration_id``, if it belongs to ``project_id`` (else ``NotFound``)."""
+    row = session.get(Calibration, calibration_id)
+    if row is None or row.project_id != project_id:
         raise NotFound(f"no calibration {calibration_id} in this project", field="calibration")
-    return dict(event.payload)
+    return row
+
+
+def calibration_evidence(session: Session, calibration: Calibration) -> dict[str, Any]:
+    """A calibration as evidence: the model and golden set by name, their hashes, the counts, and the
+    report (:meth:`inference.calibration.CalibrationReport.to_dict`)."""
+    model = session.get(ModelVersion, calibration.model_version_id)
+    version = session.get(DatasetVersion, calibration.dataset_version_id)
+    dataset = session.get(Dataset, version.dataset_id) if version is not None else None
+    assert model is not None and version is not None and dataset is not None
+    return {
+        "model": f"{model.name}@{model.version}",
+        "weights_sha256": calibration.weights_sha256,
+        "golden": version_ref(dataset, version),
+        "golden_manifest_hash": calibration.golden_manifest_hash,
+        "golden_items": calibration.golden_items,
+        "golden_boxes": calibration.golden_boxes,
+        "ignored_golden_classes": list(calibration.ignored_golden_classes),
+        "predictions": calibration.predictions,
+        "report": {
+            "iou": calibration.iou,
+            "target_error": calibration.target_error,
+            "level": calibration.level,
+            "band": calibration.band,
+            "classes": calibration.classes,
+            "thresholds": calibration.thresholds,
+            "coverage": calibration.coverage,
+        },
+    }

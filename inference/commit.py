@@ -30,11 +30,11 @@ from inference.routing import REASON_UNREADABLE, Thresholds, route_item
 from inference.runs import run_project_id
 from inference.signals import write_batch_signals
 from inference.types import BatchResult, BatchTask
-from lineage.audit.chain import append_event
+from lineage.audit.chain import record_event
 from lineage.context import Actor
-from lineage.datasets.versions import ensure_writable
+from lineage.datasets import ensure_writable
 from lineage.db import session_scope
-from lineage.labels.annotations import check_box, mark_stale, model_provenance, seal_rows
+from lineage.labels import check_box, mark_stale, model_provenance, seal_rows
 from lineage.models import Annotation, AutoLabelRun, DatasetVersion, ProvenanceKind, ReviewQueueItem, RunState
 from lineage.models._base import utcnow
 
@@ -65,13 +65,11 @@ class Cancelled(Exception):
 def run_event(
     session: Session, plan: RunPlan, action: str, payload: dict[str, Any], *, expect_seq: int | None = None
 ) -> None:
-    append_event(
+    record_event(
         session,
-        actor=plan.actor.username,
-        request_id=plan.actor.request_id,
-        action=action,
-        object_type="autolabel_run",
-        object_id=str(plan.run_id),
+        plan.actor,
+        action,
+        ("autolabel_run", plan.run_id),
         project_id=plan.project_id,
         payload=payload,
         expect_seq=expect_seq,
@@ -291,13 +289,11 @@ def fail_run(engine: Engine, run_id: int, actor: Actor, exc: BaseException) -> N
             .where(col(AutoLabelRun.id) == run_id)
             .values(state=RunState.failed.value, error=message, finished_at=utcnow())
         )
-        append_event(
+        record_event(
             session,
-            actor=actor.username,
-            request_id=actor.request_id,
-            action="autolabel_run.fail",
-            object_type="autolabel_run",
-            object_id=str(run_id),
+            actor,
+            "autolabel_run.fail",
+            ("autolabel_run", run_id),
             project_id=run_project_id(session, run),
             payload={"error": message, "type": type(exc).__name__, "items_done": run.items_done},
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from lineage.audit.chain import append_event
+from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import LabelSchema, LabelSchemaVersion, ModelVersion
@@ -160,13 +160,11 @@ def register_model(
     )
     session.add(row)
     session.flush()
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="model.register",
-        object_type="model_version",
-        object_id=str(row.id),
+        actor,
+        "model.register",
+        ("model_version", str(row.id)),
         project_id=project_id,
         payload={
             "model": f"{name}@{version}",

@@ -1,7 +1,7 @@
 """The review queue: what reviewers see, their decisions, and the active-learning pick of the next batch.
 
 Queue rows come from runs (``no_label``, ``uncertain``, ``unreadable``) and from active learning
-(``active_learning``, no run). Reviewers act on a row's model labels through ``lineage.labels.annotations``
+(``active_learning``, no run). Reviewers act on a row's model labels through ``lineage.labels.reviews``
 (``accept``, ``reject`` = a tombstone, ``correct`` = a human label superseding the model's), may add labels
 the model missed, and resolve the row. Everything is audited; nothing is updated in place except the row's
 ``resolved_at``.
@@ -20,11 +20,11 @@ from sqlmodel import Session, col, select
 from inference.active import Diversity, Uncertainty, batch_size_for, select_batch
 from inference.runs import get_run, run_context
 from inference.signals import load_signals
-from lineage.audit.chain import append_event
+from lineage.audit.chain import record_event
 from lineage.context import Actor
-from lineage.datasets.versions import list_items
+from lineage.datasets import list_items
 from lineage.errors import Conflict, InvalidInput, NotFound
-from lineage.labels.annotations import (
+from lineage.labels import (
     BoxChange,
     NewLabel,
     Provenance,
@@ -133,13 +133,11 @@ def _open(row: ReviewQueueItem) -> None:
 
 def _resolve(session: Session, *, actor: Actor, project_id: int, row: ReviewQueueItem, note: str) -> None:
     session.execute(update(ReviewQueueItem).where(col(ReviewQueueItem.id) == row.id).values(resolved_at=utcnow()))
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="review_queue.resolve",
-        object_type="review_queue_item",
-        object_id=str(row.id),
+        actor,
+        "review_queue.resolve",
+        ("review_queue_item", str(row.id)),
         project_id=project_id,
         payload={"item_id": row.item_id, "run_id": row.autolabel_run_id, "reason": row.reason, "note": note},
     )
@@ -267,13 +265,11 @@ def select_next_batch(
     ]
     if rows:
         session.execute(insert(ReviewQueueItem), rows)
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="review_queue.select",
-        object_type="autolabel_run",
-        object_id=str(run_id),
+        actor,
+        "review_queue.select",
+        ("autolabel_run", run_id),
         project_id=project_id,
         payload={
             "fraction": fraction,

@@ -35,7 +35,7 @@ from inference.types import BatchResult, BatchTask, ItemRef
 from inference.ultra import PredictOptions, resolve_device
 from inference.writer import OrderedWriter
 from lineage.context import Actor
-from lineage.datasets.versions import ensure_writable, list_items, version_ref
+from lineage.datasets import ensure_writable, list_items, version_ref
 from lineage.db import session_scope
 from lineage.errors import Conflict, NotFound
 from lineage.models import Annotation, AutoLabelRun, ReviewQueueItem, RunState

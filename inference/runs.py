@@ -2,9 +2,9 @@
 
 A run is created ``queued``; a runner (the CLI in-process, or ``labelgate worker``) executes it. The run row
 holds the default threshold and the lower edge of the review band (``review_band_low = threshold - band``).
-**Per-class thresholds** (from ``labelgate calibrate``) are an audit event ``autolabel_run.thresholds`` on
-the run, written while the run is still queued: the hash chain then carries both the values and their
-evidence, and the runner reads the latest such event.
+**Per-class thresholds** are rows of ``run_thresholds`` (:class:`lineage.models.RunThresholds`), written
+while the run is still queued, explicit or taken from a calibration's strategy (which they cite); each is
+recorded by an audit event ``autolabel_run.thresholds`` on the run, and the runner uses the latest row.
 
 ``queue_run`` is idempotent: a run with the same version, model, thresholds, NMS IoU and batch size that was
 not cancelled is returned instead of a new one, so re-issuing a command resumes an interrupted run and does
@@ -16,18 +16,26 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from inference.registry import class_names_of, resolve_model_ref
 from inference.routing import Thresholds
-from lineage.audit.chain import append_event
+from lineage.audit.chain import next_seq, record_event
 from lineage.context import Actor
-from lineage.datasets.versions import ensure_writable, resolve_version, version_ref
+from lineage.datasets import ensure_writable, resolve_version, version_ref
 from lineage.errors import Conflict, InvalidInput, NotFound
-from lineage.models import AuditEvent, AutoLabelRun, Dataset, DatasetVersion, LabelSchemaVersion, ModelVersion, RunState
+from lineage.models import (
+    AutoLabelRun,
+    Calibration,
+    Dataset,
+    DatasetVersion,
+    LabelSchemaVersion,
+    ModelVersion,
+    RunState,
+    RunThresholds,
+)
 from lineage.models._base import utcnow
 
 __all__ = [
@@ -97,18 +105,24 @@ def run_context(session: Session, run: AutoLabelRun) -> tuple[Dataset, DatasetVe
 
 
 def run_thresholds(session: Session, run: AutoLabelRun) -> Thresholds:
-    """The run's thresholds: its default, its band, and the per-class values of its latest thresholds event."""
+    """The run's thresholds: its default, its band, and the per-class values of its latest thresholds row."""
     row = session.exec(
-        select(AuditEvent.payload)
-        .where(
-            AuditEvent.action == THRESHOLDS_ACTION,
-            AuditEvent.object_type == "autolabel_run",
-            AuditEvent.object_id == str(run.id),
-        )
-        .order_by(col(AuditEvent.seq).desc())
+        select(RunThresholds.per_class)
+        .where(RunThresholds.autolabel_run_id == run.id)
+        .order_by(col(RunThresholds.id).desc())
     ).first()
-    per_class: dict[str, float | None] = dict(row["per_class"]) if row else {}
+    per_class: dict[str, float | None] = dict(row) if row else {}
     return Thresholds(default=run.threshold, band=_band(run), per_class=per_class)
+
+
+def _calibrated(session: Session, *, project_id: int, calibration_id: int, strategy: str) -> dict[str, float | None]:
+    """The ``strategy`` thresholds of calibration ``calibration_id``, if it belongs to ``project_id``."""
+    calibration = session.get(Calibration, calibration_id)
+    if calibration is None or calibration.project_id != project_id:
+        raise NotFound(f"no calibration {calibration_id} in this project", field="calibration_id")
+    if strategy not in calibration.thresholds:
+        raise InvalidInput(f"unknown strategy {strategy!r} (tbal or f1)", field="strategy")
+    return dict(calibration.thresholds[strategy])
 
 
 def set_class_thresholds(
@@ -116,27 +130,51 @@ def set_class_thresholds(
     *,
     actor: Actor,
     run: AutoLabelRun,
-    per_class: Mapping[str, float | None],
-    evidence: dict[str, Any] | None = None,
+    per_class: Mapping[str, float | None] | None = None,
+    calibration_id: int | None = None,
+    strategy: str = "tbal",
 ) -> Thresholds:
-    """Give a queued run per-class thresholds (``None``: never auto-label that class); audited with ``evidence``."""
+    """Give a queued run per-class thresholds: exactly one of ``per_class`` (``None`` values: never
+    auto-label that class) and ``calibration_id`` (its ``strategy`` thresholds, ``tbal`` or ``f1``). One
+    ``run_thresholds`` row, recorded by an ``autolabel_run.thresholds`` event."""
     if RunState(run.state) is not RunState.queued or run.items_done:
         raise Conflict(
             f"run {run.id} is {run.state} with {run.items_done} items done; thresholds can change only before "
             "it starts (queue a new run)",
             field="run",
         )
+    if (per_class is None) == (calibration_id is None):
+        raise InvalidInput("give exactly one of class_thresholds and calibration_id", field="calibration_id")
+    project_id = run_project_id(session, run)
+    if calibration_id is not None:
+        per_class = _calibrated(session, project_id=project_id, calibration_id=calibration_id, strategy=strategy)
     _, _, model = run_context(session, run)
-    values = _check_class_thresholds(model, per_class)
-    append_event(
+    values = _check_class_thresholds(model, per_class or {})
+    seq = next_seq(session)
+    row = RunThresholds(
+        autolabel_run_id=run.id or 0,
+        per_class=values,
+        calibration_id=calibration_id,
+        strategy=strategy if calibration_id is not None else None,
+        created_by=actor.user_id,
+        audit_seq=seq,
+    )
+    session.add(row)
+    session.flush()
+    evidence = (
+        {"calibration_id": calibration_id, "strategy": strategy}
+        if calibration_id is not None
+        else {"source": "explicit"}
+    )
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action=THRESHOLDS_ACTION,
-        object_type="autolabel_run",
-        object_id=str(run.id),
-        project_id=run_project_id(session, run),
-        payload={"per_class": values, "default": run.threshold, "evidence": evidence or {}},
+        actor,
+        THRESHOLDS_ACTION,
+        ("autolabel_run", run.id or 0),
+        project_id=project_id,
+        payload={"per_class": values, "default": run.threshold, "evidence": evidence},
+        rows=[row],
+        expect_seq=seq,
     )
     return Thresholds(default=run.threshold, band=_band(run), per_class=values)
 
@@ -154,7 +192,8 @@ def queue_run(
     device: str = "auto",
     batch_size: int = 32,
     class_thresholds: Mapping[str, float | None] | None = None,
-    evidence: dict[str, Any] | None = None,
+    calibration_id: int | None = None,
+    strategy: str = "tbal",
     reuse: bool = True,
 ) -> tuple[AutoLabelRun, bool]:
     """Queue a run of ``model`` (``NAME@VER``) over ``version`` (``DATASET@VERSION``); ``(run, created)``.
@@ -163,7 +202,8 @@ def queue_run(
         threshold: default confidence threshold in [0, 1].
         review_band (0.0): width of the uncertain band below each threshold.
         nms_iou (0.7): NMS IoU. device ("auto"): ``auto``, ``cpu``, ``cuda[:N]``. batch_size (32): images per batch.
-        class_thresholds (None): per-class thresholds, as :func:`set_class_thresholds`.
+        class_thresholds (None), calibration_id (None), strategy ("tbal"): per-class thresholds, explicit or
+            from a calibration, as :func:`set_class_thresholds` (at most one of the two).
         reuse (True): return a run with identical parameters (not cancelled) instead of queueing another.
     """
     _check_unit(threshold, "threshold")
@@ -177,6 +217,10 @@ def queue_run(
     mv = resolve_model_ref(session, project_id=project_id, ref=model)
     ensure_writable(session, actor=actor, version=dv, attempted="auto-labelling")
     _check_model_fits_version(session, mv, dv)
+    if class_thresholds is not None and calibration_id is not None:
+        raise InvalidInput("give class_thresholds or calibration_id, not both", field="calibration_id")
+    if calibration_id is not None:
+        class_thresholds = _calibrated(session, project_id=project_id, calibration_id=calibration_id, strategy=strategy)
     per_class = _check_class_thresholds(mv, class_thresholds or {})
     band_low = max(0.0, threshold - review_band)
     if reuse:
@@ -212,13 +256,11 @@ def queue_run(
     )
     session.add(run)
     session.flush()
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="autolabel_run.queue",
-        object_type="autolabel_run",
-        object_id=str(run.id),
+        actor,
+        "autolabel_run.queue",
+        ("autolabel_run", str(run.id)),
         project_id=project_id,
         payload={
             "version": version_ref(dataset, dv),
@@ -232,8 +274,10 @@ def queue_run(
             "items": dv.item_count,
         },
     )
-    if per_class:
-        set_class_thresholds(session, actor=actor, run=run, per_class=per_class, evidence=evidence)
+    if calibration_id is not None:
+        set_class_thresholds(session, actor=actor, run=run, calibration_id=calibration_id, strategy=strategy)
+    elif per_class:
+        set_class_thresholds(session, actor=actor, run=run, per_class=per_class)
     return run, True
 
 
@@ -269,13 +313,11 @@ def cancel_run(session: Session, *, actor: Actor, run: AutoLabelRun, reason: str
         .where(col(AutoLabelRun.id) == run.id)
         .values(state=RunState.cancelled.value, finished_at=utcnow())
     )
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="autolabel_run.cancel",
-        object_type="autolabel_run",
-        object_id=str(run.id),
+        actor,
+        "autolabel_run.cancel",
+        ("autolabel_run", str(run.id)),
         project_id=run_project_id(session, run),
         payload={"from": str(previous), "reason": reason, "items_done": run.items_done},
     )

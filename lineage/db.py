@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +10,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-__all__ = ["canonical_json", "is_postgres", "is_sqlite", "make_engine", "session_scope"]
+from lineage.hashing import canonical_json_nonfinite
+
+__all__ = ["column_json", "is_postgres", "is_sqlite", "make_engine", "session_scope"]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -35,17 +36,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=NullPool,
-            json_serializer=canonical_json,
+            json_serializer=column_json,
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=canonical_json)
+    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=column_json)
 
 
-def canonical_json(value: Any) -> str:
-    """How JSON columns are written: compact, key-sorted, UTF-8 text. An audit event's ``payload`` column
-    then holds exactly the bytes its hashed event holds, so verify compares them without parsing."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def column_json(value: Any) -> str:
+    """How JSON columns are written: canonical JSON text (``lineage.hashing``). An audit event's ``payload``
+    column then holds exactly the bytes its hashed event holds, so verify compares them without parsing.
+    NaN and ±Infinity are written as they always were (SQLite keeps them; PostgreSQL refuses them)."""
+    return canonical_json_nonfinite(value).decode()
 
 
 def _configure_sqlite(engine: Engine) -> None:

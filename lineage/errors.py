@@ -1,4 +1,4 @@
-"""Errors a person can act on. The API maps them to 4xx; the CLI (``service.cli_common``) to exit code 1 for
+"""Errors a person can act on. The API maps them to 4xx; the CLI (``service.cli.common``) to exit code 1 for
 a refusal (``Conflict``, ``PermissionDenied``) and 2 for bad input (the rest, and ``CredentialRejected``)."""
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from lineage.datasets.versions import release_tag_name, version_ref
-from lineage.labels.annotations import DELETED, get_annotation, live_labels, manifest_hash
+from lineage.datasets.catalog import release_tag_name, version_ref
+from lineage.labels.labelset import DELETED, get_annotation, live_labels, manifest_hash
 from lineage.models import (
     Annotation,
     Dataset,

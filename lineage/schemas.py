@@ -3,16 +3,17 @@
 A schema version's ``classes`` is an ordered list of ``{name, description, attributes, geometry}``;
 the order matters (it gives YOLO class indices and COCO category ids), so it is part of the hash:
 
-    content_hash = SHA-256( canonical_json(classes) )
+    content_hash = SHA-256( canonical_json_nonfinite(classes) )
 
-with ``canonical_json`` = compact, key-sorted, UTF-8 JSON. Each published version is also written to
+with ``canonical_json_nonfinite`` (``lineage.hashing``) = compact, key-sorted, UTF-8 JSON that writes NaN
+and ±Infinity rather than refusing them (a class's attribute specs may come from YAML, where ``.inf`` is a
+number), and no domain tag (the hash predates them). Each published version is also written to
 the workspace repository as ``schemas/p<project_id>/<schema>/v<N>.json`` and committed; the commit is
 recorded as ``git_revision``, so any later dataset revision of the repository pins its schemas too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -22,17 +23,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
-from lineage.audit.chain import append_event
+from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.datasets import dvcrepo
 from lineage.errors import Conflict, InvalidInput, NotFound
+from lineage.hashing import NO_DOMAIN, canonical_json_nonfinite, digest_bytes
 from lineage.models import LabelSchema, LabelSchemaVersion
 
 __all__ = [
     "GeometryType",
     "LabelClass",
     "SchemaDiff",
-    "canonical_json",
     "classes_hash",
     "create_schema",
     "diff_classes",
@@ -67,12 +68,9 @@ class LabelClass(BaseModel):
         return {"description": self.description, "attributes": self.attributes, "geometry": self.geometry}
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def classes_hash(classes: list[LabelClass]) -> str:
-    return hashlib.sha256(canonical_json([c.model_dump() for c in classes]).encode()).hexdigest()
+    """A schema version's content hash (see the module doc)."""
+    return digest_bytes(NO_DOMAIN, canonical_json_nonfinite([c.model_dump() for c in classes]))
 
 
 def parse_classes(raw: Any, *, source: str = "classes") -> list[LabelClass]:
@@ -141,7 +139,7 @@ def diff_classes(old: list[LabelClass], new: list[LabelClass]) -> SchemaDiff:
             (
                 f
                 for f in unmatched_fresh
-                if canonical_json(f.definition()) == canonical_json(c.definition())
+                if canonical_json_nonfinite(f.definition()) == canonical_json_nonfinite(c.definition())
                 and (c.description or c.attributes or old_pos[c.name] == new_pos[f.name])
             ),
             None,
@@ -243,15 +241,8 @@ def create_schema(
     schema = LabelSchema(project_id=project_id, name=name)
     session.add(schema)
     session.flush()
-    append_event(
-        session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="schema.create",
-        object_type="label_schema",
-        object_id=str(schema.id),
-        project_id=project_id,
-        payload={"name": name},
+    record_event(
+        session, actor, "schema.create", ("label_schema", str(schema.id)), project_id=project_id, payload={"name": name}
     )
     return _publish(session, actor=actor, schema=schema, parent=None, classes=classes, repo_dir=repo_dir)
 
@@ -311,13 +302,11 @@ def _publish(
     )
     session.add(version)
     session.flush()
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="schema.publish",
-        object_type="label_schema_version",
-        object_id=str(version.id),
+        actor,
+        "schema.publish",
+        ("label_schema_version", str(version.id)),
         project_id=schema.project_id,
         payload={
             "schema": schema.name,

@@ -4,11 +4,13 @@ No file I/O, no database, no web; never imports ``service``, ``lineage`` or ``in
 Expectations is imported lazily (only when the expectations suite runs).
 
 Modules: ``boxes`` (boxes, IoU), ``matching`` (greedy matching), ``detection`` (P/R/F1, PR curves,
-confusion matrix), ``cocoeval`` (COCO AP identical to pycocotools), ``golden`` (golden-set error),
-``intervals`` (Wilson, Clopper–Pearson), ``agreement`` (Krippendorff's alpha), ``expectations`` (Great
-Expectations suite), ``drift`` (PSI, Jensen–Shannon, schema changes), ``coverage`` (review coverage),
-``policy`` (YAML policy), ``inputs``/``gates``/``evaluate``/``verdict`` (policy evaluation), ``coco``
-(COCO parsing), ``synthetic`` (seeded data), ``errors``.
+confusion matrix), ``cocoeval`` (COCO AP identical to pycocotools), ``rle``/``segmentation``/``masks`` (COCO
+masks and mask IoU), ``keypoints`` (OKS), ``classification`` (+ ``_golden``, ``_agreement``, ``_drift``),
+``golden`` (golden-set error), ``intervals`` (Wilson, Clopper–Pearson), ``agreement`` (Krippendorff's alpha),
+``expectations`` (Great Expectations suite), ``drift`` (PSI, Jensen–Shannon, schema changes), ``coverage``
+(review coverage), ``policy`` (YAML policy), ``inputs``/``gates``/``evaluate`` (policy evaluation),
+``verdict``/``evidence``/``plots`` (the typed gate report, its gates' evidence and its plot data, with
+``to_dict``/``from_dict``), ``coco`` (COCO parsing), ``errors``. (Seeded demo data: ``service.demo.synthetic``.)
 """
 
 from quality_gates.agreement import (
@@ -32,38 +34,59 @@ from quality_gates.cocoeval import COCO_STAT_NAMES, CocoEvalParams, CocoEvalResu
 from quality_gates.coverage import ReviewCoverage, review_coverage, review_coverage_from_flags
 from quality_gates.detection import DetectionCounts, DetectionMatch, PRCurve, confusion_matrix, match_detections
 from quality_gates.drift import SchemaChange, jensen_shannon, pending_schema_changes, psi, schema_changes
-from quality_gates.errors import GateError, InputFormatError, MissingInputError, PolicyError
+from quality_gates.errors import GateError, InputFormatError, MissingInputError, PolicyError, ReportFormatError
 from quality_gates.evaluate import evaluate, missing_inputs
+from quality_gates.evidence import (
+    EVIDENCE_TYPES,
+    AgreementEvidence,
+    CocoEvidence,
+    DriftEvidence,
+    ExpectationsEvidence,
+    GateEvidence,
+    GoldenErrorEvidence,
+    PrecisionRecallEvidence,
+    ReviewEvidence,
+    SourceError,
+)
 from quality_gates.expectations import ExpectationOutcome, ExpectationsReport, run_expectations
 from quality_gates.gates import model_threshold
 from quality_gates.golden import GoldenError, GoldenSetReport, golden_error, golden_set_error
 from quality_gates.inputs import GateInputs
 from quality_gates.intervals import clopper_pearson_interval, wilson_interval
 from quality_gates.matching import Matching, match_by_iou, match_greedy
+from quality_gates.plots import ConfusionMatrixPlot, PRCurvePoints, ReportEvidence
 from quality_gates.policy import GATE_NAMES, Policy, parse_policy, policy_from_dict, policy_hash
-from quality_gates.synthetic import DemoData, make_annotator, make_coco_gt, make_demo, make_predictions
-from quality_gates.verdict import METRIC_KEYS, GateReport, GateResult
+from quality_gates.verdict import METRIC_KEYS, PER_CLASS_KEYS, REPORT_VERSION, GateReport, GateResult
 
 __all__ = [
     "COCO_STAT_NAMES",
+    "EVIDENCE_TYPES",
     "GATE_NAMES",
     "METRIC_KEYS",
+    "PER_CLASS_KEYS",
+    "REPORT_VERSION",
+    "AgreementEvidence",
     "AgreementReport",
     "BoxSet",
     "CocoDataset",
     "CocoEvalParams",
     "CocoEvalResult",
+    "CocoEvidence",
     "CocoResults",
-    "DemoData",
+    "ConfusionMatrixPlot",
     "DetectionCounts",
     "DetectionMatch",
+    "DriftEvidence",
     "ExpectationOutcome",
+    "ExpectationsEvidence",
     "ExpectationsReport",
     "GateError",
+    "GateEvidence",
     "GateInputs",
     "GateReport",
     "GateResult",
     "GoldenError",
+    "GoldenErrorEvidence",
     "GoldenSetReport",
     "InputFormatError",
     "LabelSet",
@@ -71,10 +94,16 @@ __all__ = [
     "MissingInputError",
     "ObjectUnits",
     "PRCurve",
+    "PRCurvePoints",
     "Policy",
     "PolicyError",
+    "PrecisionRecallEvidence",
+    "ReportEvidence",
+    "ReportFormatError",
     "ReviewCoverage",
+    "ReviewEvidence",
     "SchemaChange",
+    "SourceError",
     "alpha_per_class",
     "alpha_reference",
     "box_iou",
@@ -88,10 +117,6 @@ __all__ = [
     "golden_set_error",
     "jensen_shannon",
     "krippendorff_alpha",
-    "make_annotator",
-    "make_coco_gt",
-    "make_demo",
-    "make_predictions",
     "match_by_iou",
     "match_detections",
     "match_greedy",

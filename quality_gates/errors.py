@@ -7,7 +7,7 @@ index or id, a field path, a line when known) and what was expected. All derive 
 
 from __future__ import annotations
 
-__all__ = ["GateError", "InputFormatError", "MissingInputError", "PolicyError"]
+__all__ = ["GateError", "InputFormatError", "MissingInputError", "PolicyError", "ReportFormatError"]
 
 
 class GateError(ValueError):
@@ -65,3 +65,18 @@ class MissingInputError(GateError):
         if hint:
             msg = f"{msg}; {hint}"
         super().__init__(msg)
+
+
+class ReportFormatError(GateError):
+    """A gate report in its dict form (:meth:`~quality_gates.verdict.GateReport.from_dict`) that does not parse.
+
+    Attributes:
+        key: path of the offending key inside the report (``"gates[2].evidence.per_source.alice.tp"``),
+            ``""`` for the whole document.
+        message: what is wrong and what was expected.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"gate report: {key or 'document'}: {message}")

@@ -4,6 +4,10 @@ Every configured gate is computed; a configured gate whose input is absent raise
 :class:`~quality_gates.errors.MissingInputError` before anything is computed (a gate never passes for
 want of data). Metrics that the inputs allow but no gate asks for are still reported (COCO AP, P/R/F1,
 golden error, alpha, drift, review coverage) as evidence; the expectations suite runs only when configured.
+With golden labels and predictions, the report's evidence holds the plot data (:mod:`quality_gates.plots`):
+PR curves per class and the confusion matrix, at the precision (else recall) gate's IoU (default 0.5) and
+the model threshold (:func:`~quality_gates.gates.model_threshold`), for the predictions on the golden images
+(all of them when ``golden_images`` is not given).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from quality_gates.drift import jensen_shannon, psi
 from quality_gates.errors import MissingInputError
 from quality_gates.gates import GATE_FUNCTIONS, model_threshold
 from quality_gates.inputs import GateInputs, Measurements
+from quality_gates.plots import ReportEvidence, detection_evidence
 from quality_gates.policy import Policy, policy_hash
 from quality_gates.verdict import METRIC_KEYS, GateReport
 
@@ -177,6 +182,19 @@ def _metrics(policy: Policy, m: Measurements, per_class: dict[str, dict[str, Any
     return out
 
 
+def _plots(policy: Policy, m: Measurements) -> ReportEvidence:
+    inp = m.inputs
+    if inp.golden is None or inp.predictions is None:
+        return ReportEvidence()
+    gate = policy.gates.precision or policy.gates.recall
+    iou = float(gate.iou) if gate is not None else 0.5
+    match = m.detection_match(baseline="golden", iou=iou, gate="plots")
+    predictions = m.predictions(gate="plots", baseline="golden")
+    return detection_evidence(
+        inp.golden, predictions, match, class_names=inp.class_names, threshold=model_threshold(policy)
+    )
+
+
 def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = None) -> GateReport:
     """Compute every configured gate of ``policy`` on ``inputs``.
 
@@ -216,6 +234,7 @@ def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = 
     per_class: dict[str, dict[str, Any]] = {n: {} for n in inputs.class_names}
     phase("metrics for the report…")
     metrics = _metrics(policy, m, per_class)
+    evidence = _plots(policy, m)
     return GateReport(
         passed=all(r.passed for r in results),
         policy_name=policy.name,
@@ -224,4 +243,5 @@ def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = 
         metrics=metrics,
         per_class=per_class,
         data_hashes=inputs.content_hashes(),
+        evidence=evidence,
     )

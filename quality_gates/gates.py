@@ -13,7 +13,19 @@ from typing import Any
 import numpy as np
 
 from quality_gates import policy as pol
+from quality_gates._json import finite_or_none
 from quality_gates.drift import aligned_proportions, jensen_shannon, psi
+from quality_gates.evidence import (
+    AgreementEvidence,
+    CocoEvidence,
+    DriftEvidence,
+    ExpectationsEvidence,
+    GateEvidence,
+    GoldenErrorEvidence,
+    PrecisionRecallEvidence,
+    ReviewEvidence,
+    SourceError,
+)
 from quality_gates.inputs import Measurements
 from quality_gates.verdict import GateResult, Op
 
@@ -46,7 +58,7 @@ def _result(
     bound: float,
     ok_text: str,
     fail_text: str,
-    evidence: dict[str, Any],
+    evidence: GateEvidence,
     *,
     extra_ok: bool = True,
 ) -> GateResult:
@@ -58,26 +70,15 @@ def golden_set_error_gate(gate: pol.GoldenSetErrorGate, m: Measurements, policy:
     thr = gate.threshold if gate.threshold is not None else model_threshold(policy)
     rep = m.golden(iou=gate.iou, model_threshold=thr, gate="golden_set_error")
     o = rep.overall
-    per = {
-        name: {
-            "tp": g.tp,
-            "fp": g.fp,
-            "fn": g.fn,
-            "error": g.error,
-            "wilson": g.wilson,
-            "clopper_pearson": g.clopper_pearson,
-        }
-        for name, g in rep.per_source.items()
-    }
-    evidence = {
-        "iou": gate.iou,
-        "model_threshold": thr,
-        "trials": o.trials,
-        "errors": o.fp + o.fn,
-        "wilson": o.wilson,
-        "clopper_pearson": o.clopper_pearson,
-        "per_source": per,
-    }
+    evidence = GoldenErrorEvidence(
+        float(gate.iou),
+        float(thr),
+        o.trials,
+        o.fp + o.fn,
+        o.wilson,
+        o.clopper_pearson,
+        {name: SourceError.of(g) for name, g in rep.per_source.items()},
+    )
     head = f"golden-set error {_pct(o.error)} vs max {_pct(gate.max)} (IoU {gate.iou:g}, {o.trials} trials)"
     worst = rep.worst()
     hint = ""
@@ -95,20 +96,13 @@ def golden_set_error_gate(gate: pol.GoldenSetErrorGate, m: Measurements, policy:
 def krippendorff_alpha_gate(gate: pol.KrippendorffAlphaGate, m: Measurements, policy: pol.Policy) -> GateResult:
     rep = m.agreement(iou=gate.iou, level=gate.level, gate="krippendorff_alpha")
     names = m.inputs.class_names
-    per = {names[k]: a for k, a in rep.per_class.items()}
-    evidence = {
-        "level": gate.level,
-        "iou": gate.iou,
-        "units": rep.n_units,
-        "pairable_units": rep.n_pairable,
-        "coders": list(rep.coders),
-        "per_class": per,
-    }
+    per = {names[k]: finite_or_none(a) for k, a in rep.per_class.items()}
+    evidence = AgreementEvidence(gate.level, float(gate.iou), rep.n_units, rep.n_pairable, tuple(rep.coders), per)
     head = (
         f"Krippendorff's alpha {_f(rep.alpha)} vs min {gate.min:g} ({len(rep.coders)} annotators, "
         f"{rep.n_pairable} object units)"
     )
-    finite = {k: v for k, v in per.items() if math.isfinite(v)}
+    finite = {k: v for k, v in per.items() if v is not None}
     hint = ""
     if finite:
         worst = min(finite, key=lambda k: finite[k])
@@ -126,18 +120,18 @@ def _prf_gate(name: str, gate: pol.PrecisionGate | pol.RecallGate | pol.F1Gate, 
     value = overall[name]
     names = m.inputs.class_names
     per_arr = {"precision": counts.precision, "recall": counts.recall, "f1": counts.f1}[name]
-    per = {names[k]: float(per_arr[k]) for k in range(len(names))}
+    per = {names[k]: finite_or_none(per_arr[k]) for k in range(len(names))}
     best = dm.f1_optimal_thresholds()
-    evidence = {
-        "threshold": thr,
-        "iou": gate.iou,
-        "baseline": gate.baseline,
-        "tp": int(counts.tp.sum()),
-        "fp": int(counts.fp.sum()),
-        "fn": int(counts.fn.sum()),
-        "per_class": per,
-        "f1_optimal_threshold": {names[k]: float(best[k]) for k in range(len(names))},
-    }
+    evidence = PrecisionRecallEvidence(
+        float(thr),
+        float(gate.iou),
+        gate.baseline,
+        int(counts.tp.sum()),
+        int(counts.fp.sum()),
+        int(counts.fn.sum()),
+        per,
+        {names[k]: finite_or_none(best[k]) for k in range(len(names))},
+    )
     thr_text = f"threshold {thr:g}" if gate.threshold is not None else "all predictions (no threshold set)"
     head = f"{name} {_f(value)} vs min {gate.min:g} at {thr_text}, IoU {gate.iou:g}, baseline {gate.baseline}"
     hint = ""
@@ -176,24 +170,24 @@ def _ap_gate(name: str, gate: pol.MapGate, m: Measurements) -> GateResult:
     value = stats["AP"] if name == "map" else stats["AP50"]
     names = m.inputs.class_names
     per_ap = res.per_class_ap() if name == "map" else res.per_class_ap(iou=0.5)
-    per = {names[k]: float(per_ap[k]) for k in range(len(names))}
-    evidence: dict[str, Any] = {"baseline": gate.baseline, "coco_stats": stats, "per_class": per}
+    per = {names[k]: finite_or_none(per_ap[k]) for k in range(len(names))}
     label = "mAP@[.50:.95]" if name == "map" else "AP50"
     head = f"COCO {label} {_f(value)} vs min {gate.min:g} (baseline {gate.baseline})"
-    finite = {k: v for k, v in per.items() if math.isfinite(v)}
+    finite = {k: v for k, v in per.items() if v is not None}
     hint = ""
     if finite:
         worst = min(finite, key=lambda k: finite[k])
         hint = f"; weakest class {worst!r} (AP {_f(finite[worst])}): inspect its predictions"
     if res.id_zero_matches:
         n = res.id_zero_matches
-        evidence["id_zero_matches"] = n
         head += (
             f"; {n} match{'es' if n > 1 else ''} to ground-truth annotation id 0 counted as "
             f"miss{'es' if n > 1 else ''}, as pycocotools does (ids from 1 avoid this)"
         )
     if value < 0:
         value, hint = float("nan"), "; undefined: the baseline has no objects"
+    coco_stats = {k: finite_or_none(v) for k, v in stats.items()}
+    evidence = CocoEvidence(gate.baseline, coco_stats, per, int(res.id_zero_matches))
     return _result(name, name, value, ">=", gate.min, head, head + hint, evidence)
 
 
@@ -205,44 +199,36 @@ def ap50_gate(gate: pol.Ap50Gate, m: Measurements, policy: pol.Policy) -> GateRe
     return _ap_gate("ap50", gate, m)
 
 
-def _drift_evidence(
-    m: Measurements, name: str, policy: pol.Policy
-) -> tuple[dict[str, float], dict[str, float], dict[str, Any], str]:
+def _drift(
+    m: Measurements, name: str, policy: pol.Policy, *, epsilon: float | None = None
+) -> tuple[dict[str, float], dict[str, float], DriftEvidence, str, str]:
+    """Both distributions, the evidence, the shift hint and the pending-schema-changes hint ("" if none)."""
     cur = m.current_distribution(model_threshold=model_threshold(policy), gate=name)
     par = m.parent_distribution(gate=name)
     cls, p, q = aligned_proportions(cur, par)
     shift = int(np.argmax(np.abs(p - q)))
-    evidence: dict[str, Any] = {
-        "current": dict(zip(cls, p.tolist(), strict=True)),
-        "parent": dict(zip(cls, q.tolist(), strict=True)),
-    }
+    pending = tuple(c.key for c in m.pending_changes())
+    evidence = DriftEvidence(
+        dict(zip(cls, p.tolist(), strict=True)), dict(zip(cls, q.tolist(), strict=True)), pending, epsilon
+    )
     hint = f"; biggest shift: class {cls[shift]!r} {_pct(float(q[shift]))} → {_pct(float(p[shift]))}"
-    return cur, par, evidence, hint
-
-
-def _pending(m: Measurements, evidence: dict[str, Any]) -> tuple[bool, str]:
-    pending = m.pending_changes()
-    evidence["pending_schema_changes"] = [c.key for c in pending]
-    if not pending:
-        return True, ""
-    keys = ", ".join(c.key for c in pending[:5])
-    return False, f"; schema changes need acknowledgement: {keys}"
+    schema_hint = f"; schema changes need acknowledgement: {', '.join(pending[:5])}" if pending else ""
+    return cur, par, evidence, hint, schema_hint
 
 
 def class_drift_psi_gate(gate: pol.ClassDriftPsiGate, m: Measurements, policy: pol.Policy) -> GateResult:
-    cur, par, evidence, hint = _drift_evidence(m, "class_drift_psi", policy)
+    cur, par, evidence, hint, schema_hint = _drift(m, "class_drift_psi", policy, epsilon=float(gate.epsilon))
     value = psi(cur, par, epsilon=gate.epsilon)
-    evidence["epsilon"] = gate.epsilon
-    ok, schema_hint = _pending(m, evidence)
+    ok = not evidence.pending_schema_changes
     head = f"class-distribution PSI {_f(value)} vs max {gate.max:g} against the parent version"
     fail = head + (schema_hint if GateResult.compare(value, "<=", gate.max) else hint + schema_hint)
     return _result("class_drift_psi", "psi", value, "<=", gate.max, head, fail, evidence, extra_ok=ok)
 
 
 def class_drift_js_gate(gate: pol.ClassDriftJsGate, m: Measurements, policy: pol.Policy) -> GateResult:
-    cur, par, evidence, hint = _drift_evidence(m, "class_drift_js", policy)
+    cur, par, evidence, hint, schema_hint = _drift(m, "class_drift_js", policy)
     value = jensen_shannon(cur, par)
-    ok, schema_hint = _pending(m, evidence)
+    ok = not evidence.pending_schema_changes
     head = f"class-distribution Jensen–Shannon divergence {_f(value)} vs max {gate.max:g} against the parent"
     fail = head + (schema_hint if GateResult.compare(value, "<=", gate.max) else hint + schema_hint)
     return _result("class_drift_js", "js_divergence", value, "<=", gate.max, head, fail, evidence, extra_ok=ok)
@@ -251,21 +237,7 @@ def class_drift_js_gate(gate: pol.ClassDriftJsGate, m: Measurements, policy: pol
 def expectations_gate(gate: pol.ExpectationsGate, m: Measurements, policy: pol.Policy) -> GateResult:
     rep = m.expectations(duplicate_iou=gate.duplicate_iou, gate="expectations")
     failed = rep.failed
-    evidence = {
-        "suite": gate.suite,
-        "outcomes": [
-            {
-                "name": o.name,
-                "expectation": o.expectation,
-                "column": o.column,
-                "success": o.success,
-                "element_count": o.element_count,
-                "unexpected_count": o.unexpected_count,
-                "examples": [list(e) for e in o.examples],
-            }
-            for o in rep.outcomes
-        ],
-    }
+    evidence = ExpectationsEvidence(gate.suite, tuple(rep.outcomes))
     head = f"{len(failed)} of {len(rep.outcomes)} data expectations fail (suite {gate.suite})"
     parts = [
         f"{o.name}: {o.unexpected_count} rows" + (f", e.g. row {o.examples[0][0]}" if o.examples else "")
@@ -279,14 +251,14 @@ def review_coverage_gate(gate: pol.ReviewCoverageGate, m: Measurements, policy: 
     rc = m.review(gate="review_coverage")
     # Nothing labelled by a model means nothing to review: vacuously complete, stated in the explanation.
     value = rc.reviewed_share if rc.model_labels else 1.0
-    evidence = {
-        "model_labels": rc.model_labels,
-        "reviewed": rc.reviewed,
-        "routed": rc.routed,
-        "routed_reviewed": rc.routed_reviewed,
-        "routed_reviewed_share": rc.routed_reviewed_share,
-        "min_routed": gate.min_routed,
-    }
+    evidence = ReviewEvidence(
+        rc.model_labels,
+        rc.reviewed,
+        rc.routed,
+        rc.routed_reviewed,
+        finite_or_none(rc.routed_reviewed_share),
+        gate.min_routed,
+    )
     head = f"{_pct(value)} of {rc.model_labels} model labels reviewed vs min {_pct(gate.min)}"
     routed_ok = True
     if gate.min_routed is not None:

@@ -19,21 +19,22 @@ Example (every gate is optional, at least one is required)::
 
 Every model forbids unknown fields and coerces nothing (``"0.9"`` is not a number). Errors come back as one
 :class:`~quality_gates.errors.PolicyError` with the field path, a message and the YAML line. The policy
-hash is the SHA-256 of the validated model as canonical JSON (keys sorted, compact, unset optional values
-left out), so it does not change with YAML formatting, key order, comments or spelled-out defaults;
+hash is the SHA-256 of the validated model as canonical JSON (``quality_gates.canonical``: keys sorted,
+compact, unset optional values left out; ``max: .inf`` is a valid bound, written ``Infinity``), so it does
+not change with YAML formatting, key order, comments or spelled-out defaults;
 ``golden`` is part of it, so binding a policy to another golden set makes another policy version.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from quality_gates.canonical import canonical_json_nonfinite
 from quality_gates.errors import PolicyError
 
 __all__ = [
@@ -351,11 +352,6 @@ def parse_policy(text: str) -> Policy:
 
 
 def policy_hash(policy: Policy) -> str:
-    """SHA-256 hex of the policy's canonical JSON (sorted keys, compact separators, unset options omitted)."""
-    payload = json.dumps(
-        policy.model_dump(mode="json", exclude_none=True),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    """SHA-256 hex of the policy's canonical JSON (unset options omitted). The variant that writes ±Infinity:
+    an unbounded ``max`` is a valid policy, and stored policies were hashed so."""
+    return hashlib.sha256(canonical_json_nonfinite(policy.model_dump(mode="json", exclude_none=True))).hexdigest()

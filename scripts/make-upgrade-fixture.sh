@@ -11,7 +11,7 @@ trap 'git -C "$root" worktree remove --force "$tmp/src" >/dev/null 2>&1 || true;
 git -C "$root" worktree add --detach "$tmp/src" "$commit" >/dev/null
 (cd "$tmp/src" && PYTHONPATH="$tmp/src" "$root/.venv/bin/python" -c \
   "import sys; sys.argv=['labelgate','demo','--no-serve','--images','10','--workspace','$tmp/ws']; \
-from service.cli import main; main()" >/dev/null)
+from service.cli.main import main; main()" >/dev/null)
 "$root/.venv/bin/python" - "$tmp/ws/labelgate.db" "$root/tests/fixtures/workspace-rev$rev.sql.gz" <<'PY'
 import gzip, sqlite3, sys
 conn = sqlite3.connect(sys.argv[1])

@@ -6,10 +6,12 @@ Every form opens with the same headline (:func:`headline`): the verdict, the tar
 measured against with its version and size (items, labels); a re-check of a released version says so.
 
 - JSON: ``status`` (``passed`` or ``blocked``) and ``exit_code`` (0 or 1), then ``GateReport.to_dict()``
-  (``passed``, ``policy_hash``, ``gates`` with name/metric/value/threshold/op/passed/explanation/evidence,
-  ``metrics``, ``per_class``, ``data_hashes``) plus ``headline``, ``target``, ``policy`` ({name, version,
-  hash, source}), ``golden_set`` ({name, version, items, labels, ...} or null) and ``evaluation`` ({id,
-  purpose, release_evidence_id} on the record), indented, NaN as null.
+  (``report_version``, ``passed``, ``policy_name``, ``policy_hash``, ``gates`` with
+  name/metric/value/threshold/op/passed/explanation/evidence, ``metrics``, ``per_class``, ``data_hashes``,
+  ``evidence`` with the plot data: ``pr_curves`` and ``confusion_matrix``, both or neither) plus
+  ``headline``, ``target``, ``policy`` ({name, version, hash, source}), ``golden_set`` ({name, version,
+  items, labels, ...} or null) and ``evaluation`` ({id, purpose, release_evidence_id} on the record),
+  indented, NaN as null.
 - text: the headline, one line per gate (each blocking gate with its one-line, actionable explanation),
   the headline metrics and the full policy hash.
 - JUnit XML, in the shape CI parsers read (Jenkins' ``junit-10.xsd``, Surefire, GitLab, GitHub test
@@ -30,10 +32,15 @@ import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from lineage.gates import report_of
 from lineage.models import GateEvaluation
+from quality_gates.errors import ReportFormatError
 from quality_gates.verdict import GateReport, GateResult
+
+if TYPE_CHECKING:
+    from service.api.schemas.gates import EvaluationPublic
 
 __all__ = [
     "ErrorKind",
@@ -47,6 +54,7 @@ __all__ = [
     "render_json",
     "render_junit",
     "render_text",
+    "report_from_public",
     "report_from_record",
 ]
 
@@ -340,30 +348,30 @@ def header_from_record(
 
 
 def report_from_record(record: GateEvaluation, policy_name: str) -> GateReport:
-    """Rebuild the report of a stored ``GateEvaluation`` (its JSON nulls become NaN again)."""
+    """The report of a stored ``GateEvaluation`` (:func:`lineage.gates.report_of`)."""
+    return report_of(record, policy_name)
 
-    def num(v: object) -> float:
-        return float(v) if isinstance(v, (int, float)) else math.nan
 
-    gates = tuple(
-        GateResult(
-            name=g["name"],
-            metric=g["metric"],
-            value=num(g.get("value")),
-            threshold=num(g.get("threshold")),
-            op=g["op"],
-            passed=bool(g["passed"]),
-            explanation=g.get("explanation", ""),
-            evidence=g.get("evidence") or {},
-        )
-        for g in record.gates
+def report_from_public(evaluation: EvaluationPublic) -> tuple[GateReport, ReportHeader]:
+    """The report and header of an evaluation as the API serves it: what ``gate check DATASET@VERSION``
+    prints, locally and against a server alike. The report is the report's dict form the evaluation carries
+    (``EvaluationPublic.report_dict()``), read as :func:`report_from_record` reads a record's.
+
+    Raises:
+        ReportFormatError: it does not parse (another ``report_version``: a server of another release),
+            naming the evaluation and the key.
+    """
+    try:
+        report = GateReport.from_dict(evaluation.report_dict())
+    except ReportFormatError as exc:
+        raise ReportFormatError(exc.key, f"evaluation #{evaluation.id}: {exc.message}") from None
+    golden = evaluation.evidence.golden_set
+    header = ReportHeader(
+        target=f"{evaluation.dataset}@{evaluation.version}",
+        policy_version=evaluation.policy_version,
+        golden=golden if isinstance(golden, Mapping) else ({"name": golden} if golden else None),
+        evaluation_id=evaluation.id,
+        purpose=evaluation.purpose,
+        release_evidence_id=evaluation.release_evidence_id,
     )
-    return GateReport(
-        passed=record.passed,
-        policy_name=policy_name,
-        policy_hash=record.policy_hash,
-        gates=gates,
-        metrics=record.metrics,
-        per_class=(record.evidence or {}).get("per_class", {}),
-        data_hashes=record.data_hashes,
-    )
+    return report, header

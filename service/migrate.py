@@ -14,7 +14,14 @@ from sqlalchemy import create_engine
 
 import migrations
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "pending_revisions", "upgrade_database"]
+__all__ = [
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "pending_revisions",
+    "upgrade_database",
+    "upgrade_in_place",
+]
 
 
 def alembic_config(url: str) -> Config:
@@ -52,3 +59,20 @@ def pending_revisions(url: str) -> list[str]:
     current = current_revision(url)
     steps = [rev.revision for rev in script.iterate_revisions("head", current or "base")]
     return list(reversed(steps))
+
+
+def upgrade_in_place(url: str) -> tuple[str, list[str]]:
+    """``labelgate migrate``: upgrade the database an earlier release made to this release's schema;
+    ``(revision before, revisions applied)`` (none applied: already current). ``InvalidInput`` when there
+    is no labelgate database at ``url`` (its password never shown)."""
+    from sqlalchemy.engine import make_url
+
+    from lineage.errors import InvalidInput
+
+    before, steps = current_revision(url), pending_revisions(url)
+    if before is None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise InvalidInput(f"no labelgate database at {shown}: run `labelgate init` first", field="database_url")
+    if steps:
+        upgrade_database(url)
+    return before, steps

@@ -1,8 +1,11 @@
-"""The one permission table: every API route's name maps to the rule that decides who may call it.
+"""The one permission table: every action (a verb of ``service.actions``, named as the API route that
+serves it) maps to the rule that decides who may take it, whatever the door: the API, the CLI (local or
+remote), the demo or the worker.
 
-``admin`` is global and passes every rule. Project rules read ``project_id`` from the path; a caller
-who is not a member of that project gets 404 (not 403), so the project's existence does not leak.
-A test walks ``app.routes`` and fails on any route missing from ``ROUTE_PERMISSIONS``.
+``admin`` is global and passes every rule. Project rules need the project; a caller who is not a member
+of it gets 404 (not 403), so the project's existence does not leak. A test walks ``app.routes`` and fails
+on any route missing from ``ACTIONS``; the dashboard asks ``GET /projects/{id}/capabilities`` which actions
+the caller may take instead of keeping its own copy of the role sets.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Literal
 
 from lineage.models import Role
 
-__all__ = ["ALL_PROJECT_ROLES", "ROUTE_PERMISSIONS", "Rule"]
+__all__ = ["ACTIONS", "ALL_PROJECT_ROLES", "LOCAL_ACTIONS", "Rule"]
 
 RuleKind = Literal["public", "authenticated", "admin", "self_or_admin", "project", "any_project_role"]
 
@@ -43,9 +46,11 @@ def any_project_role(*roles: Role) -> Rule:
 
 _AUDIT_READERS = (Role.compliance_officer, Role.ml_engineer, Role.reviewer)
 
-ROUTE_PERMISSIONS: dict[str, Rule] = {
+ACTIONS: dict[str, Rule] = {
     "health": PUBLIC,
     "whoami": AUTHENTICATED,
+    "my_capabilities": AUTHENTICATED,
+    "project_capabilities": project(),
     "my_memberships": AUTHENTICATED,
     # users and tokens
     "list_users": ADMIN,
@@ -95,6 +100,7 @@ ROUTE_PERMISSIONS: dict[str, Rule] = {
     "cancel_autolabel_run": project(Role.ml_engineer),
     "set_run_thresholds": project(Role.ml_engineer),
     "get_calibration_record": project(Role.ml_engineer),
+    "calibrate": project(Role.ml_engineer),  # local only (runs the model here): see LOCAL_ACTIONS
     "select_active_learning_batch": project(Role.ml_engineer),
     "list_review_queue": project(Role.reviewer, Role.ml_engineer),
     "get_review_queue_item": project(Role.reviewer, Role.ml_engineer),
@@ -123,3 +129,7 @@ ROUTE_PERMISSIONS: dict[str, Rule] = {
     "get_signing_public_key": AUTHENTICATED,
     "verify_release": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),
 }
+
+#: Actions without an API route: they run on the workspace's machine (a model over images), through the
+#: CLI in local mode, as the token's user or the operator, checked against the same table.
+LOCAL_ACTIONS = frozenset({"calibrate"})

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
 from lineage.datasets.dvcrepo import init_repo
 from lineage.db import make_engine, session_scope
-from lineage.identity.accounts import create_user, issue_token
+from lineage.identity import create_user, issue_token
 from lineage.models import User
 from service.migrate import upgrade_database
 from service.settings import Settings
 
-__all__ = ["InitResult", "ensure_signing_key", "init_workspace"]
+if TYPE_CHECKING:
+    from service.actions.context import Context
+
+__all__ = ["InitResult", "acting", "ensure_signing_key", "init_workspace", "open_engine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +120,20 @@ def init_workspace(
             return InitResult(settings.workspace, settings.database_url, admin.username, issued.token)
     finally:
         engine.dispose()
+
+
+def open_engine(settings: Settings) -> Engine:
+    """An engine on the workspace's database (the caller disposes of it)."""
+    return make_engine(settings.database_url)
+
+
+@contextmanager
+def acting(engine: Engine, settings: Settings, token: str | None, *, request: str) -> Iterator[Context]:
+    """One transaction on the workspace as the user of ``token`` (authenticated like any API caller) or,
+    with ``None``, as the workspace's operator: for the demo, which acts as each of its users in turn.
+    Committed when the block ends, rolled back on an error."""
+    from service.actions.context import Context, authenticate, operator
+
+    with session_scope(engine) as session:
+        principal = authenticate(session, token, request=request) if token else operator(session, request=request)
+        yield Context(session=session, principal=principal, settings=settings)

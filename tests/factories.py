@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from lineage import identity
 from lineage.context import Actor
 from lineage.models import Project, Role, User
 
 if TYPE_CHECKING:
-    from service.scenario import GateScenario
+    from service.demo.scenario import GateScenario
 
 SYSTEM = Actor(user_id=0, username="system")
 
@@ -71,8 +71,8 @@ def make_world(session: Session) -> World:
 
 def make_gate_world(session: Session, *, repo_dir: Path, work_dir: Path, secret: str) -> tuple[World, GateScenario]:
     """``make_world`` plus three annotators, a signing secret for the compliance officer, and the gate
-    scenario (``service.scenario``) on 20 images: the history the gate and release tests run against."""
-    from service.scenario import build_gate_scenario
+    scenario (``service.demo.scenario``) on 20 images: the history the gate and release tests run against."""
+    from service.demo.scenario import build_gate_scenario
 
     world = make_world(session)
     admin = actor_for(world.admin)
@@ -95,3 +95,23 @@ def make_gate_world(session: Session, *, repo_dir: Path, work_dir: Path, secret:
         n_images=20,
     )
     return world, scenario
+
+
+def cli_token(username: str) -> str:
+    """A fresh API token of ``username`` on the workspace's database (``LABELGATE_DATABASE_URL``), for a CLI
+    call made as that user (``LABELGATE_TOKEN``); an unknown user gets a token no server accepts."""
+    import os
+
+    from lineage.db import make_engine
+
+    engine = make_engine(os.environ["LABELGATE_DATABASE_URL"])
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            user = s.exec(select(User).where(User.username == username)).first()
+            if user is None:
+                return "lg_not-a-token-of-anyone"
+            token = make_token(s, user)
+            s.commit()
+            return token
+    finally:
+        engine.dispose()

@@ -47,3 +47,91 @@ def test_package_imports_only_what_its_layer_allows(package: str) -> None:
     seen = set(_modules_of(package)[package])
     bad = sorted(seen & FORBIDDEN[package])
     assert bad == [], f"{package} imports {bad}"
+
+
+# ---- doors call only verbs ------------------------------------------------------------------------------------
+
+#: The doors: API routes, CLI commands, the demo story and the worker. They parse input, call verbs of
+#: ``service.actions`` and render; they never query the database or call the record's functions themselves.
+DOORS = ["service/api/routes", "service/cli", "service/demo/story.py", "service/demo/integrity.py", "service/worker.py"]
+# Not doors: service/demo/scenario.py writes the story's starting history (a builder, like the tests' factories)
+# and service/demo/tamper.py is the attacker of the integrity chapter (it writes SQL on a copy, on purpose).
+#: What a door may import from the record and inference packages: error and value types, enums, and pure
+#: functions over files the caller holds (offline verification of a bundle, an export or a checkpoint file).
+DOOR_MAY_IMPORT = {
+    "lineage.errors": "*",
+    "lineage.models": "*",  # table classes as types and enums (Role, VersionState, ...)
+    "lineage.context": {"Actor"},
+    "lineage.release.approvals": {"Meaning"},
+    "lineage.release.four_eyes": {"Meaning"},
+    "lineage.release.bundle": {"load_public_key", "verify_bundle"},  # offline, over a bundle file
+    "lineage.audit.verify": {"verify_file", "AuditFileError"},  # offline, over an export file
+    "lineage.audit.checkpoints": {"Checkpoint", "parse_checkpoint"},  # parsing a checkpoint file
+    "lineage.audit.whole": {"Witness", "parse_anchor", "verify_chain"},  # an anchor; verify_chain offline, no session
+    "lineage.audit.query": {"AuditFilter"},
+    "lineage.provenance": {"AnnotationLineage", "VersionLineage"},
+    "lineage.schemas": {"LabelClass", "parse_classes"},
+    "lineage.formats": {"FORMATS"},
+    "lineage.formats.transfer": {"ImportResult", "ExportResult"},
+    "lineage.gates": {"EvaluationView"},
+    "inference.runner": {"RunProgress", "RunSummary"},
+    "inference.active": {"Diversity", "Uncertainty"},
+    "inference.tiny": {"ensure_tiny_model"},  # trains or loads the tiny test detector into a cache folder
+}
+#: Door modules that are infrastructure, not doors: the transaction and the error mapping of the CLI.
+DOOR_INFRASTRUCTURE = {"service/cli/common.py", "service/cli/door.py"}
+
+
+def _door_files() -> list[Path]:
+    files: list[Path] = []
+    for entry in DOORS:
+        path = ROOT / entry
+        files += sorted(path.glob("*.py")) if path.is_dir() else [path]
+    return [f for f in files if str(f.relative_to(ROOT)) not in DOOR_INFRASTRUCTURE]
+
+
+def _forbidden_imports(path: Path) -> list[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for child in ast.walk(node)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in type_only:  # names for annotations only: nothing runs
+            continue
+        if isinstance(node, ast.Import):
+            pairs = [(a.name, "*") for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            pairs = [(node.module, a.name) for a in node.names]
+        else:
+            continue
+        for module, name in pairs:
+            top = module.split(".")[0]
+            if top in {"sqlmodel", "sqlalchemy"}:
+                found.append(f"{module}:{name} (a door does not touch the database)")
+            elif top in {"lineage", "inference"}:
+                allowed = DOOR_MAY_IMPORT.get(module)
+                if allowed != "*" and (allowed is None or name not in allowed):
+                    found.append(f"{module}:{name}")
+    return found
+
+
+def test_doors_call_only_verbs() -> None:
+    bad = {str(f.relative_to(ROOT)): _forbidden_imports(f) for f in _door_files()}
+    bad = {k: v for k, v in bad.items() if v}
+    assert bad == {}, "doors reaching past service.actions:\n" + "\n".join(f"{k}: {v}" for k, v in bad.items())
+
+
+def test_the_door_check_can_fail(tmp_path: Path) -> None:
+    door = tmp_path / "door.py"
+    door.write_text("from lineage.release.releases import release\nfrom sqlmodel import select\nimport lineage.db\n")
+    assert len(_forbidden_imports(door)) == 3
+    door.write_text("from lineage.errors import NotFound\nfrom service import actions\n")
+    assert _forbidden_imports(door) == []
+    door.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sqlalchemy import Engine\n")
+    assert _forbidden_imports(door) == []

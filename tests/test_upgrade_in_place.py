@@ -25,7 +25,7 @@ from lineage.audit.verify import verify_database
 from lineage.db import make_engine
 from lineage.formats import import_annotations
 from lineage.models import Dataset, DatasetVersion, Item, LabelImport, User, VersionState
-from service.cli import app
+from service.cli.main import app
 from service.migrate import alembic_config, current_revision, head_revision
 from service.settings import get_settings
 from tests.factories import actor_for

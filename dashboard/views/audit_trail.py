@@ -11,7 +11,6 @@ from typing import Any
 import streamlit as st
 
 from dashboard import export, state, tables, ui
-from dashboard.access import AUDIT_READERS
 from dashboard.client import Api, AuditQuery
 
 ALL = "All projects"
@@ -91,7 +90,7 @@ def render() -> None:
     assert viewer is not None
     st.title("Audit trail")
     scopes: dict[str, int | None] = {ALL: None} if viewer.is_admin else {}
-    scopes |= {str(p["name"]): int(p["id"]) for p in viewer.projects_where(AUDIT_READERS)}
+    scopes |= {str(p["name"]): int(p["id"]) for p in viewer.projects_where("list_project_audit_events")}
     if not scopes:
         st.info("Your roles do not include reading an audit trail.")
         return

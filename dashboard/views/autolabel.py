@@ -6,7 +6,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state, tables, ui
-from dashboard.access import QUEUE_READERS, RUN_READERS
 from dashboard.client import Api
 
 QUEUE_SHOWN = 50
@@ -48,7 +47,7 @@ def render() -> None:
     viewer, api = state.viewer(), state.api()
     assert viewer is not None
     st.title("Auto-label runs")
-    pid = ui.pick_project(viewer.projects_where(RUN_READERS | QUEUE_READERS), key="al_project")
+    pid = ui.pick_project(viewer.projects_where("list_autolabel_runs", "list_review_queue"), key="al_project")
     if pid is None:
         return
     if viewer.can_read_queue(pid):

@@ -37,43 +37,47 @@ def _identity(v: Mapping[str, Any], lineage: Mapping[str, Any] | None) -> None:
     st.dataframe([{"field": k, "value": "—" if val is None else str(val)} for k, val in rows.items()], hide_index=True)
 
 
+#: The version of the gate report an evaluation carries (``report_version``) that this page reads: the API's
+#: ``GateReport.to_dict()`` of ``quality_gates.verdict.REPORT_VERSION`` (the dashboard talks HTTP only).
+REPORT_VERSION = 1
+
+
 def _gate_by_name(evaluation: Mapping[str, Any], *names: str) -> Mapping[str, Any] | None:
-    """The first gate of the evaluation named one of ``names``."""
-    return next((g for n in names for g in evaluation.get("gates", []) if g.get("name") == n), None)
+    """The first gate of the evaluation named one of ``names`` (None: the policy configures none of them)."""
+    return next((g for n in names for g in evaluation["gates"] if g["name"] == n), None)
 
 
 #: Gates whose per-class values :func:`charts.per_class_chart` draws: gate name → per-class metric key.
 _PER_CLASS_GATES = {"precision": "precision", "recall": "recall", "f1": "f1", "map": "ap", "ap50": "ap50"}
 
 
-def _evidence(gate: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return (gate or {}).get("evidence") or {}
-
-
 def _golden_plot(evaluation: Mapping[str, Any]) -> charts.Chart | None:
     gate = _gate_by_name(evaluation, "golden_set_error")
-    ev = _evidence(gate)
-    if not ev.get("per_source"):
+    if gate is None or not gate["evidence"]["per_source"]:
         return None
+    ev = gate["evidence"]
     sources = dict(ev["per_source"])
-    if gate and gate.get("value") is not None:  # the overall error over every source, with its own interval
-        sources["(all sources)"] = {k: ev.get(k) for k in ("wilson", "clopper_pearson")} | {"error": gate["value"]}
-    return charts.golden_error_chart(sources, max_error=(gate or {}).get("threshold"))
+    if gate["value"] is not None:  # the overall error over every source, with its own interval
+        sources["(all sources)"] = {
+            "error": gate["value"],
+            "wilson": ev["wilson"],
+            "clopper_pearson": ev["clopper_pearson"],
+        }
+    return charts.golden_error_chart(sources, max_error=gate["threshold"])
 
 
 def _per_class_plot(evaluation: Mapping[str, Any]) -> charts.Chart | None:
-    per_class = evaluation.get("per_class") or {}
-    gates = {g["name"]: g for g in evaluation.get("gates", []) if g.get("name") in _PER_CLASS_GATES}
+    per_class = evaluation["per_class"]
+    gates = {g["name"]: g for g in evaluation["gates"] if g["name"] in _PER_CLASS_GATES}
     metrics = [_PER_CLASS_GATES[name] for name in _PER_CLASS_GATES if name in gates]
     if not per_class or not metrics:
         return None
-    bounds = {_PER_CLASS_GATES[name]: g.get("threshold") for name, g in gates.items()}
+    bounds = {_PER_CLASS_GATES[name]: g["threshold"] for name, g in gates.items()}
     return charts.per_class_chart(per_class, metrics, bounds=bounds)
 
 
 def _evidence_plots(evaluation: Mapping[str, Any]) -> None:
-    """Every plot the evaluation's evidence supports; a plot whose evidence is absent is left out."""
-    evidence = evaluation.get("evidence") or {}
+    """Every plot the evaluation's evidence supports; a plot whose gate or plot data is absent is left out."""
     plots: list[tuple[str, charts.Chart]] = []
     golden = _golden_plot(evaluation)
     if golden is not None:
@@ -82,31 +86,24 @@ def _evidence_plots(evaluation: Mapping[str, Any]) -> None:
     if per_class is not None:
         plots.append(("Per-class metrics", per_class))
     alpha = _gate_by_name(evaluation, "krippendorff_alpha")
-    if alpha is not None and _evidence(alpha).get("per_class"):
-        chart = charts.alpha_chart(_evidence(alpha)["per_class"], min_alpha=alpha.get("threshold"))
+    if alpha is not None and alpha["evidence"]["per_class"]:
+        chart = charts.alpha_chart(alpha["evidence"]["per_class"], min_alpha=alpha["threshold"])
         plots.append(("Alpha per class", chart))
     drift = _gate_by_name(evaluation, "class_drift_psi", "class_drift_js")
-    if _evidence(drift).get("current") is not None:
-        ev = _evidence(drift)
-        plots.append(("Class drift vs parent", charts.drift_chart(ev.get("current") or {}, ev.get("parent") or {})))
+    if drift is not None:
+        ev = drift["evidence"]
+        plots.append(("Class drift vs parent", charts.drift_chart(ev["current"], ev["parent"])))
     prf = _gate_by_name(evaluation, "precision", "recall", "f1")
-    if _evidence(prf).get("f1_optimal_threshold"):
-        ev = _evidence(prf)
-        plots.append(
-            (
-                "F1-optimal threshold",
-                charts.optimal_threshold_chart(ev["f1_optimal_threshold"], threshold=ev.get("threshold")),
-            )
-        )
-    if evidence.get("pr_curves"):
-        thr = (evaluation.get("metrics") or {}).get("threshold")
+    if prf is not None and prf["evidence"]["f1_optimal_threshold"]:
+        ev = prf["evidence"]
+        chart = charts.optimal_threshold_chart(ev["f1_optimal_threshold"], threshold=ev["threshold"])
+        plots.append(("F1-optimal threshold", chart))
+    evidence = evaluation["evidence"]
+    if "pr_curves" in evidence:  # the plot data: both, or neither without golden labels and predictions
+        thr = evaluation["metrics"]["threshold"]
         plots.append(("PR curves", charts.pr_curves_chart(evidence["pr_curves"], threshold=thr)))
-    cm = evidence.get("confusion_matrix")
-    if cm:
-        try:
-            plots.append(("Confusion matrix", charts.confusion_matrix_chart(cm["labels"], cm["matrix"])))
-        except (KeyError, ValueError) as exc:
-            st.warning(f"Confusion matrix evidence is malformed: {exc}")
+        cm = evidence["confusion_matrix"]
+        plots.append(("Confusion matrix", charts.confusion_matrix_chart(cm["labels"], cm["matrix"])))
     if not plots:
         st.caption("This evaluation carries no plottable evidence.")
     for i in range(0, len(plots), 2):
@@ -118,21 +115,23 @@ def _evidence_plots(evaluation: Mapping[str, Any]) -> None:
 
 def _evidence_details(evaluation: Mapping[str, Any]) -> None:
     with st.expander("Evidence details: data expectations, review coverage, each gate's raw evidence"):
-        expectations = _evidence(_gate_by_name(evaluation, "expectations"))
-        if expectations.get("outcomes"):
-            st.markdown(f"**Data expectations** (suite {expectations.get('suite')!r})")
-            st.dataframe(tables.expectation_rows(expectations["outcomes"]), hide_index=True)
-        coverage = _evidence(_gate_by_name(evaluation, "review_coverage"))
-        if coverage:
+        expectations = _gate_by_name(evaluation, "expectations")
+        if expectations is not None and expectations["evidence"]["outcomes"]:
+            ev = expectations["evidence"]
+            st.markdown(f"**Data expectations** (suite {ev['suite']!r})")
+            st.dataframe(tables.expectation_rows(ev["outcomes"]), hide_index=True)
+        coverage = _gate_by_name(evaluation, "review_coverage")
+        if coverage is not None:
+            ev = coverage["evidence"]
             st.markdown(
-                f"**Review coverage**: {coverage.get('reviewed')} of {coverage.get('model_labels')} model labels "
-                f"reviewed; {coverage.get('routed_reviewed')} of {coverage.get('routed')} routed items reviewed."
+                f"**Review coverage**: {ev['reviewed']} of {ev['model_labels']} model labels reviewed; "
+                f"{ev['routed_reviewed']} of {ev['routed']} routed items reviewed."
             )
         st.markdown(f"**Data hashes** (what was evaluated; {_golden_text(_golden_of(evaluation))})")
-        st.json(evaluation.get("data_hashes") or {}, expanded=False)
-        for gate in evaluation.get("gates", []):
-            st.markdown(f"**{gate.get('name')}**")
-            st.json(gate.get("evidence") or {}, expanded=False)
+        st.json(evaluation["data_hashes"], expanded=False)
+        for gate in evaluation["gates"]:
+            st.markdown(f"**{gate['name']}**")
+            st.json(gate["evidence"], expanded=False)
 
 
 _PURPOSE = {"release_evidence": "release evidence", "recheck": "re-check", "evaluation": "evaluation"}
@@ -243,16 +242,22 @@ def _evaluation_rows(listed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 
 
 def _evaluation_section(ev: Mapping[str, Any]) -> None:
-    """One evaluation: headline, blocking gates, the gate table, its evidence plots and details."""
-    (st.success if ev.get("passed") else st.error)(_headline(ev))
-    blocking = [g for g in ev.get("gates", []) if not g.get("passed")]
+    """One evaluation: headline, blocking gates, the gate table, its evidence plots and details; a report of
+    another version than :data:`REPORT_VERSION` is named, not read."""
+    if ev.get("report_version") != REPORT_VERSION:
+        st.error(
+            f"Evaluation #{ev.get('id')} is a gate report of version {ev.get('report_version')}; this dashboard "
+            f"reads version {REPORT_VERSION}. Use the dashboard of the server's labelgate release."
+        )
+        return
+    (st.success if ev["passed"] else st.error)(_headline(ev))
+    blocking = [g for g in ev["gates"] if not g["passed"]]
     if blocking:
         st.markdown(
-            "**Blocking gates**\n\n"
-            + "\n".join(f"- **{g.get('name')}**: {_plain(g.get('explanation'))}" for g in blocking)
+            "**Blocking gates**\n\n" + "\n".join(f"- **{g['name']}**: {_plain(g['explanation'])}" for g in blocking)
         )
     st.dataframe(
-        tables.gate_rows(ev.get("gates", [])),
+        tables.gate_rows(ev["gates"]),
         hide_index=True,
         column_config={"explanation": st.column_config.TextColumn("explanation", width="large")},
     )

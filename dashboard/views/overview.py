@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import charts, state, tables, ui
-from dashboard.access import AUDIT_READERS, Viewer
+from dashboard.access import Viewer
 from dashboard.client import Api, AuditQuery
 
 RECENT = 10
@@ -17,7 +17,7 @@ RECENT = 10
 def recent_events(api: Api, viewer: Viewer, n: int = RECENT) -> list[dict[str, Any]]:
     """The newest ``n`` events the caller may read (every event for admin, else their readable projects)."""
     scopes: list[int | None] = (
-        [None] if viewer.is_admin else [int(p["id"]) for p in viewer.projects_where(AUDIT_READERS)]
+        [None] if viewer.is_admin else [int(p["id"]) for p in viewer.projects_where("list_project_audit_events")]
     )
     events: list[dict[str, Any]] = []
     for scope in scopes:

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 import streamlit as st
 
 from dashboard import export, state, ui
-from dashboard.access import REPORT_READERS
 from dashboard.client import GATE_REPORT_KINDS, PROJECT_REPORT_KINDS, REPORT_KINDS, Api, ApiError, AuditQuery
 
 
@@ -130,7 +129,7 @@ def render() -> None:
     viewer, api = state.viewer(), state.api()
     assert viewer is not None
     st.title("Reports")
-    projects = viewer.projects_where(REPORT_READERS)
+    projects = viewer.projects_where("get_version_report")
     pid = ui.pick_project(projects, key="rep_project")
     if pid is None:
         return

@@ -1,6 +1,6 @@
 """The hash-chained, append-only audit log: append, verify (database or exported file), export.
 
-Each event's canonical bytes are compact, key-sorted JSON of
+Each event's canonical bytes are ``canonical_json`` (``lineage.hashing``) of
 ``{seq, ts, actor, action, object_type, object_id, project_id, request_id, payload}`` and are stored
 as they were hashed, so verification re-hashes bytes and never re-serialises:
 
@@ -12,7 +12,6 @@ to another position is detected even when its hash is intact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from sqlalchemy import insert, text
 from sqlmodel import Session, col, select
 
 from lineage.audit.rowdigest import record_of
+from lineage.context import Actor
+from lineage.hashing import canonical_json, digest_bytes
 from lineage.models import AuditEvent
 from lineage.models._base import utcnow
 
@@ -37,6 +38,7 @@ __all__ = [
     "event_hash",
     "export_events",
     "next_seq",
+    "record_event",
 ]
 
 DOMAIN = b"labelgate.audit.v1\x00"
@@ -64,6 +66,8 @@ def canonical_bytes(
     request_id: str | None,
     payload: dict[str, Any],
 ) -> bytes:
+    """The bytes an event is hashed as. ``payload`` must be plain JSON (``append_event`` makes it so);
+    NaN and ±Infinity are refused (``ValueError``), as PostgreSQL's JSON column refuses them."""
     body = {
         "seq": seq,
         "ts": ts.isoformat(timespec="microseconds"),
@@ -75,11 +79,11 @@ def canonical_bytes(
         "request_id": request_id,
         "payload": payload,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return canonical_json(body)
 
 
 def event_hash(prev_hash: str, canonical: bytes) -> str:
-    return hashlib.sha256(DOMAIN + bytes.fromhex(prev_hash) + canonical).hexdigest()
+    return digest_bytes(DOMAIN, bytes.fromhex(prev_hash) + canonical)
 
 
 def chain_head(session: Session) -> ChainHead | None:
@@ -137,6 +141,35 @@ def append_event(
     return AuditEvent(**fields, prev_hash=prev, hash=digest, canonical=canonical)
 
 
+def record_event(
+    session: Session,
+    actor: Actor,
+    action: str,
+    subject: tuple[str, str | int],
+    *,
+    project_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    rows: Sequence[Any] = (),
+    expect_seq: int | None = None,
+) -> AuditEvent:
+    """Record ``action`` on ``subject`` (``(object_type, object_id)``) by ``actor`` in the caller's
+    transaction: the one way the record's functions audit a change (the actor's name and request id come
+    from ``actor``; ``rows`` and ``expect_seq`` as in :func:`append_event`)."""
+    object_type, object_id = subject
+    return append_event(
+        session,
+        actor=actor.username,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+        project_id=project_id,
+        request_id=actor.request_id,
+        rows=rows,
+        expect_seq=expect_seq,
+    )
+
+
 def _locked_head(session: Session) -> ChainHead | None:
     """The chain head, read under the append lock (taken once per transaction and held until its end)."""
     conn = session.connection()  # begins the transaction if none is open
@@ -166,7 +199,8 @@ def next_seq(session: Session) -> int:
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
-    # Round-trip once so the stored payload column equals what was hashed (dates become strings).
+    # Round-trip once so the stored payload column equals what was hashed. Payloads alone may hold dates
+    # (they become ``str(date)``): canonical_json itself refuses every value that is not JSON.
     result: dict[str, Any] = json.loads(json.dumps(payload, default=str))
     return result
 

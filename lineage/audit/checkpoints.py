@@ -2,7 +2,7 @@
 
 A checkpoint is the chain head ``(seq, hash)`` at a moment, signed with the workspace's Ed25519 key:
 
-    signature = Ed25519( "labelgate.checkpoint.v1\\0" || canonical({seq, hash, ts, key_id}) )
+    signature = Ed25519( "labelgate.checkpoint.v1\\0" || canonical_json({seq, hash, ts, key_id}) )
 
 The service takes one on every release (it travels inside the evidence bundle) and periodically (every
 ``every_events`` events or ``every_seconds`` seconds, whichever comes first), and commits each to the
@@ -33,9 +33,10 @@ from sqlmodel import Session, select
 from lineage.audit.chain import ChainHead, chain_head
 from lineage.datasets.dvcrepo import git, repo_lock
 from lineage.errors import InvalidInput
+from lineage.hashing import message
 from lineage.models import AuditEvent
 from lineage.models._base import utcnow
-from lineage.release.bundle import canonical, key_id
+from lineage.release.bundle import key_id
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -73,7 +74,7 @@ class Checkpoint:
 
 
 def _message(seq: int, head_hash: str, ts: str, kid: str) -> bytes:
-    return _DOMAIN + canonical({"seq": seq, "hash": head_hash, "ts": ts, "key_id": kid})
+    return message(_DOMAIN, {"seq": seq, "hash": head_hash, "ts": ts, "key_id": kid})
 
 
 def sign_checkpoint(head: ChainHead, key: Ed25519PrivateKey, *, now: datetime | None = None) -> Checkpoint:

@@ -236,7 +236,7 @@ def _check_truncation(result: VerifyResult, anchors: dict[int, str] | None) -> V
 
 # The readable columns rebuilt into the event's canonical bytes by the database itself (string work in C,
 # no parsing in Python) and compared with the hashed bytes: 1 when equal. This holds for every event
-# written since JSON columns are stored canonically (``lineage.db.canonical_json``); an older row, another
+# written since JSON columns are stored canonically (``lineage.db.column_json``); an older row, another
 # spelling or a tampered column gives 0 and goes to ``column_mismatch``. Sound because a string column
 # goes in only when it holds no quote and no backslash (so no field can end early or late: the hashed
 # bytes' own strings are JSON-escaped), the integers are rendered, and the payload is bounded by them.

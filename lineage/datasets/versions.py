@@ -1,203 +1,42 @@
-"""Datasets and their DVC-versioned versions: creation from a folder of images, states, release tags.
+"""Dataset versions under DVC: creating one from a folder of images (or its parent's content), moving it
+between states, and tagging its release.
 
 A version's content lives in the workspace repository under ``data/p<project_id>/<dataset>/`` (one
 ``.dvc`` file per dataset); creating a version replaces that folder with the new images, runs
 ``dvc add`` and commits, together with ``versions/p<project_id>/<dataset>/<version>.json`` (the item list),
 then pushes to the DVC remote. The version records that commit (``git_revision``), the ``.dvc`` output
-hash (``dvc_hash``) and its items; old content is read back with ``dvc.api`` at that revision.
+hash (``dvc_hash``) and its items; old content is read back with ``dvc.api`` at that revision
+(``lineage.datasets.items.read_item``).
 
-States: ``draft → candidate → released | rejected`` and ``released → deprecated`` (``ALLOWED_TRANSITIONS``).
-Labels may change only in ``WRITABLE_STATES``; a write to any other version raises ``Conflict`` and the
-refusal itself is committed to the audit log (see ``refuse_write``).
+States and which of them may change are ``lineage.datasets.states``'; ``change_state`` moves a version
+along ``ALLOWED_TRANSITIONS``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from lineage.audit.chain import append_event
+from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.datasets import dvcrepo
+from lineage.datasets.catalog import check_name, release_tag_name, version_ref
+from lineage.datasets.items import ScannedImage, list_items, scan_images
+from lineage.datasets.states import ALLOWED_TRANSITIONS, WRITABLE_STATES, refuse_write
 from lineage.errors import Conflict, InvalidInput, NotFound
-from lineage.models import Dataset, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, Role, VersionState
+from lineage.labels.inheritance import inherit_labels as copy_labels
+from lineage.labels.labelset import refresh_manifest
+from lineage.models import Dataset, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, VersionState
 
 if TYPE_CHECKING:
     from lineage.openlineage import LineageEmitter
 
-__all__ = [
-    "ALLOWED_TRANSITIONS",
-    "IMAGE_EXTENSIONS",
-    "WRITABLE_STATES",
-    "ScannedImage",
-    "change_state",
-    "create_dataset",
-    "create_version",
-    "ensure_writable",
-    "get_dataset",
-    "get_version",
-    "hidden_from",
-    "list_datasets",
-    "list_items",
-    "list_versions",
-    "read_item",
-    "refuse_write",
-    "release_tag_name",
-    "release_version",
-    "resolve_version",
-    "scan_images",
-    "tag_release",
-    "version_ref",
-]
-
-ALLOWED_TRANSITIONS: dict[VersionState, frozenset[VersionState]] = {
-    VersionState.draft: frozenset({VersionState.candidate}),
-    VersionState.candidate: frozenset({VersionState.released, VersionState.rejected}),
-    VersionState.released: frozenset({VersionState.deprecated}),
-    VersionState.rejected: frozenset(),
-    VersionState.deprecated: frozenset(),
-}
-WRITABLE_STATES = frozenset({VersionState.draft, VersionState.candidate})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True, slots=True)
-class ScannedImage:
-    """One image of a source folder: ``uri`` is its POSIX path relative to the folder; sizes in pixels."""
-
-    uri: str
-    path: Path
-    sha256: str
-    size_bytes: int
-    width: int
-    height: int
-
-
-def version_ref(dataset: Dataset, version: DatasetVersion) -> str:
-    return f"{dataset.name}@{version.version}"
-
-
-def hidden_from(dataset: Dataset, *, roles: frozenset[Role], is_admin: bool) -> bool:
-    """Golden datasets are invisible to annotators (an annotator who also holds another role included)."""
-    return dataset.is_golden and not is_admin and Role.annotator in roles
-
-
-def _check_name(name: str, what: str) -> None:
-    if not NAME_PATTERN.match(name):
-        raise InvalidInput(
-            f"{what} names are 1-64 characters of letters, digits, '_', '.', '-', starting with a letter or digit",
-            field=what,
-        )
-
-
-def scan_images(folder: Path) -> list[ScannedImage]:
-    """Every image under ``folder`` (by extension, hidden files skipped), hashed and measured with Pillow."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not folder.is_dir():
-        raise InvalidInput(f"no such folder: {folder}", field="source_dir")
-    found: list[ScannedImage] = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if not path.is_file() or any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            continue
-        try:
-            with Image.open(path) as img:
-                width, height = img.size
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InvalidInput(f"not a readable image ({exc})", field=str(path)) from None
-        with path.open("rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        found.append(ScannedImage(rel.as_posix(), path, digest, path.stat().st_size, int(width), int(height)))
-    if not found:
-        raise InvalidInput(
-            f"no images in {folder} (expected files ending in {', '.join(sorted(IMAGE_EXTENSIONS))})",
-            field="source_dir",
-        )
-    return found
-
-
-def create_dataset(
-    session: Session,
-    *,
-    actor: Actor,
-    project_id: int,
-    name: str,
-    description: str = "",
-    is_golden: bool = False,
-) -> Dataset:
-    _check_name(name, "dataset")
-    if session.exec(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name)).first():
-        raise Conflict(f"a dataset named {name!r} already exists in this project", field="name")
-    dataset = Dataset(
-        project_id=project_id, name=name, description=description, is_golden=is_golden, created_by=actor.user_id
-    )
-    session.add(dataset)
-    session.flush()
-    append_event(
-        session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="dataset.create",
-        object_type="dataset",
-        object_id=str(dataset.id),
-        project_id=project_id,
-        payload={"name": name, "description": description, "is_golden": is_golden},
-    )
-    return dataset
-
-
-def get_dataset(session: Session, *, project_id: int, name: str) -> Dataset:
-    dataset = session.exec(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name)).first()
-    if dataset is None:
-        raise NotFound(f"no dataset named {name!r} in this project", field="dataset")
-    return dataset
-
-
-def list_datasets(session: Session, *, project_id: int, include_golden: bool = True) -> list[Dataset]:
-    stmt = select(Dataset).where(Dataset.project_id == project_id)
-    if not include_golden:
-        stmt = stmt.where(Dataset.is_golden == False)  # noqa: E712
-    return list(session.exec(stmt.order_by(col(Dataset.name))))
-
-
-def get_version(session: Session, *, dataset: Dataset, version: str) -> DatasetVersion:
-    found = session.exec(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.version == version)
-    ).first()
-    if found is None:
-        raise NotFound(f"dataset {dataset.name!r} has no version {version!r}", field="version")
-    return found
-
-
-def resolve_version(session: Session, *, project_id: int, ref: str) -> tuple[Dataset, DatasetVersion]:
-    """``DATASET@VERSION`` → the dataset and its version."""
-    name, sep, version = ref.partition("@")
-    if not sep or not name or not version:
-        raise InvalidInput(f"expected DATASET@VERSION, got {ref!r}", field="version")
-    dataset = get_dataset(session, project_id=project_id, name=name)
-    return dataset, get_version(session, dataset=dataset, version=version)
-
-
-def list_versions(session: Session, *, dataset: Dataset) -> list[DatasetVersion]:
-    stmt = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id).order_by(col(DatasetVersion.id))
-    return list(session.exec(stmt))
-
-
-def list_items(session: Session, *, version_id: int) -> list[Item]:
-    stmt = select(Item).where(Item.dataset_version_id == version_id).order_by(col(Item.uri))
-    return list(session.exec(stmt))
+__all__ = ["change_state", "create_version", "release_version", "tag_release"]
 
 
 def create_version(
@@ -218,7 +57,7 @@ def create_version(
     parent's. ``schema_version_id`` defaults to the parent's. With ``inherit_labels`` the parent's live
     labels on items whose path and bytes are unchanged are copied as new rows (``origin_id`` set).
     """
-    _check_name(version, "version")
+    check_name(version, "version")
     if session.exec(
         select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.version == version)
     ).first():
@@ -279,16 +118,12 @@ def create_version(
     session.execute(insert(Item), [{**i, "dataset_version_id": row.id} for i in items])
     sealed: dict[str, Any] | None = None
     if parent is not None and inherit_labels:
-        from lineage.labels.annotations import inherit_labels as copy_labels
-
         sealed = copy_labels(session, parent_id=parent.id or 0, child_id=row.id or 0, created_by=actor.user_id)
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="dataset_version.create",
-        object_type="dataset_version",
-        object_id=str(row.id),
+        actor,
+        "dataset_version.create",
+        ("dataset_version", str(row.id)),
         project_id=dataset.project_id,
         payload={
             "version": version_ref(dataset, row),
@@ -333,48 +168,6 @@ def _restore_content(repo_dir: Path, data_rel: str, parent: DatasetVersion) -> s
     return parent.dvc_hash or ""
 
 
-def read_item(*, repo_dir: Path, version: DatasetVersion, uri: str) -> bytes:
-    """The bytes of item ``uri`` exactly as committed in ``version`` (``dvc.api.read`` at its revision)."""
-    if version.git_revision is None or version.data_path is None:
-        raise NotFound("this version has no committed content", field="version")
-    return dvcrepo.read_bytes(repo_dir, f"{version.data_path}/{uri}", rev=version.git_revision)
-
-
-def refuse_write(session: Session, *, actor: Actor, version: DatasetVersion, attempted: str) -> NoReturn:
-    """Refuse a write to a frozen version: roll back the caller's transaction, commit an audit event of
-    the refusal on its own, then raise ``Conflict``.
-
-    The refused write and anything else the transaction held are discarded as a whole; the refusal must
-    survive, and a second connection cannot be used for it (SQLite's writer lock is held by this one).
-    """
-    dataset = session.get(Dataset, version.dataset_id)
-    ref = f"{dataset.name if dataset else version.dataset_id}@{version.version}"
-    state = str(version.state)
-    version_id, project_id = version.id, dataset.project_id if dataset else None
-    session.rollback()
-    append_event(
-        session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="dataset_version.write_refused",
-        object_type="dataset_version",
-        object_id=str(version_id),
-        project_id=project_id,
-        payload={"version": ref, "state": state, "attempted": attempted},
-    )
-    session.commit()
-    raise Conflict(
-        f"{ref} is {state} and immutable: {attempted} refused (the refusal is recorded in the audit log)",
-        field="state",
-    )
-
-
-def ensure_writable(session: Session, *, actor: Actor, version: DatasetVersion, attempted: str) -> None:
-    """Pass for ``draft``/``candidate`` versions; otherwise ``refuse_write`` (audited ``Conflict``)."""
-    if VersionState(version.state) not in WRITABLE_STATES:
-        refuse_write(session, actor=actor, version=version, attempted=attempted)
-
-
 def change_state(
     session: Session,
     *,
@@ -403,8 +196,6 @@ def change_state(
     assert dataset is not None
     tag_name: str | None = None
     if to in (VersionState.candidate, VersionState.released):
-        from lineage.labels.annotations import refresh_manifest
-
         refresh_manifest(session, version=version)
     if to is VersionState.released:
         if repo_dir is None:
@@ -413,13 +204,11 @@ def change_state(
     version.state = to
     session.add(version)
     session.flush()
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="dataset_version.state",
-        object_type="dataset_version",
-        object_id=str(version.id),
+        actor,
+        "dataset_version.state",
+        ("dataset_version", str(version.id)),
         project_id=dataset.project_id,
         payload={
             "version": version_ref(dataset, version),
@@ -459,10 +248,6 @@ def release_version(
     )
 
 
-def release_tag_name(dataset: Dataset, version: DatasetVersion) -> str:
-    return f"release/p{dataset.project_id}/{dataset.name}/{version.version}"
-
-
 def tag_release(session: Session, *, actor: Actor, version: DatasetVersion, repo_dir: Path, message: str = "") -> str:
     """Tag the version's git revision ``release/p<project>/<dataset>/<version>`` (annotated, idempotent).
 
@@ -475,13 +260,11 @@ def tag_release(session: Session, *, actor: Actor, version: DatasetVersion, repo
     body = f"{version_ref(dataset, version)}\nmanifest_hash {version.manifest_hash}\ndvc_hash {version.dvc_hash}\n"
     with dvcrepo.repo_lock(repo_dir):
         dvcrepo.tag(repo_dir, name, rev=version.git_revision, message=body + (f"\n{message}\n" if message else ""))
-    append_event(
+    record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="dataset_version.tag",
-        object_type="dataset_version",
-        object_id=str(version.id),
+        actor,
+        "dataset_version.tag",
+        ("dataset_version", str(version.id)),
         project_id=dataset.project_id,
         payload={"tag": name, "git_revision": version.git_revision, "manifest_hash": version.manifest_hash},
     )

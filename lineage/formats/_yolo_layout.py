@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lineage.datasets.versions import IMAGE_EXTENSIONS
+from lineage.datasets.items import IMAGE_EXTENSIONS
 from lineage.formats.common import Problems, confined_files, sha256_bytes
 
 __all__ = ["YoloLayout", "find_layout", "image_stems", "label_stems"]

@@ -11,7 +11,7 @@ from sqlmodel import Session, SQLModel
 
 from lineage.audit.rowdigest import box_digests
 from lineage.errors import InvalidInput
-from lineage.labels.annotations import ANNOTATION_COLUMNS
+from lineage.labels.labelset import ANNOTATION_COLUMNS
 from lineage.models import ProvenanceKind
 from lineage.models._base import utcnow
 

@@ -18,19 +18,22 @@ from typing import Literal
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from lineage.audit.chain import append_event, next_seq
+from lineage.audit.chain import next_seq, record_event
 from lineage.audit.rowdigest import aggregate
 from lineage.context import Actor
-from lineage.datasets.versions import ensure_writable, read_item, version_ref
+from lineage.datasets.catalog import version_ref
+from lineage.datasets.items import read_item
+from lineage.datasets.states import ensure_writable
 from lineage.errors import InvalidInput
 from lineage.formats.coco import export_coco, parse_coco
 from lineage.formats.common import ExportData, ExportLabel, ItemIndex, ItemRef, ParsedLabels
 from lineage.formats.rows import RowWriter
 from lineage.formats.voc import export_voc, parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
-from lineage.labels.annotations import DELETED, live_labels, mark_stale, schema_class_names
+from lineage.labels.annotations import schema_class_names
 from lineage.labels.attribution import check_attribution
 from lineage.labels.imports import PriorImport, claim, latest_id_map, prior_import, refuse_race
+from lineage.labels.labelset import DELETED, live_labels, mark_stale
 from lineage.models import (
     Annotation,
     Dataset,
@@ -208,13 +211,11 @@ def import_annotations(
             audit_seq=seq,
         )
         batches += 1
-        append_event(
+        record_event(
             session,
-            actor=actor.username,
-            request_id=actor.request_id,
-            action="annotation.import.batch",
-            object_type="dataset_version",
-            object_id=str(version.id),
+            actor,
+            "annotation.import.batch",
+            ("dataset_version", str(version.id)),
             project_id=dataset.project_id,
             payload={
                 "version": version_ref(dataset, version),
@@ -240,13 +241,11 @@ def import_annotations(
         generation=record.generation,
         clipped=parsed.clipped,
     )
-    event = append_event(
+    event = record_event(
         session,
-        actor=actor.username,
-        request_id=actor.request_id,
-        action="annotation.import",
-        object_type="dataset_version",
-        object_id=str(version.id),
+        actor,
+        "annotation.import",
+        ("dataset_version", str(version.id)),
         project_id=dataset.project_id,
         payload={
             "version": result.version,

@@ -13,7 +13,7 @@ four-eyes, which keeps a version's authors from approving it) believes them. Hen
   the check does not reveal who exists in other projects.
 
 The importer stays an author of the version whoever the labels are attributed to (the row's
-``created_by``; see ``lineage.release.approvals.version_authors``), and the import's audit event records both
+``created_by``; see ``lineage.release.four_eyes.version_authors``), and the import's audit event records both
 (``imported_by``, ``attributed_to``).
 """
 
@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from lineage.context import Actor
 from lineage.errors import InvalidInput, PermissionDenied
-from lineage.identity.accounts import project_roles
+from lineage.identity.users import project_roles
 from lineage.models import Project, Role, User
 
 __all__ = ["ANNOTATING_ROLES", "ATTRIBUTING_ROLES", "check_attribution"]

@@ -12,6 +12,7 @@ from lineage.models.annotations import (
     RunState,
 )
 from lineage.models.audit import AuditEvent
+from lineage.models.calibrations import Calibration, RunThresholds
 from lineage.models.datasets import Dataset, DatasetVersion, Item, VersionState
 from lineage.models.gates import Approval, GateEvaluation, GatePolicy, GoldenSet, Release
 from lineage.models.identity import ApiToken, Membership, Project, Role, User
@@ -23,6 +24,7 @@ __all__ = [
     "Approval",
     "AuditEvent",
     "AutoLabelRun",
+    "Calibration",
     "Dataset",
     "DatasetVersion",
     "GateEvaluation",
@@ -42,6 +44,7 @@ __all__ = [
     "ReviewQueueItem",
     "Role",
     "RunState",
+    "RunThresholds",
     "User",
     "VersionState",
 ]

@@ -1,8 +1,9 @@
 """Signed evidence bundles: a release's facts, signed with the workspace's Ed25519 key, verifiable offline.
 
 The signature covers a manifest of per-field digests (``field_digests``: dotted path of every leaf →
-SHA-256 of its canonical JSON), so verification can name each field that was changed, added or removed,
-not only say "invalid". Layout::
+SHA-256 of its ``canonical_json``, ``lineage.hashing``, with no domain tag, as first published), so
+verification can name each field that was changed, added or removed, not only say "invalid". Content must be
+JSON (no NaN or ±Infinity, no dates). Layout::
 
     {"bundle_format": "labelgate.evidence.v1", "content": {...}, "field_digests": {...},
      "signature": {"algorithm": "Ed25519", "key_id": ..., "public_key": <base64 raw>, "value": <base64>}}
@@ -11,8 +12,6 @@ not only say "invalid". Layout::
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from lineage.errors import InvalidInput
+from lineage.hashing import NO_DOMAIN, digest, digest_bytes, message
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BundleCheck",
-    "canonical",
     "field_digests",
     "key_id",
     "load_private_key",
@@ -37,11 +36,6 @@ __all__ = [
 
 BUNDLE_FORMAT = "labelgate.evidence.v1"
 _SIGNING_DOMAIN = b"labelgate.evidence.v1\x00"
-
-
-def canonical(value: Any) -> bytes:
-    """Compact, key-sorted UTF-8 JSON: the only serialisation that is hashed or signed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
@@ -60,7 +54,7 @@ def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
 
 def field_digests(content: dict[str, Any]) -> dict[str, str]:
     """Dotted path of every leaf (``evaluation.gates[0].value``) → SHA-256 hex of its canonical JSON."""
-    return {p: hashlib.sha256(canonical(v)).hexdigest() for p, v in _leaves(content, "")}
+    return {p: digest(NO_DOMAIN, v) for p, v in _leaves(content, "")}
 
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
@@ -69,7 +63,7 @@ def _raw_public(key: Ed25519PublicKey) -> bytes:
 
 def key_id(key: Ed25519PublicKey) -> str:
     """First 16 hex digits of SHA-256 of the raw public key."""
-    return hashlib.sha256(_raw_public(key)).hexdigest()[:16]
+    return digest_bytes(NO_DOMAIN, _raw_public(key))[:16]
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
@@ -93,7 +87,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 def _signed_message(digests: dict[str, str]) -> bytes:
-    return _SIGNING_DOMAIN + canonical({"bundle_format": BUNDLE_FORMAT, "field_digests": digests})
+    return message(_SIGNING_DOMAIN, {"bundle_format": BUNDLE_FORMAT, "field_digests": digests})
 
 
 def sign_bundle(content: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:

@@ -20,12 +20,13 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from lineage.datasets import dvcrepo
-from lineage.datasets.versions import version_ref
+from lineage.datasets.catalog import version_ref
 from lineage.errors import NotFound
-from lineage.labels.annotations import manifest_hash
+from lineage.hashing import canonical_json as canonical
+from lineage.labels.labelset import manifest_hash
 from lineage.models import Dataset, DatasetVersion, GateEvaluation, Item, Release
-from lineage.release.approvals import approvals_for, version_content_hash
-from lineage.release.bundle import canonical, verify_bundle
+from lineage.release.bundle import verify_bundle
+from lineage.release.four_eyes import approvals_for, version_content_hash
 from lineage.release.releases import approval_entry
 
 __all__ = ["ReleaseCheck", "reverify_release"]

@@ -22,12 +22,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, col, select
 
-from lineage.audit.chain import append_event, chain_head
+from lineage.audit.chain import chain_head, record_event
 from lineage.context import Actor
-from lineage.datasets.versions import change_state, release_tag_name, version_ref
+from lineage.datasets.catalog import release_tag_name, version_ref
+from lineage.datasets.versions import change_state
 from lineage.errors import Conflict, NotFound
-from lineage.gates.records import latest_evaluation, stale_hashes
-from lineage.identity.accounts import project_roles
+from lineage.gates.evaluations import latest_evaluation, stale_hashes
+from lineage.hashing import NO_DOMAIN, digest
+from lineage.identity.users import project_roles
 from lineage.models import (
     Approval,
     Dataset,
@@ -43,8 +45,8 @@ from lineage.models import (
 )
 from lineage.models._base import utcnow
 from lineage.openlineage import LineageEmitter
-from lineage.release.approvals import ApprovalRules, approvals_for, counting_approvals, version_content_hash
-from lineage.release.bundle import canonical, key_id, sign_bundle
+from lineage.release.bundle import key_id, sign_bundle
+from lineage.release.four_eyes import ApprovalRules, approvals_for, counting_approvals, version_content_hash
 from quality_gates import parse_policy
 
 __all__ = ["RELEASE_FLOOR", "approval_entry", "get_release", "reject", "release", "release_rules", "write_bundle_file"]
@@ -157,20 +159,18 @@ def release(
             audit_head_seq=head.seq if head else None,
             audit_head_hash=head.hash if head else None,
             bundle=bundle,
-            bundle_sha256=_sha256(canonical(bundle)),
+            bundle_sha256=digest(NO_DOMAIN, bundle),
             signing_key_id=key_id(signing_key.public_key()),
             released_by=actor.user_id,
             released_at=utcnow(),
         )
         session.add(record)
         session.flush()
-        append_event(
+        record_event(
             session,
-            actor=actor.username,
-            request_id=actor.request_id,
-            action="release.create",
-            object_type="dataset_version",
-            object_id=str(version.id),
+            actor,
+            "release.create",
+            ("dataset_version", str(version.id)),
             project_id=dataset.project_id,
             payload={
                 "version": ref,
@@ -208,12 +208,6 @@ def _delete_tag(repo_dir: Path, tag: str) -> None:
 
     with contextlib.suppress(DvcError):  # never created: nothing to take back
         git(repo_dir, "tag", "-d", tag)
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def _bundle_content(

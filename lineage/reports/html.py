@@ -108,7 +108,8 @@ def governance_report(session: Session, *, version_id: int) -> str:
     """HTML of a version's data governance under EU AI Act Article 10(2)–(3) headings, with stated gaps."""
     from dataclasses import asdict
 
-    from lineage.gates.records import evidence_evaluation, review_coverage_of
+    from lineage.gates.evaluations import evidence_evaluation
+    from lineage.gates.inputs import review_coverage_of
     from lineage.models import Dataset, DatasetVersion, GatePolicy, LabelSchema, LabelSchemaVersion, Project
     from lineage.provenance import version_lineage
     from lineage.release.approvals import approvals_for

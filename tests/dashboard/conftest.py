@@ -5,7 +5,7 @@ is a ``fastapi.testclient.TestClient`` (an ``httpx.Client``) on one of two seede
 
 - ``world`` / ``api_http``: make_world plus hand-written audit events and lineage rows (project alpha:
   ``train`` v1 released, v2 candidate with a schema change; ``golden-ref``), for the audit and lineage pages.
-- ``gate_world`` / ``gate_http``: make_world plus the real gate scenario (``service.scenario``): DVC-versioned
+- ``gate_world`` / ``gate_http``: make_world plus the real gate scenario (``service.demo.scenario``): DVC-versioned
   images, three annotators, ``street`` v1 (parent), v2 and v3 as candidates, each evaluated with the stored
   ``default`` policy (v2 blocked, v3 passing), and the compliance officer's signing secret :data:`SECRET`.
   It is built once per session and copied (database and workspace) into each test's ``settings``.
@@ -32,11 +32,11 @@ from streamlit.testing.v1 import AppTest
 from lineage import datasets, identity
 from lineage.audit.chain import append_event
 from lineage.db import make_engine
-from lineage.gates.records import evaluate_version
+from lineage.gates import evaluate_version
 from lineage.models import Annotation, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, Role, VersionState
 from lineage.schemas import LabelClass, classes_hash
-from service.app import create_app
-from service.scenario import build_gate_scenario
+from service.api.app import create_app
+from service.demo.scenario import build_gate_scenario
 from service.settings import Settings
 from service.workspace import init_workspace
 from tests.factories import World, actor_for, make_user, make_world

@@ -112,7 +112,7 @@ def servers(gate_world: World, db_url: str, settings: Settings) -> Iterator[dict
     api_url, ui_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
     api_log, ui_log = tmp_path / "api.log", tmp_path / "dashboard.log"
     api = _start(
-        [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(api_port), "--log-level", "warning"],
         api_log, env,
     )  # fmt: skip
@@ -120,7 +120,7 @@ def servers(gate_world: World, db_url: str, settings: Settings) -> Iterator[dict
     try:
         _wait_ready(f"{api_url}/api/v1/health", api, api_log, '"ok"')
         ui = _start(
-            [sys.executable, "-m", "service.cli_dashboard", "--host", "127.0.0.1", "--port", str(ui_port),
+            [sys.executable, "-m", "service.cli.dashboard", "--host", "127.0.0.1", "--port", str(ui_port),
              "--api-url", api_url],
             ui_log, env,
         )  # fmt: skip

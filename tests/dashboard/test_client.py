@@ -27,7 +27,7 @@ from dashboard.client import (
     path_of,
     token_key,
 )
-from service.cli_dashboard import APP_PATH, streamlit_command
+from service.cli.dashboard import APP_PATH, streamlit_command
 from tests.factories import World
 
 
@@ -114,7 +114,8 @@ def test_offers_reads_the_openapi_document_whatever_the_parameter_names(api_http
 
 #: Every endpoint the dashboard calls and the methods it calls it with.
 CALLED: dict[str, tuple[str, ...]] = {
-    "health": ("GET",), "me": ("GET",), "my_memberships": ("GET",), "users": ("GET",), "tokens": ("GET",),
+    "health": ("GET",), "me": ("GET",), "my_memberships": ("GET",), "my_capabilities": ("GET",),
+    "project_capabilities": ("GET",), "users": ("GET",), "tokens": ("GET",),
     "projects": ("GET",), "project": ("GET",), "members": ("GET",), "audit_events": ("GET",),
     "project_audit_events": ("GET",), "audit_verify": ("GET",), "datasets": ("GET",), "versions": ("GET",),
     "version": ("GET",), "version_lineage": ("GET",), "version_state": ("POST",), "annotation_lineage": ("GET",),
@@ -228,8 +229,23 @@ READ_ONLY = ["overview", "dataset_version", "lineage"]
 
 
 def viewer(roles: set[str], *, admin: bool = False) -> Viewer:
+    """A viewer holding ``roles`` in project 1, with the capabilities the server's one permission table gives
+    those roles (what ``/capabilities`` would answer): the dashboard's pages follow the server's rules."""
+    from service.permissions import ACTIONS
+
+    def allowed(rule: Any) -> bool:
+        if admin:
+            return True
+        return rule.kind == "authenticated" or bool({r.value for r in rule.roles} & roles)
+
+    project = frozenset(n for n, rule in ACTIONS.items() if rule.kind == "project" and allowed(rule))
+    anywhere = frozenset(
+        n
+        for n, rule in ACTIONS.items()
+        if rule.kind != "project" and rule.kind != "public" and (allowed(rule) if rule.kind != "admin" else admin)
+    )
     return Viewer(user={"username": "u", "is_admin": admin}, projects=({"id": 1, "name": "p"},),
-                  roles={1: frozenset(roles)})  # fmt: skip
+                  roles={1: frozenset(roles)}, capabilities={1: project}, anywhere=anywhere)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -251,7 +267,7 @@ def test_roles_decide_pages_and_actions(
     v = viewer(roles, admin=admin)
     assert v.pages() == pages
     assert v.can_verify_chain() is verify and v.can_approve(1) is sign
-    assert v.can_approve(2) is admin  # no role in an unknown project, unless admin
+    assert v.can_approve(2) is False  # the server gave no capabilities in an unknown project
 
 
 def test_probe_roles_reads_memberships_or_falls_back_to_member_lists(api_http: TestClient, world: World) -> None:
@@ -262,6 +278,10 @@ def test_probe_roles_reads_memberships_or_falls_back_to_member_lists(api_http: T
     assert as_("annotator").roles == {world.project.id: frozenset({"annotator"})}  # via /me/memberships
     assert as_("outsider").roles == {world.other_project.id: frozenset({"ml_engineer"})}
     assert as_("admin").is_admin
+    # capabilities come from the server: a reviewer may sign in alpha, not verify the chain; cora may
+    assert as_("reviewer").can_approve(world.project.id) and not as_("reviewer").can_verify_chain()
+    assert as_("compliance_officer").can_verify_chain() and not as_("annotator").can_read_audit()
+    assert as_("outsider").capabilities.keys() == {world.other_project.id}
 
     memberships = [{"project_id": 1, "role": "reviewer"}, {"project_id": 1, "role": "annotator"}]
     api = Api(fake(200, memberships), "t")

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from inference.demo import ShapesWorld, build_shapes_world, register_tiny
 from inference.runner import RunnerOptions, RunSummary, execute_run
 from inference.runs import queue_run
 from inference.tiny import TinyModel, ensure_tiny_model
@@ -23,6 +22,7 @@ from lineage.context import Actor
 from lineage.datasets.dvcrepo import init_repo
 from lineage.db import session_scope
 from lineage.models import Annotation, AuditEvent, ReviewQueueItem
+from service.demo.shapes import ShapesWorld, build_shapes_world, register_tiny
 from service.settings import Settings
 from tests.factories import World, actor_for, make_world
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 from inference.calibrate import calibrate
 from lineage.db import session_scope
 from lineage.models import AutoLabelRun, RunState
-from service.app import create_app
+from service.api.app import create_app
 from service.worker import run_worker
 from tests.inference.conftest import POOL_ITEMS, Env
 
@@ -120,6 +120,7 @@ def test_thresholds_from_a_calibration_record_through_the_api(env: Env, api: Tes
     )
     record = api.get(f"{p}/calibrations/{out.calibration_id}", headers=_h(env, "ml_engineer"))
     assert record.status_code == 200 and record.json()["golden"] == env.shapes.golden_ref
+    assert record.json()["id"] == out.calibration_id and record.json()["report"] == out.report.to_dict()
     assert api.get(f"{p}/calibrations/{out.calibration_id}", headers=_h(env, "reviewer")).status_code == 403
     run = api.post(f"{p}/autolabel-runs", json=_body(env), headers=_h(env, "ml_engineer")).json()
     r = api.put(
@@ -130,6 +131,15 @@ def test_thresholds_from_a_calibration_record_through_the_api(env: Env, api: Tes
     assert r.status_code == 200 and r.json()["class_thresholds"] == pytest.approx(out.report.thresholds("f1"))
     r = api.put(f"{p}/autolabel-runs/{run['id']}/thresholds", json={}, headers=_h(env, "ml_engineer"))
     assert r.status_code == 422
+    both = {"calibration_id": out.calibration_id, "class_thresholds": {"circle": 0.5}}
+    r = api.post(f"{p}/autolabel-runs", json=_body(env, **both), headers=_h(env, "ml_engineer"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "calibration_id"
+    r = api.put(
+        f"{p}/autolabel-runs/{run['id']}/thresholds",
+        json={"calibration_id": out.calibration_id + 1000},
+        headers=_h(env, "ml_engineer"),
+    )
+    assert r.status_code == 404
     cancelled = api.post(f"{p}/autolabel-runs/{run['id']}/cancel", headers=_h(env, "ml_engineer"))
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     assert api.post(f"{p}/autolabel-runs/{run['id']}/cancel", headers=_h(env, "ml_engineer")).status_code == 409

@@ -1,16 +1,18 @@
-"""``calibrate`` on a real golden set: evidence recorded, thresholds applied to a run and honoured by it."""
+"""``calibrate`` on a real golden set: a calibration row recorded by its event, thresholds applied to a run
+(a row citing it) and honoured by the run."""
 
 from __future__ import annotations
 
 import pytest
 from sqlmodel import Session, select
 
-from inference.calibrate import calibrate, get_calibration
+from inference.calibrate import calibrate, calibration_evidence, get_calibration
 from inference.runs import get_run, run_thresholds
-from lineage.datasets.versions import resolve_version
+from lineage.audit.rowdigest import record_of
+from lineage.datasets import resolve_version
 from lineage.errors import InvalidInput, NotFound
-from lineage.labels.annotations import manifest_hash
-from lineage.models import Annotation, AuditEvent
+from lineage.labels.labelset import manifest_hash
+from lineage.models import Annotation, AuditEvent, RunThresholds
 from tests.inference.conftest import GOLDEN_ITEMS, Env
 
 
@@ -43,16 +45,26 @@ def test_calibration_records_evidence_and_writes_thresholds_into_a_run(env: Env)
     cov = report.coverage_tbal
     assert cov.items == GOLDEN_ITEMS and cov.auto_labelled + cov.to_humans == GOLDEN_ITEMS
     with Session(env.engine) as s:
-        record = get_calibration(s, project_id=env.project_id, calibration_id=out.calibration_id)  # type: ignore[attr-defined]
+        row = get_calibration(s, project_id=env.project_id, calibration_id=out.calibration_id)  # type: ignore[attr-defined]
         _, golden_v = resolve_version(s, project_id=env.project_id, ref=env.shapes.golden_ref)
-        assert record["golden_manifest_hash"] == manifest_hash(s, version_id=golden_v.id or 0)
-        assert record["weights_sha256"] == env.tiny.sha256 and record["report"]["thresholds"]["tbal"]
-        event = s.get(AuditEvent, out.calibration_id)  # type: ignore[attr-defined]
-        assert event is not None and event.action == "calibration.record" and event.object_id == str(env.model_id)
+        assert row.model_version_id == env.model_id and row.dataset_version_id == golden_v.id
+        assert row.golden_manifest_hash == manifest_hash(s, version_id=golden_v.id or 0)
+        assert row.weights_sha256 == env.tiny.sha256 and row.created_by == env.ml.user_id
+        evidence = calibration_evidence(s, row)
+        assert evidence["golden"] == env.shapes.golden_ref and evidence["model"] == env.model_ref
+        assert evidence["report"] == report.to_dict() and evidence["golden_items"] == GOLDEN_ITEMS
+        # The event points at the row and records its digest; it no longer carries the report.
+        event = s.get(AuditEvent, row.audit_seq)
+        assert event is not None and event.action == "calibration.record"
+        assert (event.object_type, event.object_id) == ("calibration", str(row.id))
+        assert event.payload["records"] == [record_of(row)] and "report" not in event.payload
         run = get_run(s, project_id=env.project_id, run_id=run_id)
         assert run_thresholds(s, run).per_class == report.thresholds("tbal")
+        setting = s.exec(select(RunThresholds).where(RunThresholds.autolabel_run_id == run_id)).one()
+        assert (setting.calibration_id, setting.strategy) == (row.id, "tbal")
         applied = s.exec(select(AuditEvent).where(AuditEvent.action == "autolabel_run.thresholds")).one()
-        assert applied.payload["evidence"]["calibration_id"] == out.calibration_id  # type: ignore[attr-defined]
+        assert applied.seq == setting.audit_seq and applied.payload["records"] == [record_of(setting)]
+        assert applied.payload["evidence"] == {"calibration_id": row.id, "strategy": "tbal"}
         with pytest.raises(NotFound):
             get_calibration(s, project_id=env.world.other_project.id or 0, calibration_id=out.calibration_id)  # type: ignore[attr-defined]
     env.execute(run_id)

@@ -1,5 +1,6 @@
 """The inference CLI end to end on a real workspace: register, autolabel (rerun = no-op), calibrate, worker,
-review; errors exit 2 with a message, never a traceback."""
+review; errors exit 2 with a message, never a traceback; the same commands against a server on the workspace
+print and exit as they do locally, and what needs the workspace's machine refuses ``--server``."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from inference.demo import build_shapes_world
 from inference.tiny import TinyModel
 from lineage import identity
 from lineage.db import make_engine, session_scope
-from lineage.models import Annotation, AutoLabelRun
-from service.cli import app
+from lineage.models import Annotation, AuditEvent, AutoLabelRun
+from service.cli.main import app
+from service.demo.shapes import build_shapes_world
 from service.settings import get_settings
 from tests.factories import actor_for
+from tests.service.test_remote_cli_audit import both_doors, cli_as, serving
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -108,7 +110,7 @@ def test_register_autolabel_rerun_calibrate_worker_review(workspace: Path, tiny:
     code, out = run(*label, "--calibration", cal, "--strategy", "f1", "--queue")
     assert code == 0 and "run 2 queued" in out and "succeeded" not in out
     code, out = run("runs", "show", "2")
-    assert json.loads(out)["thresholds"]["per_class"] == pytest.approx(body["thresholds"]["f1"])
+    assert json.loads(out)["class_thresholds"] == pytest.approx(body["thresholds"]["f1"])
     code, out = run("worker", "--once", "--poll", "0.1")
     assert code == 0 and "run 2 succeeded" in out and "stopped after 1 runs" in out, out
     code, out = run("review", "list", "--run", "2", "--json")
@@ -129,3 +131,40 @@ def test_errors_exit_2_with_a_message(workspace: Path) -> None:
     assert code == 2 and "no model ghost@1" in out
     code, out = run("runs", "resume", "42")
     assert code == 2 and "no auto-label run 42" in out
+
+
+def test_the_same_commands_through_both_doors(
+    workspace: Path, tiny: TinyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("model", "register", "tiny@1", "--weights", str(tiny.weights), "--schema", "shapes")[0] == 0
+    queue = ("autolabel", "shapes-pool@v1", "--model", "tiny@1", "--device", "cpu", "--batch", "8", "--queue")
+    assert run(*queue) == (0, "run 1 queued\n")
+    engine = make_engine(get_settings().database_url)
+    with session_scope(engine) as s:
+        token = identity.issue_token(s, actor=None, user=identity.get_user_by_name(s, "admin"), name="cli").token
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no stored `labelgate login` token
+    with serving(workspace, None, tmp_path / "server.log") as server:
+        same = [("model", "list"), ("model", "list", "--json"), ("runs", "list"), ("runs", "show", "1")]
+        for args in [*same, ("review", "list", "--json"), ("runs", "list", "--state", "succeeded")]:
+            code, out, _ = both_doors(args, token=token, server=server)
+            assert code == 0 and (out or args[-1] == "succeeded"), (args, out)
+        assert json.loads(both_doors(("runs", "show", "1"), token=token, server=server)[1])["state"] == "queued"
+        assert both_doors(queue, token=token, server=server)[:2] == (0, "run 1 resuming (queued, 0/16 done)\n")
+        cancelled = cli_as(("runs", "cancel", "1", "--reason", "enough"), token=token, server=server)
+        assert cancelled.exit_code == 0 and cancelled.stdout == "run 1 cancelled\n", cancelled.output
+        code, _, errors = both_doors(("runs", "cancel", "1"), token=token, server=server)
+        assert code == 1 and "already cancelled" in errors
+        machine_only = [
+            ("worker", "--once"),
+            ("runs", "resume", "1"),
+            ("autolabel", "shapes-pool@v1", "--model", "tiny@1"),
+            ("model", "register", "x@1", "--weights", str(tiny.weights), "--schema", "shapes"),
+            ("calibrate", "--model", "tiny@1", "--golden", "shapes-golden"),
+        ]
+        for args in machine_only:
+            refused = cli_as(args, token=token, server=server)
+            assert refused.exit_code == 2 and "runs on the workspace's machine only" in refused.stderr, refused.output
+    with Session(engine) as s:
+        event = s.exec(select(AuditEvent).where(AuditEvent.action == "autolabel_run.cancel")).one()
+        assert event.payload["reason"] == "enough" and event.actor == "admin"  # the reason came through the API
+    engine.dispose()

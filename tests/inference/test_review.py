@@ -8,10 +8,10 @@ import pytest
 from sqlmodel import Session, col, select
 
 from inference.review import REASON_ACTIVE, add_label, decide, get_entry, list_queue, resolve, select_next_batch
-from lineage.datasets.versions import resolve_version
+from lineage.datasets import resolve_version
 from lineage.db import session_scope
 from lineage.errors import Conflict, InvalidInput, NotFound
-from lineage.labels.annotations import BoxChange, NewLabel, Provenance, add_annotations, list_live
+from lineage.labels import BoxChange, NewLabel, Provenance, add_annotations, list_live
 from lineage.models import Annotation, AuditEvent, ProvenanceKind, ReviewDecision, ReviewQueueItem
 from tests.inference.conftest import Env
 

@@ -20,7 +20,7 @@ from inference.signals import load_signals
 from inference.types import BatchTask, ItemRef
 from inference.ultra import PredictOptions
 from lineage.audit.verify import verify_database
-from lineage.datasets.versions import change_state, list_items, resolve_version
+from lineage.datasets import change_state, list_items, resolve_version
 from lineage.db import session_scope
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import Annotation, AuditEvent, AutoLabelRun, ReviewQueueItem, RunState, VersionState

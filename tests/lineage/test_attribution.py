@@ -34,7 +34,7 @@ from lineage.models import (
     RunState,
     User,
 )
-from lineage.release.approvals import version_authors
+from lineage.release.four_eyes import version_authors
 from tests.factories import World, actor_for, make_user
 from tests.lineage.conftest import items_of, quick_schema, quick_version
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lineage.release.bundle import canonical, field_digests, sign_bundle, verify_bundle
+from lineage.hashing import canonical_json as canonical
+from lineage.release.bundle import field_digests, sign_bundle, verify_bundle
 
 CONTENT: dict[str, Any] = {
     "dataset": {"name": "signs", "version": "v2", "git_revision": "a" * 40, "item_count": 40},

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from sqlmodel import Session, col, select
 
+from lineage import labels as ann
 from lineage.context import Actor
 from lineage.formats import import_annotations
-from lineage.gates.records import _box_set
-from lineage.labels import annotations as ann
+from lineage.gates.inputs import _box_set
 from lineage.models import Annotation, DatasetVersion
 from tests.factories import World
 from tests.lineage.conftest import quick_schema, quick_version

@@ -4,6 +4,7 @@ Every step is audited, with no secret, and no hash of one, in any payload."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 from typing import Any
@@ -73,7 +74,9 @@ def test_a_minted_token_may_not_outlive_its_parent(
         with pytest.raises(InvalidInput) as exc:
             _mint(session, parent, user, days)
         assert exc.value.field == "expires_in_days"
-        assert "may not outlive" in exc.value.message and "at most 1.0000" in exc.value.message
+        assert "may not outlive" in exc.value.message
+        # the parent's remaining days, read when the child is minted: 1.0000, or a hair less on a slow machine
+        assert re.search(r"at most (1\.0000|0\.99\d\d)", exc.value.message), exc.value.message
         return
     child = _mint(session, parent, user, days)
     assert child.record.parent_id == parent.record.id

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from lineage import labels as ann
 from lineage.audit.deep import DeepReport, deep_verify, legacy_seal
 from lineage.audit.rowdigest import DIGEST_COLUMNS, digest_values, normaliser
 from lineage.datasets.versions import change_state
-from lineage.labels import annotations as ann
 from lineage.models import ProvenanceKind, ReviewDecision, VersionState
 from tests.factories import World, actor_for, make_world
 from tests.lineage.conftest import items_of, quick_schema, quick_version

@@ -36,7 +36,7 @@ from lineage.formats.common import (
 )
 from lineage.formats.voc import parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
-from lineage.labels.annotations import live_labels
+from lineage.labels import live_labels
 from lineage.models import Annotation, DatasetVersion
 from quality_gates.coco import parse_coco_instances
 from tests.factories import World

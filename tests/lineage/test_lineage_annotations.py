@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
+from lineage import labels as ann
 from lineage.context import Actor
 from lineage.errors import Conflict, InvalidInput, NotFound
-from lineage.labels import annotations as ann
 from lineage.models import Annotation, AuditEvent, AutoLabelRun, ModelVersion, ProvenanceKind, Review, ReviewDecision
 from tests.factories import World, actor_for
 from tests.lineage.conftest import items_of, quick_schema, quick_version

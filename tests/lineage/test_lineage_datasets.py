@@ -16,7 +16,7 @@ from lineage import datasets
 from lineage.context import Actor
 from lineage.datasets import dvcrepo
 from lineage.errors import Conflict, InvalidInput
-from lineage.labels.annotations import NewLabel, Provenance, add_annotations, manifest_hash
+from lineage.labels import NewLabel, Provenance, add_annotations, manifest_hash
 from lineage.models import Annotation, AuditEvent, Dataset, DatasetVersion, ProvenanceKind, Role, VersionState
 from service.settings import Settings
 from tests.factories import World

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
+from lineage import labels as ann
 from lineage.context import Actor
 from lineage.errors import NotFound
-from lineage.labels import annotations as ann
 from lineage.models import AutoLabelRun, LabelSchemaVersion, ModelVersion, ProvenanceKind, ReviewDecision
 from lineage.provenance import annotation_lineage, version_lineage
 from lineage.schemas import LabelClass, classes_hash

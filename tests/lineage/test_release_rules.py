@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from lineage.gates.records import store_policy
+from lineage.gates import store_policy
 from lineage.models import Role
-from lineage.release.approvals import ApprovalRules
+from lineage.release.four_eyes import ApprovalRules
 from lineage.release.releases import RELEASE_FLOOR, release_rules
 from tests.factories import actor_for, make_world
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quality_gates.synthetic import DemoData, make_demo
+from service.demo.synthetic import DemoData, make_demo
 
 from .helpers import DEMO_POLICY
 

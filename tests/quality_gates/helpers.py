@@ -1,4 +1,5 @@
-"""Helpers of the quality-gate tests: COCO dicts → box sets, pycocotools as the reference, the demo policy."""
+"""Helpers of the quality-gate tests: COCO dicts → box sets, pycocotools as the reference, the demo policy and
+the demo's gate inputs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from quality_gates.boxes import BoxSet
+from quality_gates.boxes import BoxSet, LabelSet
+from quality_gates.coco import parse_coco_instances, parse_coco_results
+from quality_gates.coverage import review_coverage
+from quality_gates.inputs import GateInputs
+from service.demo.synthetic import DemoData
 
 DEMO_POLICY = """\
 name: demo
@@ -79,3 +84,26 @@ def pycocotools_eval(gt: dict[str, Any], dets: list[dict[str, Any]]) -> Any:
         ev.accumulate()
         ev.summarize()
     return ev
+
+
+def demo_inputs(demo: DemoData, *, good: bool = True, **overrides: object) -> GateInputs:
+    """Every input of the demo (golden, the good or bad model, three annotators, parent, review counts);
+    ``overrides`` replace fields of :class:`GateInputs`."""
+    gt = parse_coco_instances(demo.golden)
+    pred = parse_coco_results(demo.good_predictions if good else demo.bad_predictions, dataset=gt)
+    parent = parse_coco_instances(demo.parent)
+    counts = parent.boxes.class_counts(len(parent.class_names))
+    assert pred.reviewed is not None
+    kwargs: dict[str, object] = {
+        "class_names": gt.class_names,
+        "golden": gt.boxes,
+        "golden_images": gt.image_ids,
+        "predictions": pred.boxes,
+        "annotators": {n: LabelSet(parse_coco_instances(a).boxes, images=parse_coco_instances(a).image_ids)
+                       for n, a in demo.annotators.items()},
+        "parent_distribution": dict(zip(parent.class_names, counts.tolist(), strict=True)),
+        "parent_class_names": parent.class_names,
+        "review": review_coverage(model_labels=len(pred.reviewed), reviewed=int(pred.reviewed.sum())),
+    }  # fmt: skip
+    kwargs.update(overrides)
+    return GateInputs(**kwargs)  # type: ignore[arg-type]

@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from quality_gates.classification import (
-    ClassLabels,
-    class_counts,
-    class_share_drift,
-    classification_agreement,
-    classification_golden_error,
-    classification_golden_set_error,
-    classification_report,
-    reliability_data,
-)
+from quality_gates.classification import ClassLabels, class_counts, classification_report
+from quality_gates.classification_agreement import classification_agreement, reliability_data
+from quality_gates.classification_drift import class_share_drift
+from quality_gates.classification_golden import classification_golden_error, classification_golden_set_error
 
 NAMES = ["cat", "dog", "bird", "fish"]
 

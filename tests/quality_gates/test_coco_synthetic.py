@@ -12,7 +12,7 @@ import pytest
 from quality_gates.coco import check_same_categories, parse_coco_instances, parse_coco_results
 from quality_gates.detection import match_detections
 from quality_gates.errors import InputFormatError
-from quality_gates.synthetic import make_annotator, make_coco_gt, make_demo, make_predictions
+from service.demo.synthetic import make_annotator, make_coco_gt, make_demo, make_predictions
 
 
 def gt_dict() -> dict[str, Any]:

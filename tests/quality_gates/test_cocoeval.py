@@ -11,7 +11,7 @@ import pytest
 
 from quality_gates.boxes import BoxSet
 from quality_gates.cocoeval import COCO_STAT_NAMES, coco_evaluate
-from quality_gates.synthetic import make_coco_gt, make_predictions
+from service.demo.synthetic import make_coco_gt, make_predictions
 
 from .helpers import boxes_from_coco, dets_from_coco, pycocotools_eval
 

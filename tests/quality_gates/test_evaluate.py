@@ -3,45 +3,24 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 
 from quality_gates.boxes import BoxSet, LabelSet
-from quality_gates.coco import parse_coco_instances, parse_coco_results
+from quality_gates.coco import parse_coco_instances
 from quality_gates.coverage import review_coverage
 from quality_gates.errors import MissingInputError
 from quality_gates.evaluate import evaluate, missing_inputs
+from quality_gates.evidence import CocoEvidence, PrecisionRecallEvidence
 from quality_gates.inputs import GateInputs
 from quality_gates.policy import parse_policy, policy_hash
-from quality_gates.synthetic import DemoData
 from quality_gates.verdict import METRIC_KEYS
+from service.demo.synthetic import DemoData
 
-from .helpers import DEMO_POLICY
+from .helpers import DEMO_POLICY, demo_inputs
 
 NO_EXPECTATIONS = DEMO_POLICY.replace("  expectations: {suite: default}\n", "")
-
-
-def demo_inputs(demo: DemoData, *, good: bool = True, **overrides: object) -> GateInputs:
-    gt = parse_coco_instances(demo.golden)
-    pred = parse_coco_results(demo.good_predictions if good else demo.bad_predictions, dataset=gt)
-    parent = parse_coco_instances(demo.parent)
-    counts = parent.boxes.class_counts(len(parent.class_names))
-    assert pred.reviewed is not None
-    kwargs: dict[str, object] = {
-        "class_names": gt.class_names,
-        "golden": gt.boxes,
-        "golden_images": gt.image_ids,
-        "predictions": pred.boxes,
-        "annotators": {n: LabelSet(parse_coco_instances(a).boxes, images=parse_coco_instances(a).image_ids)
-                       for n, a in demo.annotators.items()},
-        "parent_distribution": dict(zip(parent.class_names, counts.tolist(), strict=True)),
-        "parent_class_names": parent.class_names,
-        "review": review_coverage(model_labels=len(pred.reviewed), reviewed=int(pred.reviewed.sum())),
-    }  # fmt: skip
-    kwargs.update(overrides)
-    return GateInputs(**kwargs)  # type: ignore[arg-type]
 
 
 def test_good_model_passes_bad_model_blocks(demo: DemoData) -> None:
@@ -92,7 +71,8 @@ def test_missing_inputs_are_errors_not_passes(demo: DemoData) -> None:
 def test_reference_baseline(demo: DemoData) -> None:
     inputs = demo_inputs(demo, references={"v2": parse_coco_instances(demo.golden).boxes})
     rep = evaluate(parse_policy("name: x\ngates:\n  precision: {min: 0.5, baseline: v2, threshold: 0.5}\n"), inputs)
-    assert rep.passed and rep.gates[0].evidence["baseline"] == "v2"
+    evidence = rep.gates[0].evidence
+    assert rep.passed and isinstance(evidence, PrecisionRecallEvidence) and evidence.baseline == "v2"
 
 
 def test_undefined_metric_blocks() -> None:
@@ -100,7 +80,7 @@ def test_undefined_metric_blocks() -> None:
                         predictions=BoxSet.empty(scored=True))  # fmt: skip
     rep = evaluate(parse_policy("name: x\ngates:\n  precision: {min: 0.0}\n"), inputs)
     g = rep.gates[0]
-    assert math.isnan(g.value) and not g.passed and "undefined" in g.explanation
+    assert g.value is None and not g.passed and "undefined" in g.explanation
     assert rep.to_dict()["gates"][0]["value"] is None
 
 
@@ -149,11 +129,11 @@ def test_map_gate_says_when_a_match_to_annotation_id_zero_counted_as_a_miss() ->
     pred = BoxSet([1, 1], [0, 0], [[10, 10, 30, 30], [50, 10, 30, 30]], score=[0.9, 0.8])
     policy = parse_policy("name: x\ngates:\n  map: {min: 0.2}\n")
     g = evaluate(policy, GateInputs(class_names=["a"], golden=gt.boxes, predictions=pred)).gates[0]
-    assert g.evidence["id_zero_matches"] == 1 and g.passed
+    assert isinstance(g.evidence, CocoEvidence) and g.evidence.id_zero_matches == 1 and g.passed
     # pycocotools: the first detection is a false positive, so precision 1/2 up to recall 1/2 (51 of 101 steps)
     assert g.value == pytest.approx(0.5 * 51 / 101, abs=1e-12)
     assert "1 match to ground-truth annotation id 0 counted as miss, as pycocotools does" in g.explanation
     from_one = GateInputs(class_names=["a"], golden=BoxSet(gt.boxes.image, gt.boxes.category, gt.boxes.xywh),
                           predictions=pred)  # fmt: skip
     g1 = evaluate(policy, from_one).gates[0]
-    assert "id_zero_matches" not in g1.evidence and g1.value == pytest.approx(1.0)
+    assert "id_zero_matches" not in g1.to_dict()["evidence"] and g1.value == pytest.approx(1.0)

@@ -20,7 +20,7 @@ from quality_gates.errors import MissingInputError
 from quality_gates.evaluate import PHASES, missing_inputs
 from quality_gates.gates import GATE_FUNCTIONS
 from quality_gates.policy import parse_policy
-from service.gate_cli import MISSING_INPUT_HINTS, gate_app, missing_input_hint, offline_inputs, set_service_check
+from service.cli.gate import MISSING_INPUT_HINTS, gate_app, missing_input_hint, offline_inputs, set_service_check
 from tests.service.test_ci_contract import assert_junit_shape, junit_properties
 
 from .helpers import DEMO_POLICY
@@ -76,8 +76,8 @@ def test_junit_report_to_file(demo_dir: Path, tmp_path: Path) -> None:
 
 @pytest.fixture
 def no_service_hook() -> Iterator[None]:
-    """Importing ``service.cli`` registers the real hook; these tests need it absent, then put it back."""
-    import service.gate_cli as gc
+    """Importing ``service.cli.main`` registers the real hook; these tests need it absent, then put it back."""
+    import service.cli.gate as gc
 
     saved = gc._service_check
     set_service_check(None)
@@ -288,7 +288,7 @@ def test_every_outcome_writes_its_report(
 ) -> None:
     """Exit 0, 1, 2 or 3, a report in --output all the same, for a CI job to upload."""
     if outcome == "internal error":
-        monkeypatch.setattr("service.gate_cli._offline_check", _explode)
+        monkeypatch.setattr("service.cli.gate._offline_check", _explode)
     out = tmp_path / ("gates.xml" if fmt == "junit" else "gates.json")
     argv, expected_code, text = _outcome_args(outcome, demo_dir, tmp_path, fmt, out)
     res = runner.invoke(gate_app, argv)
@@ -341,7 +341,7 @@ def test_error_report_on_stdout_without_output(
 ) -> None:
     """Without --output, json and junit go to stdout (parseable as they are), the one line to stderr."""
     if outcome == "internal error":
-        monkeypatch.setattr("service.gate_cli._offline_check", _explode)
+        monkeypatch.setattr("service.cli.gate._offline_check", _explode)
     argv, code, text = _outcome_args(outcome, demo_dir, tmp_path, "json", tmp_path / "unused")
     argv = argv[: argv.index("--format")]
     res = runner.invoke(gate_app, [*argv, "--format", "json"])
@@ -491,7 +491,7 @@ def test_progress_only_on_a_terminal_or_asked_and_never_when_quiet(
 ) -> None:
     assert runner.invoke(gate_app, args(demo_dir)).stderr == ""  # not a terminal, not asked
     assert runner.invoke(gate_app, [*args(demo_dir), "--progress", "--quiet"]).stderr == ""
-    monkeypatch.setattr("service.gate_cli._stderr_is_terminal", lambda: True)
+    monkeypatch.setattr("service.cli.gate._stderr_is_terminal", lambda: True)
     assert _progress_lines(runner.invoke(gate_app, args(demo_dir)).stderr)
     assert runner.invoke(gate_app, [*args(demo_dir), "-q"]).stderr == ""
 

@@ -15,18 +15,10 @@ import pytest
 from quality_gates.boxes import BoxSet
 from quality_gates.cocoeval import CocoEvalResult, coco_evaluate
 from quality_gates.errors import InputFormatError
-from quality_gates.masks import (
-    MaskSet,
-    Rle,
-    mask_iou_matrix,
-    match_masks_by_iou,
-    match_masks_greedy,
-    merge,
-    rle_from_polygons,
-    rle_from_segmentation,
-    rles_from_segmentations,
-)
+from quality_gates.masks import MaskSet, mask_iou_matrix, match_masks_by_iou, match_masks_greedy
 from quality_gates.matching import match_greedy
+from quality_gates.rle import Rle, merge
+from quality_gates.segmentation import rle_from_polygons, rle_from_segmentation, rles_from_segmentations
 
 mask_api = pytest.importorskip("pycocotools.mask")
 
@@ -135,7 +127,7 @@ def test_large_image_polygon_equals_pycocotools() -> None:
 def test_bulk_conversion_equals_ann_to_rle_in_any_batching() -> None:
     """Polygons of many objects and sizes rasterised together, mixed with RLE dicts, equal pycocotools'
     annToRLE object by object, whether rasterised in one batch or in many small ones."""
-    from quality_gates.masks import _polygon_xy, _rasterise
+    from quality_gates.segmentation import _polygon_xy, _rasterise
 
     rng = np.random.default_rng(21)
     segs: list[Any] = []

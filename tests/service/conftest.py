@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from service.app import create_app
+from service.api.app import create_app
 from service.settings import Settings
 from tests.factories import World, make_world
 

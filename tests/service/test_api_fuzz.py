@@ -40,8 +40,8 @@ from sqlmodel import Session
 
 from lineage import identity
 from lineage.models import Role
-from service.app import create_app
-from service.routes.releases import REPORT_KINDS
+from service.api.app import create_app
+from service.api.routes.releases import REPORT_KINDS
 from service.settings import Settings
 from service.workspace import init_workspace
 from tests.factories import actor_for, make_gate_world

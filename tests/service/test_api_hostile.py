@@ -32,8 +32,8 @@ from lineage import datasets
 from lineage.formats.common import MAX_ATTRIBUTE_DEPTH, MAX_ATTRIBUTE_STRING, MAX_ATTRIBUTES_BYTES
 from lineage.models import Approval, AutoLabelRun, Dataset, LabelSchema, ModelVersion, Project, RunState
 from lineage.models._base import utcnow
-from service.app import create_app
-from service.deps import get_engine, get_session
+from service.api.app import create_app
+from service.api.deps import get_engine, get_session
 from service.settings import Settings
 from service.worker import signals_dir
 from service.workspace import init_workspace

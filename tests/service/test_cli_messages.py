@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from lineage.errors import Conflict, CredentialRejected, InvalidInput, NotFound, PermissionDenied
 from lineage.release.approvals import SigningConflict, SigningForbidden
 from quality_gates.errors import InputFormatError, PolicyError
-from service.cli import app
-from service.cli_common import classify, exits_cleanly
+from service.cli.common import classify, exits_cleanly
+from service.cli.main import app
 from service.settings import get_settings
 from tests.lineage.conftest import make_images
 
@@ -103,7 +103,7 @@ def test_unexpected_exception_is_one_line_exit_3(version: str, tmp_path: Path, m
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom\n[bold]not[/] markup")
 
-    monkeypatch.setattr("service.cli_lineage.import_annotations", explode)
+    monkeypatch.setattr("service.actions.datasets.import_annotations", explode)
     (tmp_path / "labels.json").write_text(json.dumps(coco(["cat"], [1, 2, 3, 4])))
     code, out = run("import", version, tmp_path / "labels.json")
     assert code == 3, out
@@ -114,7 +114,7 @@ def test_unexpected_exception_in_gate_check_is_one_line_exit_3(tmp_path: Path, m
     def explode(*args: object, **kwargs: object) -> None:
         raise KeyError("[x, y, width, height]")
 
-    monkeypatch.setattr("service.gate_cli._offline_check", explode)
+    monkeypatch.setattr("service.cli.gate._offline_check", explode)
     code, out = run("gate", "check", "--policy", tmp_path / "p.yaml", "--gt", tmp_path / "gt.json")
     assert code == 3 and out == "internal error: KeyError: '[x, y, width, height]'\n", out
 

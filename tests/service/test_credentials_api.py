@@ -28,8 +28,8 @@ from typer.testing import CliRunner
 
 from lineage import identity
 from lineage.models import User
-from service.cli import app
-from service.permissions import ADMIN, ROUTE_PERMISSIONS
+from service.cli.main import app
+from service.permissions import ACTIONS, ADMIN
 from service.settings import Settings, get_settings
 from tests.factories import World, actor_for
 
@@ -76,7 +76,7 @@ def test_no_route_takes_a_secret_in_its_path_or_query(client: TestClient) -> Non
 
 
 def test_only_admins_issue_enrolment_codes() -> None:
-    assert ROUTE_PERMISSIONS["issue_signing_enrolment"] == ADMIN
+    assert ACTIONS["issue_signing_enrolment"] == ADMIN
 
 
 def _enrolment_flow(http: Any, world: World, *, officer_token: str) -> list[str]:
@@ -208,7 +208,7 @@ def served(world: World, db_url: str, settings: Settings, tmp_path: Path) -> Ite
         "LABELGATE_ENV": "test",
         "PYTHONUNBUFFERED": "1",
     }
-    cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "trace", "--access-log"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -291,8 +291,9 @@ def cli_env(world: World, db_url: str, tmp_path: Path, monkeypatch: pytest.Monke
     get_settings.cache_clear()
 
 
-def _cli(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), input=stdin)
+def _cli(*args: str, stdin: str | None = None, token: str | None = None) -> tuple[int, str]:
+    """The CLI on the workspace: as its operator, or as ``token``'s user (``LABELGATE_TOKEN``)."""
+    result = CliRunner().invoke(app, list(args), input=stdin, env={"LABELGATE_TOKEN": token})
     return result.exit_code, result.output
 
 
@@ -314,8 +315,10 @@ def test_cli_enrol_code_set_secret_and_token_issue(cli_env: None, world: World, 
     assert code == 0 and SECOND not in out, out
     code, out = _cli("user", "enrol-code", world.admin.username)  # an operator may enrol the admin too
     assert code == 0, out
-    code, out = _cli("user", "enrol-code", officer.username, "--as", world.users["ml_engineer"].username)
-    assert code == 1 and "only an admin" in out  # a role that may not: refused (403)
+    code, out = _cli("user", "enrol-code", officer.username, token=world.tokens["ml_engineer"])
+    assert code == 1 and "needs the admin role" in out  # a role that may not: refused (403)
+    code, out = _cli("user", "enrol-code", world.admin.username, token=world.tokens["admin"])
+    assert code == 1 and "may not issue their own enrolment code" in out  # the operator may, an admin's token not
 
     code, out = _cli("token", "issue", officer.username, "--expires-days", "1")
     assert code == 0, out

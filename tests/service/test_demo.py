@@ -11,11 +11,11 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from lineage.audit.verify import verify_database
-from lineage.gates.records import evidence_evaluation
+from lineage.gates import evidence_evaluation
 from lineage.models import AutoLabelRun, Dataset, DatasetVersion, GateEvaluation, GoldenSet, Release, RunState
 from lineage.release.bundle import load_public_key, verify_bundle
-from service.cli import app
-from service.demo import run_demo
+from service.cli.main import app
+from service.demo.story import run_demo
 from service.settings import get_settings
 
 

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from lineage import identity
-from lineage.gates.records import store_policy
+from lineage.gates import store_policy
 from lineage.labels.annotations import NewLabel, Provenance, add_annotations
 from lineage.models import (
     AuditEvent,
@@ -34,11 +34,11 @@ from lineage.models import (
     Role,
     RunState,
 )
-from service.app import create_app
-from service.cli import app as cli_app
+from service.api.app import create_app
+from service.cli.main import app as cli_app
 from service.settings import Settings, get_settings
 from service.workspace import init_workspace
-from tests.factories import World, actor_for, make_token, make_user, make_world
+from tests.factories import World, actor_for, cli_token, make_token, make_user, make_world
 from tests.lineage.conftest import items_of, make_images, quick_schema, quick_version
 
 SECRET = "four eyes secret"
@@ -325,7 +325,7 @@ def test_an_approval_made_then_authored_over_stops_counting(ctx: Ctx) -> None:
     assert r.status_code == 201, r.text
     listed = ctx.client.get(ctx.url("/approvals"), headers=ctx.as_("ml_engineer")).json()
     with Session(ctx.engine) as s:
-        from lineage.release.approvals import version_content_hash
+        from lineage.release.four_eyes import version_content_hash
 
         assert listed[0]["content_hash"] == version_content_hash(s, ctx.version())  # same content as signed
     r = ctx.client.post(ctx.url("/release"), headers=ctx.as_("ml_engineer"))
@@ -418,8 +418,9 @@ def cli(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def labelgate_sign(who: str, ref: str = "pets@v1", secret: str = SECRET) -> tuple[int, str]:
-    args = ["sign", ref, "--secret-stdin", "--project", "alpha", "--as", who]
-    result = CliRunner().invoke(cli_app, args, input=secret + "\n")
+    args = ["sign", ref, "--secret-stdin", "--project", "alpha"]
+    env = {"LABELGATE_TOKEN": cli_token(who)}
+    result = CliRunner().invoke(cli_app, args, input=secret + "\n", env=env)
     return result.exit_code, result.output
 
 

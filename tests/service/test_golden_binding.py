@@ -1,6 +1,6 @@
 """Golden sets bound to policies, and a release resting on one evaluation (issue 10, items 7 and 8).
 
-One scenario (``service.scenario``: street v1/v2/v3, golden set ``street-golden@1`` bound by the default
+One scenario (``service.demo.scenario``: street v1/v2/v3, golden set ``street-golden@1`` bound by the default
 policy) seen through the CLI (``labelgate gate check``) and the API, on SQLite and PostgreSQL.
 """
 
@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from lineage import datasets
 from lineage.audit.rowdigest import row_digest
-from lineage.gates.records import register_golden_set
-from lineage.labels.annotations import NewLabel, Provenance, add_annotations, count_live
+from lineage.gates import register_golden_set
+from lineage.labels import NewLabel, Provenance, add_annotations, count_live
 from lineage.models import (
     AuditEvent,
     Dataset,
@@ -32,10 +32,10 @@ from lineage.models import (
     Item,
     ProvenanceKind,
 )
-from quality_gates import make_demo
-from service.app import create_app
-from service.cli import app
-from service.scenario import DEFAULT_POLICY_PATH, GateScenario, write_images
+from service.api.app import create_app
+from service.cli.main import app
+from service.demo.scenario import DEFAULT_POLICY_PATH, GateScenario, write_images
+from service.demo.synthetic import make_demo
 from service.settings import Settings, get_settings
 from service.workspace import init_workspace
 from tests.factories import World, actor_for, make_gate_world

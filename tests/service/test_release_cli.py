@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from lineage import identity
 from lineage.db import make_engine
 from lineage.models import Role
-from service.cli import app
-from service.scenario import build_gate_scenario
+from service.cli.main import app
+from service.demo.scenario import build_gate_scenario
 from service.settings import Settings, get_settings
 from service.workspace import init_workspace
 from tests.factories import actor_for, make_user
@@ -21,8 +21,13 @@ from tests.factories import actor_for, make_user
 SECRET = "cli signing secret"
 
 
-def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args), input=stdin)
+TOKENS: dict[str, str] = {}
+
+
+def run(*args: str, stdin: str | None = None, who: str | None = None) -> tuple[int, str]:
+    """``labelgate ARGS`` as ``who`` (their token in LABELGATE_TOKEN), else as the workspace's operator."""
+    env = {"LABELGATE_TOKEN": TOKENS[who] if who else None}
+    result = CliRunner().invoke(app, list(args), input=stdin, env=env)  # type: ignore[arg-type]
     return result.exit_code, result.output
 
 
@@ -49,6 +54,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         ]:
             users[name] = make_user(s, name)
             identity.add_member(s, actor=admin, project=project, user=users[name], role=role)
+            TOKENS[name] = identity.issue_token(s, actor=admin, user=users[name], name="cli").token
         identity.set_signing_secret(s, actor=admin, user=users["cora"], secret=SECRET, operator=True)
         build_gate_scenario(
             s,
@@ -76,17 +82,17 @@ def test_ci_gate_sign_release_verify(workspace: Settings, tmp_path: Path) -> Non
     code, out = run("gate", "check", "street@v9")
     assert code == 2 and "no version 'v9'" in out
 
-    assert run("dataset", "state", "street@v3", "candidate", "--as", "mia")[0] == 0
+    assert run("dataset", "state", "street@v3", "candidate", who="mia")[0] == 0
     code, out = run("gate", "check", "street@v3")
     assert code == 0
-    code, out = run("release", "street@v3", "--as", "mia")
+    code, out = run("release", "street@v3", who="mia")
     assert code == 1 and "needs 1 approval(s)" in out  # refused by policy: 1 (was 2, as if bad input)
-    code, out = run("sign", "street@v3", "--secret-stdin", "--as", "cora", stdin="not it\n")
+    code, out = run("sign", "street@v3", "--secret-stdin", stdin="not it\n", who="cora")
     assert code == 2 and "re-authentication failed" in out
-    code, out = run("sign", "street@v3", "--secret-stdin", "--as", "cora", stdin=SECRET + "\n")
+    code, out = run("sign", "street@v3", "--secret-stdin", stdin=SECRET + "\n", who="cora")
     assert code == 0 and "Cora" in out
     bundle = tmp_path / "bundle.json"
-    code, out = run("release", "street@v3", "--as", "mia", "-o", str(bundle))
+    code, out = run("release", "street@v3", "-o", str(bundle), who="mia")
     assert code == 0 and bundle.is_file(), out
 
     assert workspace.signing_key_path is not None
@@ -107,8 +113,8 @@ def test_ci_gate_sign_release_verify(workspace: Settings, tmp_path: Path) -> Non
     trail = tmp_path / "trail.html"
     assert run("report", "audit-trail", "-o", str(trail))[0] == 0
     assert "release.create" in trail.read_text()
-    code, out = run("reject", "street@v2", "--reason", "recall too low", "--as", "cora")
+    code, out = run("reject", "street@v2", "--reason", "recall too low", who="cora")
     assert code == 1 and "cannot move a draft version to rejected" in out, out  # the state refuses: 1
-    assert run("dataset", "state", "street@v2", "candidate", "--as", "mia")[0] == 0
-    code, out = run("reject", "street@v2", "--reason", "recall too low", "--as", "cora")
+    assert run("dataset", "state", "street@v2", "candidate", who="mia")[0] == 0
+    code, out = run("reject", "street@v2", "--reason", "recall too low", who="cora")
     assert code == 0 and "rejected street@v2" in out

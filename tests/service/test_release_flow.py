@@ -1,6 +1,6 @@
 """Gates on the record and the release flow, end to end through the API, on SQLite and PostgreSQL.
 
-The scenario (``service.scenario``) is a real labelling history: DVC-versioned images, a golden set,
+The scenario (``service.demo.scenario``) is a real labelling history: DVC-versioned images, a golden set,
 three annotators, and two detector-labelled versions, one the default policy blocks and one it passes.
 """
 
@@ -21,8 +21,8 @@ from lineage import identity
 from lineage.datasets.dvcrepo import git
 from lineage.models import Role, User
 from lineage.release.bundle import load_public_key, verify_bundle
-from service.app import create_app
-from service.scenario import GateScenario
+from service.api.app import create_app
+from service.demo.scenario import GateScenario
 from service.settings import Settings
 from service.workspace import init_workspace
 from tests.factories import World, actor_for, make_gate_world

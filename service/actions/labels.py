@@ -1,0 +1,170 @@
+"""Verbs of labelling on the record: read a version's live labels, add labels in bulk, correct a label,
+review a label. Annotators write their own ``human`` labels only; golden datasets stay hidden from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlmodel import col, select
+
+from lineage import labels as ann
+from lineage.errors import InvalidInput, NotFound
+from lineage.models import Annotation, DatasetVersion, Item, ProvenanceKind, Review, ReviewDecision, Role
+from service.actions.context import Context, authorize
+from service.actions.versions import find_version
+
+__all__ = ["Correction", "LabelSpec", "add_labels", "correct", "live_labels", "review"]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSpec:
+    """One box to add: its item by id or by URI (one of them), class, ``(x, y, w, h)``, attributes, and the
+    model's confidence for model labels."""
+
+    category: str
+    bbox: tuple[float, float, float, float]
+    item_id: int | None = None
+    item_uri: str | None = None
+    attributes: dict[str, Any] | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """What a correction changes: the class, any of the box's ``x, y, w, h``, the attributes (None: kept)."""
+
+    category: str | None = None
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
+    attributes: dict[str, Any] | None = None
+
+    @classmethod
+    def of_box(
+        cls, category: str | None, bbox: Sequence[float] | None, attributes: dict[str, Any] | None = None
+    ) -> Correction:
+        """A correction giving the whole box ``(x, y, w, h)`` at once (or none of it)."""
+        x, y, w, h = bbox if bbox is not None else (None, None, None, None)
+        return cls(category=category, x=x, y=y, w=w, h=h, attributes=attributes)
+
+    def change(self) -> ann.BoxChange:
+        return ann.BoxChange(category=self.category, x=self.x, y=self.y, w=self.w, h=self.h, attributes=self.attributes)
+
+
+def live_labels(
+    ctx: Context, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 100
+) -> dict[str, Any]:
+    """A page (``items``, ``total``, ``offset``, ``limit``) of the version's live labels, in id order."""
+    authorize(ctx, "list_version_annotations", project_id=project_id)
+    _, v = find_version(ctx, project_id, dataset, version)
+    vid = v.id or 0
+    return {
+        "items": ann.list_live(ctx.session, version_id=vid, offset=offset, limit=limit),
+        "total": ann.count_live(ctx.session, version_id=vid),
+        "offset": offset,
+        "limit": limit,
+    }
+
+
+def _new_labels(ctx: Context, version: DatasetVersion, specs: Sequence[LabelSpec]) -> list[ann.NewLabel]:
+    uris = {s.item_uri for s in specs if s.item_uri is not None}
+    stmt = select(Item.id, Item.uri).where(Item.dataset_version_id == version.id, col(Item.uri).in_(uris))
+    by_uri = {uri: item_id for item_id, uri in ctx.session.exec(stmt)}
+    labels = []
+    for n, spec in enumerate(specs):
+        if (spec.item_id is None) == (spec.item_uri is None):
+            raise InvalidInput("name the item by item_id or item_uri (one of them)", field=f"annotations[{n}]")
+        item_id = spec.item_id if spec.item_id is not None else by_uri.get(spec.item_uri or "")
+        if item_id is None:
+            raise InvalidInput(f"no item {spec.item_uri!r} in this version", field=f"annotations[{n}].item_uri")
+        x, y, w, h = spec.bbox
+        labels.append(
+            ann.NewLabel(
+                item_id=item_id,
+                category=spec.category,
+                x=x,
+                y=y,
+                w=w,
+                h=h,
+                attributes=spec.attributes,
+                confidence=spec.confidence,
+            )
+        )
+    return labels
+
+
+def add_labels(
+    ctx: Context,
+    project_id: int,
+    dataset: str,
+    version: str,
+    *,
+    labels: Sequence[LabelSpec],
+    kind: Literal["human", "model", "synthetic"] = "human",
+    autolabel_run_id: int | None = None,
+    generator_config_hash: str | None = None,
+) -> list[int]:
+    """Add boxes to the version, all or nothing; the new labels' ids. ``human`` labels are the caller's own;
+    ``model`` labels name their auto-label run and ``synthetic`` ones their generator: only ML engineers
+    (and admins) write those."""
+    roles = authorize(ctx, "bulk_create_annotations", project_id=project_id)
+    _, v = find_version(ctx, project_id, dataset, version)
+    if kind != "human" and not ctx.user.is_admin and Role.ml_engineer not in roles:
+        raise InvalidInput(
+            f"{kind} labels are written by ML engineers; annotators write human labels", field="provenance.kind"
+        )
+    if kind == "human":
+        provenance = ann.Provenance(kind=ProvenanceKind.human, annotator_id=ctx.actor.user_id)
+    elif kind == "model":
+        if autolabel_run_id is None:
+            raise InvalidInput("model labels name their auto-label run", field="provenance.autolabel_run_id")
+        provenance = ann.model_provenance(ctx.session, autolabel_run_id=autolabel_run_id, version=v)
+    else:
+        provenance = ann.Provenance(kind=ProvenanceKind.synthetic, generator_config_hash=generator_config_hash)
+    new = _new_labels(ctx, v, labels)
+    return ann.add_annotations(ctx.session, actor=ctx.actor, version=v, labels=new, provenance=provenance)
+
+
+def _visible_annotation(ctx: Context, project_id: int, annotation_id: int) -> Annotation:
+    """The annotation, if it belongs to this project and its dataset is visible to the caller (else 404)."""
+    a, v, d = ann.get_annotation(ctx.session, annotation_id)
+    if d.project_id != project_id:
+        raise NotFound(f"no annotation {annotation_id}", field="annotation_id")
+    find_version(ctx, project_id, d.name, v.version)
+    return a
+
+
+def correct(
+    ctx: Context, project_id: int, annotation_id: int, *, correction: Correction, reason: str = ""
+) -> Annotation:
+    """Append a human label that supersedes this one (the old one stays in the history)."""
+    authorize(ctx, "correct_annotation", project_id=project_id)
+    _visible_annotation(ctx, project_id, annotation_id)
+    return ann.correct_annotation(
+        ctx.session, actor=ctx.actor, annotation_id=annotation_id, change=correction.change(), reason=reason
+    )
+
+
+def review(
+    ctx: Context,
+    project_id: int,
+    annotation_id: int,
+    *,
+    decision: ReviewDecision,
+    comment: str = "",
+    correction: Correction | None = None,
+) -> Review:
+    """Accept, reject or correct a label (a correction supersedes it with the reviewer's)."""
+    authorize(ctx, "review_annotation", project_id=project_id)
+    _visible_annotation(ctx, project_id, annotation_id)
+    return ann.review_annotation(
+        ctx.session,
+        actor=ctx.actor,
+        annotation_id=annotation_id,
+        decision=decision,
+        comment=comment,
+        change=correction.change() if correction is not None else None,
+    )

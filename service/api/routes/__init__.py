@@ -1,0 +1,17 @@
+"""API routers; each is mounted under ``/api/v1`` with the permission check applied."""
+
+from fastapi import APIRouter
+
+from service.api.routes import annotations as lineage_annotations
+from service.api.routes import audit, capabilities, gates, health, projects, releases, users
+from service.api.routes import datasets as lineage_datasets
+from service.api.routes import inference as autolabel
+from service.api.routes import lineage as lineage_queries
+from service.api.routes import schemas as lineage_schemas
+
+ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.router]
+ROUTERS += [lineage_schemas.router, lineage_datasets.router, lineage_annotations.router, lineage_queries.router]
+ROUTERS += [autolabel.router]
+ROUTERS += [gates.router, releases.router, capabilities.router]
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,148 @@
+"""Dataset and version routes: create, read, change state, import and export labels (each the verb of
+``service.actions`` of its name).
+
+Golden datasets are answered with 404 to annotators, as if they did not exist.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from lineage.formats.transfer import ImportResult
+from lineage.models import Dataset, DatasetVersion
+from service import actions
+from service.api.deps import ContextDep
+from service.api.schemas.common import RowId
+from service.api.schemas.lineage import (
+    DatasetCreate,
+    DatasetPublic,
+    ExportFormat,
+    StateChange,
+    VersionCreate,
+    VersionPublic,
+)
+
+router = APIRouter(tags=["lineage"])
+BASE = "/projects/{project_id}/datasets"
+VERSION = BASE + "/{dataset}/versions/{version}"
+
+
+@router.get(BASE, name="list_datasets", response_model=list[DatasetPublic])
+def list_datasets(project_id: RowId, ctx: ContextDep) -> list[Dataset]:
+    return actions.datasets_of(ctx, project_id)
+
+
+@router.post(BASE, name="create_dataset", response_model=DatasetPublic, status_code=201)
+def create_dataset(project_id: RowId, body: DatasetCreate, ctx: ContextDep) -> Dataset:
+    return actions.create_dataset(
+        ctx, project_id, name=body.name, description=body.description, is_golden=body.is_golden
+    )
+
+
+@router.get(BASE + "/{dataset}", name="get_dataset", response_model=DatasetPublic)
+def get_dataset(project_id: RowId, dataset: str, ctx: ContextDep) -> Dataset:
+    return actions.dataset_of(ctx, project_id, dataset)
+
+
+@router.get(BASE + "/{dataset}/versions", name="list_dataset_versions", response_model=list[VersionPublic])
+def list_dataset_versions(project_id: RowId, dataset: str, ctx: ContextDep) -> list[DatasetVersion]:
+    return actions.versions_of(ctx, project_id, dataset)
+
+
+@router.post(BASE + "/{dataset}/versions", name="create_dataset_version", response_model=VersionPublic, status_code=201)
+def create_dataset_version(project_id: RowId, dataset: str, body: VersionCreate, ctx: ContextDep) -> DatasetVersion:
+    return actions.create_version(
+        ctx,
+        project_id,
+        dataset,
+        version=body.version,
+        parent=body.parent,
+        schema=body.schema_ref,
+        incoming=body.source_dir,
+        inherit_labels=body.inherit_labels,
+    )
+
+
+@router.get(VERSION, name="get_dataset_version", response_model=VersionPublic)
+def get_dataset_version(project_id: RowId, dataset: str, version: str, ctx: ContextDep) -> DatasetVersion:
+    return actions.version_of(ctx, project_id, dataset, version)
+
+
+@router.post(VERSION + "/state", name="change_version_state", response_model=VersionPublic)
+def change_version_state(
+    project_id: RowId, dataset: str, version: str, body: StateChange, ctx: ContextDep
+) -> DatasetVersion:
+    return actions.change_state(ctx, project_id, dataset, version, state=body.state, reason=body.reason)
+
+
+@router.post(VERSION + "/imports", name="import_annotations", response_model=ImportResult, status_code=201)
+def import_annotations(
+    project_id: int,
+    dataset: str,
+    version: str,
+    ctx: ContextDep,
+    response: Response,
+    format: Annotated[ExportFormat, Form(description="coco, yolo or voc")],
+    file: Annotated[UploadFile | None, File(description="a COCO JSON file")] = None,
+    path: Annotated[str | None, Form(description="a source under the workspace's incoming/ folder")] = None,
+    annotator: Annotated[
+        str | None,
+        Form(
+            description="record the labels as this user's human work: a project member holding annotator, "
+            "reviewer or ml_engineer (attributing needs ml_engineer or admin)"
+        ),
+    ] = None,
+    reimport: Annotated[
+        bool,
+        Form(description="import again a source (same SHA-256) this version already holds, doubling its labels"),
+    ] = False,
+) -> ImportResult:
+    """Import a COCO upload, or a COCO file / YOLO or VOC folder under ``incoming/``; all or nothing.
+
+    Idempotent per content: a source this version already holds (same SHA-256) writes nothing and answers
+    200 with ``status: already_imported`` and the earlier import in ``duplicate_of``; a new import is 201.
+    """
+    result = actions.import_labels(
+        ctx,
+        project_id,
+        dataset,
+        version,
+        fmt=format,
+        incoming=path,
+        upload=file.file.read() if file is not None else None,
+        source_name=file.filename or "upload.json" if file is not None else None,
+        annotator=annotator,
+        reimport=reimport,
+    )
+    if result.status == "already_imported":
+        response.status_code = 200
+    return result
+
+
+@router.get(VERSION + "/export", name="export_annotations", response_model=None)
+def export_annotations(
+    project_id: RowId, dataset: str, version: str, ctx: ContextDep, format: ExportFormat = Query("coco")
+) -> Response:
+    """COCO as JSON; YOLO and VOC as a zip of their label files (images are not included)."""
+    if format == "coco":
+        return JSONResponse(actions.coco_document(ctx, project_id, dataset, version))
+    with tempfile.TemporaryDirectory() as tmp:
+        actions.export_labels(ctx, project_id, dataset, version, fmt=format, out=Path(tmp), yolo_root=".")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(Path(tmp).rglob("*")):
+                if f.is_file():
+                    zf.write(f, f.relative_to(tmp).as_posix())
+    filename = f"{dataset}-{version}-{format}.zip"
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,203 @@
+"""Request and response bodies of the auto-labelling routes: models, runs, thresholds, calibrations,
+active-learning selection and the review queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from inference.review import QueueEntry
+from lineage.models import ReviewDecision, RunState
+from service.api.schemas.common import InputModel, OutputModel, RowId, Seed
+
+__all__ = [
+    "BoxIn",
+    "CalibrationPublic",
+    "DecisionIn",
+    "DecisionPublic",
+    "LabelPublic",
+    "ModelCreate",
+    "ModelPublic",
+    "NewBoxIn",
+    "QueuePublic",
+    "ResolveIn",
+    "RunCancel",
+    "RunCreate",
+    "RunPublic",
+    "SelectionIn",
+    "ThresholdsIn",
+    "queue_public",
+]
+
+
+class ModelCreate(InputModel):
+    name: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    weights_path: str = Field(min_length=1, max_length=1000, description="a .pt under <workspace>/models/")
+    schema_ref: str = Field(min_length=1, max_length=120, description="label schema NAME or NAME@N")
+    class_map: dict[str, str] = Field(default_factory=dict, description="{model class: schema class}")
+    framework: Literal["ultralytics"] = "ultralytics"
+
+
+class ModelPublic(OutputModel):
+    id: int
+    name: str
+    version: str
+    framework: str
+    weights_uri: str
+    weights_sha256: str
+    class_map: dict[str, Any]
+    schema_version_id: int | None
+    created_at: datetime
+
+
+class RunCreate(InputModel):
+    version: str = Field(description="DATASET@VERSION")
+    model: str = Field(description="registered model NAME@VERSION")
+    threshold: float = Field(ge=0, le=1)
+    review_band: float = Field(default=0.0, ge=0, le=1)
+    nms_iou: float = Field(default=0.7, ge=0, le=1)
+    device: str = Field(default="auto", max_length=32, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    class_thresholds: dict[str, float | None] | None = None
+    calibration_id: RowId | None = Field(default=None, description="take per-class thresholds from this record")
+    strategy: Literal["tbal", "f1"] = "tbal"
+
+
+class RunPublic(OutputModel):
+    id: int
+    dataset_version_id: int
+    model_version_id: int
+    threshold: float
+    review_band_low: float
+    nms_iou: float
+    device: str
+    batch_size: int
+    state: RunState
+    items_total: int
+    items_done: int
+    images_per_s: float | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    class_thresholds: dict[str, float | None] = Field(default_factory=dict)
+    reused: bool = False
+
+
+class RunCancel(InputModel):
+    reason: str = Field(default="", max_length=2000, description="why, for the audit log")
+
+
+class ThresholdsIn(InputModel):
+    calibration_id: RowId | None = None
+    strategy: Literal["tbal", "f1"] = "tbal"
+    class_thresholds: dict[str, float | None] | None = None
+
+
+class CalibrationPublic(OutputModel):
+    id: int
+    model: str = Field(description="the model version calibrated, NAME@VERSION")
+    weights_sha256: str
+    golden: str = Field(description="the golden dataset version, DATASET@VERSION")
+    golden_manifest_hash: str
+    golden_items: int
+    golden_boxes: int
+    ignored_golden_classes: list[str]
+    predictions: int
+    report: dict[str, Any] = Field(description="iou, target_error, level, band, classes, thresholds, coverage")
+    created_at: datetime
+    audit_seq: int = Field(description="the audit event that recorded it")
+
+
+class SelectionIn(InputModel):
+    fraction: float = Field(default=0.03, gt=0, le=1, description="share of the pool, default 3 %")
+    uncertainty: Literal["entropy", "margin"] = "entropy"
+    diversity: Literal["kcenter", "kmeans", "none"] = "kcenter"
+    seed: Seed = Field(default=0, description="seeds k-means (0 to 2**32 - 1)")
+
+
+class LabelPublic(OutputModel):
+    id: int
+    category: str
+    x: float | None
+    y: float | None
+    w: float | None
+    h: float | None
+    kind: str
+    confidence: float | None
+    threshold: float | None
+    model_version_id: int | None
+    autolabel_run_id: int | None
+
+
+class QueuePublic(OutputModel):
+    id: int
+    dataset_version_id: int
+    item_id: int
+    uri: str
+    width: int | None
+    height: int | None
+    autolabel_run_id: int | None
+    reason: str
+    priority: float
+    resolved_at: datetime | None
+    created_at: datetime
+    labels: list[LabelPublic]
+
+
+class BoxIn(InputModel):
+    category: str | None = Field(default=None, max_length=100)
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
+
+
+class DecisionIn(InputModel):
+    annotation_id: RowId
+    decision: ReviewDecision
+    comment: str = Field(default="", max_length=2000)
+    correction: BoxIn | None = None
+    resolve: bool = False
+
+
+class DecisionPublic(OutputModel):
+    review_id: int
+    annotation_id: RowId
+    decision: ReviewDecision
+    correction_id: int | None
+    resolved: bool
+
+
+class NewBoxIn(InputModel):
+    category: str = Field(min_length=1, max_length=100)
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+class ResolveIn(InputModel):
+    note: str = Field(default="", max_length=2000)
+
+
+def queue_public(entry: QueueEntry) -> QueuePublic:
+    """A review-queue row as the API shows it: the row, its item's uri and size, its labels."""
+    row, item = entry.row, entry.item
+    return QueuePublic(
+        id=row.id or 0,
+        dataset_version_id=row.dataset_version_id,
+        item_id=row.item_id,
+        uri=item.uri,
+        width=item.width,
+        height=item.height,
+        autolabel_run_id=row.autolabel_run_id,
+        reason=row.reason,
+        priority=row.priority,
+        resolved_at=row.resolved_at,
+        created_at=row.created_at,
+        labels=[LabelPublic.model_validate(a) for a in entry.labels],
+    )

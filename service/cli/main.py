@@ -1,0 +1,193 @@
+"""The ``labelgate`` command line. Commands are thin: each calls one domain function.
+
+Exit codes (``service.cli.common.classify``): 0 ok / gate passed, 1 blocked or refused by policy (a gate
+blocks, release rules unmet, a released version refuses writes, a role falls short) or chain broken, 2 usage
+or input error, 3 internal error (a bug: one line naming the exception, never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lineage.errors import InvalidInput
+from service.actions.context import Unauthorized
+from service.cli.admin import project_app, token_app, user_app
+from service.cli.audit import audit_app
+from service.cli.calibrate import calibrate_command
+from service.cli.common import exits_cleanly, out
+from service.cli.dashboard import dashboard
+from service.cli.door import require_local, set_server
+from service.cli.gate import gate_app, set_service_check
+from service.cli.inference import (
+    autolabel_command,
+    model_app,
+    runs_app,
+    worker_command,
+)
+from service.cli.integrity import verify_release_command
+from service.cli.lineage import dataset_app, lineage_app, schema_app
+from service.cli.release import (
+    golden_app,
+    policy_app,
+    reject,
+    release,
+    report_app,
+    service_check,
+    set_secret,
+    sign,
+    verify_bundle_command,
+)
+from service.cli.review import review_app
+from service.cli.transfer import export_command, import_command
+
+app = typer.Typer(
+    name="labelgate",
+    help="Governance and audit for data labelling: lineage, auto-labelling, quality gates, audit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="LABELGATE_SERVER",
+            help="run the command against this labelgate server (token: LABELGATE_TOKEN or `labelgate login`); "
+            "without it, on the local workspace",
+        ),
+    ] = None,
+) -> None:
+    """Governance and audit for data labelling: lineage, auto-labelling, quality gates, audit."""
+    set_server(server)
+
+
+app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(project_app, name="project")
+app.command("dashboard")(dashboard)
+app.add_typer(gate_app, name="gate")
+app.add_typer(policy_app, name="policy")
+app.add_typer(golden_app, name="golden")
+app.add_typer(report_app, name="report")
+app.command("sign")(sign)
+app.command("release")(release)
+app.command("reject")(reject)
+app.command("verify-bundle")(verify_bundle_command)
+app.command("verify-release")(verify_release_command)
+user_app.command("set-secret")(set_secret)
+set_service_check(service_check)
+app.add_typer(schema_app, name="schema")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(lineage_app, name="lineage")
+app.command("import")(import_command)
+app.command("export")(export_command)
+app.add_typer(model_app, name="model")
+app.add_typer(runs_app, name="runs")
+app.add_typer(review_app, name="review")
+app.command("autolabel")(autolabel_command)
+app.command("calibrate")(calibrate_command)
+app.command("worker")(worker_command)
+
+
+@app.command()
+@exits_cleanly
+def login(
+    token_stdin: Annotated[bool, typer.Option("--token-stdin", help="read the token from stdin")] = False,
+) -> None:
+    """Store an API token for the server named by ``--server`` (checked against it first), so later
+    commands with that server need no LABELGATE_TOKEN. The file is readable by you alone."""
+    import httpx
+
+    from service.cli.door import api_base, server_url, store_token
+
+    server = server_url()
+    if server is None:
+        raise InvalidInput("name the server: labelgate --server URL login", field="--server")
+    token = sys.stdin.readline().strip() if token_stdin else typer.prompt("API token", hide_input=True).strip()
+    try:
+        answer = httpx.get(f"{api_base(server)}/me", headers={"Authorization": f"Bearer {token}"}, timeout=30.0)
+    except httpx.HTTPError as exc:
+        raise OSError(f"cannot reach {server}: {exc}") from None
+    if answer.status_code != 200:
+        raise Unauthorized(f"{server} refused the token (HTTP {answer.status_code})", field="token")
+    path = store_token(server, token)
+    out.print(f"logged in to {server} as {answer.json()['username']} (token stored in {path})")
+
+
+@app.command()
+@exits_cleanly
+def init(
+    admin: Annotated[str, typer.Option(help="username of the first admin")] = "admin",
+    admin_name: Annotated[str, typer.Option(help="printed name of the first admin")] = "Administrator",
+) -> None:
+    """Create the workspace (database, git + DVC repository, signing key) and the first admin."""
+    require_local("init")
+    from service.settings import get_settings
+    from service.workspace import init_workspace
+
+    result = init_workspace(get_settings(), admin_username=admin, admin_name=admin_name)
+    out.print(f"workspace: {result.workspace}\ndatabase:  {result.database_url}")
+    if result.admin_token:
+        out.print(f"admin user {result.admin_username!r}; token (shown once, store it now):\n{result.admin_token}")
+    else:
+        out.print(f"already initialised (admin {result.admin_username!r}); nothing else changed")
+
+
+@app.command()
+@exits_cleanly
+def migrate() -> None:
+    """Upgrade the workspace's database to this release's schema (a database made by an earlier release);
+    then run ``labelgate audit verify`` to check the record came through whole."""
+    require_local("migrate")
+    from service.migrate import head_revision, upgrade_in_place
+    from service.settings import get_settings
+
+    before, steps = upgrade_in_place(get_settings().database_url)
+    if not steps:
+        out.print(f"database already at revision {head_revision()}; nothing to do")
+        return
+    out.print(f"database upgraded from revision {before} to {head_revision()} ({', '.join(steps)})")
+
+
+@app.command()
+@exits_cleanly
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs)."""
+    require_local("serve")
+    import uvicorn
+
+    from service.api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+@exits_cleanly
+def demo(
+    workspace: Annotated[str | None, typer.Option(help="folder for the demo workspace")] = None,
+    serve: Annotated[bool, typer.Option(help="end by serving the API and the dashboard until Ctrl-C")] = True,
+    images: Annotated[int, typer.Option(min=10, max=5000, help="generated images per dataset version")] = 60,
+) -> None:
+    """Run the whole flow on an embedded SQLite workspace and print what happened."""
+    require_local("demo")
+    from service.demo.story import run_demo
+
+    run_demo(workspace, serve=serve, n_images=images)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

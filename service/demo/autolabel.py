@@ -1,0 +1,131 @@
+"""The demo's auto-labelling chapter, through the verbs: the tiny detector (trained here, or from the cache)
+is registered, calibrated against the shapes golden set (TBAL thresholds), run over the unlabelled pool
+with those thresholds, an active-learning batch is picked for people, and the reviewer acts on the queue:
+each step as the demo user who would take it, authenticated by their token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from inference.runner import RunProgress, RunSummary
+from inference.tiny import ensure_tiny_model
+from lineage.models import ProvenanceKind, ReviewDecision
+from service import actions
+from service.actions.labels import Correction
+from service.actions.runs import execute_in_process
+from service.demo.shapes import build_shapes_world
+
+if TYPE_CHECKING:
+    from inference.calibrate import CalibrationOutcome
+    from service.demo.story import DemoState
+
+__all__ = ["DemoAutolabelResult", "autolabel_chapter"]
+
+
+@dataclass(frozen=True)
+class DemoAutolabelResult:
+    """What the chapter did: model, calibration record, run and its summary, queue and review counts."""
+
+    model: str
+    calibration: CalibrationOutcome
+    run_id: int
+    summary: RunSummary
+    queued: int
+    selected: int
+    reviewed: int
+
+
+def autolabel_chapter(
+    state: DemoState,
+    *,
+    say: Callable[[str], None],
+    cache_dir: Path | None = None,
+    pool_items: int = 120,
+    golden_items: int = 150,
+) -> DemoAutolabelResult:
+    """Run the chapter on the demo's workspace: mia (ML engineer) registers, calibrates, runs and selects;
+    rex (reviewer) accepts one model label and corrects another."""
+    settings, pid = state.settings, state.project_id
+    tiny = ensure_tiny_model(cache_dir)
+    say(
+        f"tiny detector {'loaded from cache' if tiny.cached else f'trained in {tiny.train_seconds:.0f} s'}: "
+        f"{', '.join(tiny.classes)}; validation mAP50 {tiny.metrics.get('map50', float('nan')):.2f}"
+    )
+    with state.as_("mia") as ctx:
+        world = build_shapes_world(  # the chapter's starting point, written directly (a builder)
+            ctx.session,
+            actor=ctx.actor,
+            project_id=pid,
+            repo_dir=settings.repo_dir,
+            scratch=settings.workspace / "generated",
+            pool_items=pool_items,
+            golden_items=golden_items,
+        )
+    with state.as_("mia") as ctx:
+        model = actions.register_model(
+            ctx, pid, name="tiny-shapes", version=tiny.key[:12], weights=tiny.weights, schema_ref="shapes"
+        )
+        model_ref, mia = f"{model.name}@{model.version}", ctx.principal
+    say(f"registered {model_ref} (SHA-256 {tiny.sha256[:16]}…); pool {world.pool}, golden set {world.golden_ref}")
+    cal = actions.calibrate(
+        state.engine, settings, mia, project_id=pid, model=model_ref, golden=world.golden_set, device="cpu"
+    )
+    for c in cal.report.classes:
+        tbal = f"{c.tbal.threshold:.3f} (error bound {c.tbal.upper:.3f})" if c.tbal else "none (never auto-labelled)"
+        f1 = f"{c.f1_threshold:.3f} (F1 {c.f1:.2f})" if c.f1_threshold is not None and c.f1 is not None else "-"
+        say(f"  {c.name:<9} F1-optimal {f1}; TBAL {tbal}")
+    cov = cal.report.coverage_tbal
+    say(f"calibration {cal.calibration_id}: TBAL would auto-label {cov.auto_labelled} of {cov.items} golden items")
+    with state.as_("mia") as ctx:
+        run = actions.queue_run(
+            ctx,
+            pid,
+            version=world.pool,
+            model=model_ref,
+            threshold=0.5,
+            review_band=0.02,  # the tiny model's confidences are low; a wide band would route everything
+            device="cpu",
+            batch_size=16,
+            calibration_id=cal.calibration_id,
+            strategy="tbal",
+        )
+    run_id = int(run["id"])
+
+    def progress(p: RunProgress) -> None:
+        if p.done == p.total:
+            say(f"  {p.done}/{p.total} items, {p.labels} labels, {p.routed} routed, {p.images_per_s:.0f} images/s")
+
+    summary = execute_in_process(settings, state.engine, run_id=run_id, actor=mia.actor, on_progress=progress)
+    say(f"run {run_id} {summary.state}: {summary.labels} model labels with provenance, {summary.routed} items queued")
+    with state.as_("mia") as ctx:
+        selected = actions.select_batch(ctx, pid, run_id, fraction=0.05)
+        queued = len(actions.review_queue(ctx, pid, limit=10_000))
+    say(f"active learning: {len(selected)} more items picked for people (uncertainty, then k-center diversity)")
+    reviewed = 0
+    with state.as_("rex") as ctx:
+        for entry in actions.review_queue(ctx, pid, run_id=run_id, limit=50):
+            model_labels = [a for a in entry.labels if a.kind == ProvenanceKind.model.value]
+            if not model_labels or reviewed >= 2:
+                continue
+            target, queue_id = model_labels[0], entry.row.id or 0
+            if reviewed == 0:
+                actions.decide_review(ctx, pid, queue_id, annotation_id=target.id or 0, decision=ReviewDecision.accept)
+            else:
+                actions.decide_review(
+                    ctx,
+                    pid,
+                    queue_id,
+                    annotation_id=target.id or 0,
+                    decision=ReviewDecision.correct,
+                    correction=Correction(w=max(1.0, (target.w or 2.0) - 1.0)),
+                    comment="box was one pixel too wide",
+                )
+            actions.resolve_review(ctx, pid, queue_id)
+            reviewed += 1
+    say(
+        f"rex reviewed {reviewed} queued items (one accepted, one corrected: the correction supersedes the model label)"
+    )
+    return DemoAutolabelResult(model_ref, cal, run_id, summary, queued, len(selected), reviewed)
