@@ -232,7 +232,7 @@ _MAX_POINTS = 200
 
 
 def lineage_detection_plots(policy: Policy, inputs: GateInputs, *, threshold: float | None) -> dict[str, Any]:
-    """The reference: ``lineage.gates.evaluations.detection_plots (removed: the plots come from quality_gates.plots)`` as it computed the dashboard's PR curves and
+    """The reference: lineage's former ``detection_plots`` as it computed the dashboard's PR curves and
     confusion matrix from the same inputs (restated here: lineage now reads them from the report)."""
     if inputs.golden is None or inputs.predictions is None or inputs.golden_images is None:
         return {}
