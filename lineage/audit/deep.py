@@ -19,7 +19,6 @@ Run after the chain itself verifies (``lineage.audit.whole``): the events read h
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from lineage.audit.rowdigest import AGGREGATE_DOMAIN, DIGEST_COLUMNS, aggregate, row_reader
+from lineage.hashing import digest_bytes
 
 __all__ = ["DeepReport", "RowProblem", "deep_verify", "legacy_seal"]
 
@@ -252,7 +252,7 @@ def _check_annotations(session: Session, exp: _Expected, report: DeepReport, wor
             report.add(
                 RowProblem("annotations", "inserted", f"{n - count} row(s) more than the {count} sealed", None, seq)
             )
-        elif hashlib.sha256(AGGREGATE_DOMAIN + blob).hexdigest() != agg:
+        elif digest_bytes(AGGREGATE_DOMAIN, blob) != agg:
             report.add(
                 RowProblem(
                     "annotations", "edited", "rows differ from what the event sealed (digests rewritten)", None, seq

@@ -29,8 +29,6 @@ prove it unchanged (``seal_rows``, ``seal_row``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +41,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from lineage.audit.chain import next_seq
 from lineage.audit.rowdigest import DIGEST_COLUMNS, aggregate, digest_values, normaliser, row_digest
 from lineage.errors import NotFound
+from lineage.hashing import canonical_json_nonfinite, digest_bytes
 from lineage.models import Annotation, Dataset, DatasetVersion
 
 __all__ = [
@@ -146,11 +145,8 @@ def manifest_hash(session: Session, *, version_id: int) -> str:
     stmt = sa_select(items.c.uri, items.c.sha256, *[live.c[name] for name in _MANIFEST_COLUMNS]).join_from(
         live, items, items.c.id == live.c.item_id
     )
-    lines = sorted(
-        json.dumps(list(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        for row in session.execute(stmt)
-    )
-    return hashlib.sha256(MANIFEST_DOMAIN + "\n".join(lines).encode()).hexdigest()
+    lines = sorted(canonical_json_nonfinite(list(row)) for row in session.execute(stmt))
+    return digest_bytes(MANIFEST_DOMAIN, b"\n".join(lines))
 
 
 def refresh_manifest(session: Session, *, version: DatasetVersion) -> str:

@@ -17,8 +17,6 @@ meaning is refused (409). Every refusal is recorded (``signature.refused``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -28,6 +26,7 @@ from lineage.context import Actor
 from lineage.datasets.catalog import version_ref
 from lineage.errors import Conflict, CredentialRejected, LabelgateError, NotFound, PermissionDenied
 from lineage.gates.evaluations import latest_evaluation, stale_hashes
+from lineage.hashing import NO_DOMAIN, canonical_json_ascii, digest_bytes
 from lineage.identity.signing import check_signing_secret
 from lineage.identity.users import project_roles
 from lineage.models import Approval, Dataset, DatasetVersion, GateEvaluation, GatePolicy, Role, User, VersionState
@@ -171,7 +170,7 @@ def signing_refusals(session: Session, *, actor: Actor, version: DatasetVersion)
 
 
 def _signature_hash(fields: dict[str, object]) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return digest_bytes(NO_DOMAIN, canonical_json_ascii(fields))
 
 
 def _refuse(

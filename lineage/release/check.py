@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from lineage.datasets import dvcrepo
 from lineage.datasets.catalog import version_ref
 from lineage.errors import NotFound
+from lineage.hashing import NO_DOMAIN, digest
 from lineage.hashing import canonical_json as canonical
 from lineage.labels.labelset import manifest_hash
 from lineage.models import Dataset, DatasetVersion, GateEvaluation, Item, Release
@@ -139,7 +140,7 @@ def reverify_release(
             check.compare("evaluation.golden_set", ev.get("golden_set"), (evaluation.evidence or {}).get("golden_set"))
     live = [approval_entry(a) for a in approvals_for(session, version)]
     check.compare("approvals", body.get("approvals"), live)
-    check.compare("bundle_sha256", record.bundle_sha256, hashlib.sha256(canonical(bundle)).hexdigest())
+    check.compare("bundle_sha256", record.bundle_sha256, digest(NO_DOMAIN, bundle))
     head = body.get("audit_head") or {}
     if head:
         stored = session.execute(

@@ -21,7 +21,6 @@ back through ``origin_id`` and ``supersedes_id`` into earlier versions):
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -29,6 +28,7 @@ from sqlalchemy import or_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
+from lineage.hashing import digest_bytes
 from lineage.labels.labelset import manifest_hash
 from lineage.models import Approval, DatasetVersion, ReviewDecision, Role
 
@@ -65,7 +65,7 @@ def version_content_hash(session: Session, version: DatasetVersion, *, manifest:
     one the caller has just computed)."""
     manifest = manifest or manifest_hash(session, version_id=version.id or 0)
     body = f"{version.id}\x00{version.dvc_hash or ''}\x00{manifest}".encode()
-    return hashlib.sha256(CONTENT_DOMAIN + body).hexdigest()
+    return digest_bytes(CONTENT_DOMAIN, body)
 
 
 def version_authors(session: Session, version: DatasetVersion) -> set[int]:
