@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,17 +53,16 @@ def pg_available() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database URL (SQLite file, or a fresh PostgreSQL schema)."""
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "labelgate.db"
-        shutil.copy(template, path)
+@contextmanager
+def fresh_database(kind: str, folder: Path, sqlite_template: Path) -> Iterator[str]:
+    """A migrated, empty database URL of ``kind``: a copy of the SQLite template in ``folder``, or a fresh
+    PostgreSQL schema (dropped when the block ends)."""
+    if kind == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "labelgate.db"
+        shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    if not request.getfixturevalue("pg_available"):
-        pytest.skip("PostgreSQL unreachable (set LABELGATE_TEST_PG_URL)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -76,6 +76,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database URL (SQLite file, or a fresh PostgreSQL schema)."""
+    if request.param == "postgresql" and not request.getfixturevalue("pg_available"):
+        pytest.skip("PostgreSQL unreachable (set LABELGATE_TEST_PG_URL)")
+    template = request.getfixturevalue("sqlite_template") if request.param == "sqlite" else Path()
+    with fresh_database(request.param, tmp_path, template) as url:
+        yield url
 
 
 @pytest.fixture

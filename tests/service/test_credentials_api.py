@@ -10,10 +10,6 @@ import logging
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +28,7 @@ from service.cli.main import app
 from service.permissions import ACTIONS, ADMIN
 from service.settings import Settings, get_settings
 from tests.factories import World, actor_for
+from tests.live_server import Served, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST, SECOND = "Tr0ub4dor&3-one", "c0rrect-h0rse-two"  # distinct from any word a message could hold
@@ -190,55 +187,16 @@ def test_only_an_admin_mints_for_another_user(client: TestClient, world: World, 
 # --- the real server ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def served(world: World, db_url: str, settings: Settings, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def served(world: World, db_url: str, settings: Settings, tmp_path: Path) -> Iterator[Served]:
     """uvicorn serving the API on the test database, every log line (access log, ASGI trace) in a file."""
-    log = tmp_path / "api.log"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LABELGATE_DATABASE_URL": db_url,
-        "LABELGATE_WORKSPACE": str(settings.workspace),
-        "LABELGATE_ENV": "test",
-        "PYTHONUNBUFFERED": "1",
-    }
-    cmd = [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--log-level", "trace", "--access-log"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"uvicorn exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"uvicorn not ready after 60 s:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        yield {"url": url, "log": log, "proc": proc}
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
+    trace = ["--log-level", "trace", "--access-log"]
+    with serving(settings.workspace, db_url, tmp_path / "api.log", uvicorn_args=trace) as found:
+        yield found
 
 
-def test_the_real_servers_log_holds_no_secret(served: dict[str, Any], world: World) -> None:
-    with httpx.Client(base_url=served["url"], timeout=30) as http:
+def test_the_real_servers_log_holds_no_secret(served: Served, world: World) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as http:
         used = _enrolment_flow(http, world, officer_token=world.tokens["compliance_officer"])
         me = world.users["compliance_officer"]
         r = http.post(
@@ -252,9 +210,9 @@ def test_the_real_servers_log_holds_no_secret(served: dict[str, Any], world: Wor
         assert http.get("/api/v1/me", headers=_bearer(minted + "x")).status_code == 401
         assert http.delete(f"/api/v1/users/{me.id}/tokens/{r.json()['id']}", headers=_bearer(minted)).status_code == 200
         assert http.get("/api/v1/me", headers=_bearer(minted)).status_code == 401
-    os.killpg(served["proc"].pid, signal.SIGTERM)
-    served["proc"].wait(timeout=15)
-    logged = served["log"].read_text(errors="replace")
+    os.killpg(served.proc.pid, signal.SIGTERM)
+    served.proc.wait(timeout=15)
+    logged = served.log.read_text(errors="replace")
     # the access log and the trace were on: each request is there, by method and path
     assert re.search(r'"PUT /api/v1/me/signing-secret HTTP/1\.1" 204', logged), logged[-2000:]
     assert re.search(r'"POST /api/v1/users/\d+/signing-enrolment HTTP/1\.1" 201', logged)

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
@@ -28,10 +24,9 @@ from lineage.db import make_engine
 from lineage.models import AuditEvent, Role
 from service.cli.main import app
 from service.demo.scenario import DEFAULT_POLICY_PATH, build_gate_scenario
-from service.migrate import upgrade_database
 from service.settings import Settings, get_settings
 from service.workspace import init_workspace
-from tests.conftest import _pg_admin_url
+from tests.conftest import fresh_database
 from tests.factories import actor_for, make_user
 from tests.live_server import serving
 
@@ -46,32 +41,6 @@ PEOPLE = [
     ("carol", Role.annotator),
     ("ci-bot", Role.ci),
 ]
-
-
-@contextmanager
-def _database(kind: str, folder: Path, sqlite_template: Path) -> Iterator[str]:
-    """A fresh migrated database of ``kind`` (a SQLite file, or a new PostgreSQL schema)."""
-    if kind == "sqlite":
-        import shutil
-
-        path = folder / "labelgate.db"
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in _pg_admin_url() else "?"
-    url = f"{_pg_admin_url()}{sep}options=-csearch_path%3D{schema}"
-    try:
-        upgrade_database(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def _build(settings: Settings) -> dict[str, str]:
@@ -163,8 +132,8 @@ def test_the_same_session_locally_and_remotely(
         pytest.skip("PostgreSQL unreachable (set LABELGATE_TEST_PG_URL)")
     monkeypatch.delenv("LABELGATE_SERVER", raising=False)
     with (
-        _database(kind, tmp_path / "a", sqlite_template) as url_a,
-        _database(kind, tmp_path / "b", sqlite_template) as url_b,
+        fresh_database(kind, tmp_path / "a", sqlite_template) as url_a,
+        fresh_database(kind, tmp_path / "b", sqlite_template) as url_b,
     ):
         here = Settings(workspace=tmp_path / "a" / "ws", database_url=url_a, env="test")
         there = Settings(workspace=tmp_path / "b" / "ws", database_url=url_b, env="test")
