@@ -1,10 +1,10 @@
 """A gate evaluation on the record: the columns it stores and the report read back from them.
 
 ``evaluate_version`` stores the report's columns and its plot data, now computed once by ``quality_gates``,
-in the very bytes the lineage's own plot computation (:func:`lineage_plots`, removed) wrote next to them:
-on the gate scenario, on SQLite and PostgreSQL. :func:`report_of` reads the columns back equal to the report
-computed; the evaluations a previous release stored (``tests/fixtures/workspace-rev0003.sql.gz``) read back
-too; a stored record that does not parse is refused naming the evaluation and the key.
+in the very bytes lineage's own former plot computation wrote next to them (the reference,
+``former_lineage_plots``, is in ``tests/quality_gates/helpers.py``): on the gate scenario, on SQLite and
+PostgreSQL. :func:`report_of` reads the columns back equal to the report computed; the evaluations a
+previous release stored (``tests/fixtures/workspace-rev0003.sql.gz``) read back too; a stored record that does not parse is refused naming the evaluation and the key.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session
@@ -26,40 +25,15 @@ from sqlmodel import Session
 from lineage.db import column_json
 from lineage.gates import StoredReportError, build_inputs, evaluate_version, report_of, store_policy
 from lineage.models import GateEvaluation
-from quality_gates import GateInputs, Policy, confusion_matrix, match_detections, parse_policy
+from quality_gates import parse_policy
 from service.demo.scenario import GateScenario
 from service.settings import Settings
 from service.workspace import init_workspace
 from tests.factories import World, actor_for, make_gate_world
+from tests.quality_gates.helpers import former_lineage_plots
 
 PREVIOUS_RELEASE = Path(__file__).parents[1] / "fixtures" / "workspace-rev0003.sql.gz"
 COLUMNS = ("gates", "metrics", "evidence", "data_hashes")
-
-
-def lineage_plots(policy: Policy, inputs: GateInputs, *, threshold: float | None) -> dict[str, Any]:
-    """The reference: ``lineage.gates.evaluations.detection_plots`` as it was before the plots moved into the
-    report (PR curves of at most 200 points a class, the confusion matrix at the model threshold)."""
-    if inputs.golden is None or inputs.predictions is None or inputs.golden_images is None:
-        return {}
-    gate = policy.gates.precision or policy.gates.recall
-    iou = float(gate.iou) if gate is not None else 0.5
-    preds = inputs.predictions.select(np.isin(inputs.predictions.image, inputs.golden_images))
-    k = inputs.num_classes
-    match = match_detections(inputs.golden, preds, num_classes=k, iou=iou)
-    curves: dict[str, Any] = {}
-    for name, c in zip(inputs.class_names, match.curves(), strict=True):
-        n = len(c.thresholds)
-        keep = np.unique(np.linspace(0, n - 1, min(n, 200)).astype(int)) if n else np.array([], int)
-        curves[name] = {
-            "thresholds": [float(v) for v in c.thresholds[keep]],
-            "precision": [float(v) for v in c.precision[keep]],
-            "recall": [None if np.isnan(v) else float(v) for v in c.recall[keep]],
-        }
-    cm = confusion_matrix(inputs.golden, preds, num_classes=k, iou=iou, threshold=float(threshold or 0.0), match=match)
-    return {
-        "pr_curves": curves,
-        "confusion_matrix": {"labels": [*inputs.class_names, "background"], "matrix": cm.tolist(), "iou": iou},
-    }
 
 
 @pytest.fixture
@@ -82,7 +56,9 @@ def test_stored_columns_are_the_bytes_the_lineage_plots_wrote_and_read_back_as_t
         session.commit()
         report, as_dict = outcome.report, outcome.report.to_dict()
         inputs = build_inputs(session, version, golden=outcome.golden)
-        plots = lineage_plots(parse_policy(policy_record.yaml_text), inputs, threshold=report.metrics["threshold"])
+        plots = former_lineage_plots(
+            parse_policy(policy_record.yaml_text), inputs, threshold=report.metrics["threshold"]
+        )
         assert set(plots) == ({"pr_curves", "confusion_matrix"} if outcome.golden is not None else set())
         expected = {
             "gates": as_dict["gates"],

@@ -13,7 +13,9 @@ import numpy as np
 from quality_gates.boxes import BoxSet, LabelSet
 from quality_gates.coco import parse_coco_instances, parse_coco_results
 from quality_gates.coverage import review_coverage
+from quality_gates.detection import confusion_matrix, match_detections
 from quality_gates.inputs import GateInputs
+from quality_gates.policy import Policy
 from service.demo.synthetic import DemoData
 
 DEMO_POLICY = """\
@@ -107,3 +109,33 @@ def demo_inputs(demo: DemoData, *, good: bool = True, **overrides: object) -> Ga
     }  # fmt: skip
     kwargs.update(overrides)
     return GateInputs(**kwargs)  # type: ignore[arg-type]
+
+
+_MAX_POINTS = 200
+
+
+def former_lineage_plots(policy: Policy, inputs: GateInputs, *, threshold: float | None) -> dict[str, Any]:
+    """The reference the plot data is checked against: lineage's former ``detection_plots`` (PR curves of at
+    most 200 points a class, the confusion matrix at the model threshold), as it computed them from the same
+    inputs before the plots moved into the report. One copy, for the quality_gates and the stored-bytes tests."""
+    if inputs.golden is None or inputs.predictions is None or inputs.golden_images is None:
+        return {}
+    gate = policy.gates.precision or policy.gates.recall
+    iou = float(gate.iou) if gate is not None else 0.5
+    preds = inputs.predictions.select(np.isin(inputs.predictions.image, inputs.golden_images))
+    k = inputs.num_classes
+    match = match_detections(inputs.golden, preds, num_classes=k, iou=iou)
+    curves: dict[str, Any] = {}
+    for name, c in zip(inputs.class_names, match.curves(), strict=True):
+        n = len(c.thresholds)
+        keep = np.unique(np.linspace(0, n - 1, min(n, _MAX_POINTS)).astype(int)) if n else np.array([], int)
+        curves[name] = {
+            "thresholds": [float(v) for v in c.thresholds[keep]],
+            "precision": [float(v) for v in c.precision[keep]],
+            "recall": [None if np.isnan(v) else float(v) for v in c.recall[keep]],
+        }
+    cm = confusion_matrix(inputs.golden, preds, num_classes=k, iou=iou, threshold=float(threshold or 0.0), match=match)
+    return {
+        "pr_curves": curves,
+        "confusion_matrix": {"labels": [*inputs.class_names, "background"], "matrix": cm.tolist(), "iou": iou},
+    }

@@ -19,7 +19,6 @@ from quality_gates.agreement import detection_agreement
 from quality_gates.boxes import BoxSet, LabelSet
 from quality_gates.coco import parse_coco_instances
 from quality_gates.coverage import review_coverage
-from quality_gates.detection import confusion_matrix, match_detections
 from quality_gates.errors import GateError, ReportFormatError
 from quality_gates.evaluate import evaluate
 from quality_gates.evidence import (
@@ -40,7 +39,7 @@ from quality_gates.policy import Policy, parse_policy
 from quality_gates.verdict import REPORT_VERSION, GateReport, GateResult
 from service.demo.synthetic import DemoData, make_demo
 
-from .helpers import DEMO_POLICY, demo_inputs
+from .helpers import DEMO_POLICY, demo_inputs, former_lineage_plots
 
 # ---- realistic reports ---------------------------------------------------------------------------------------
 
@@ -228,41 +227,13 @@ def test_dict_forms_are_accepted_where_typed_values_are_expected(
 
 # ---- the plot data: computed once, here, equal to lineage's -----------------------------------------------------
 
-_MAX_POINTS = 200
-
-
-def lineage_detection_plots(policy: Policy, inputs: GateInputs, *, threshold: float | None) -> dict[str, Any]:
-    """The reference: lineage's former ``detection_plots`` as it computed the dashboard's PR curves and
-    confusion matrix from the same inputs (restated here: lineage now reads them from the report)."""
-    if inputs.golden is None or inputs.predictions is None or inputs.golden_images is None:
-        return {}
-    gate = policy.gates.precision or policy.gates.recall
-    iou = float(gate.iou) if gate is not None else 0.5
-    preds = inputs.predictions.select(np.isin(inputs.predictions.image, inputs.golden_images))
-    k = inputs.num_classes
-    match = match_detections(inputs.golden, preds, num_classes=k, iou=iou)
-    curves: dict[str, Any] = {}
-    for name, c in zip(inputs.class_names, match.curves(), strict=True):
-        n = len(c.thresholds)
-        keep = np.unique(np.linspace(0, n - 1, min(n, _MAX_POINTS)).astype(int)) if n else np.array([], int)
-        curves[name] = {
-            "thresholds": [float(v) for v in c.thresholds[keep]],
-            "precision": [float(v) for v in c.precision[keep]],
-            "recall": [None if np.isnan(v) else float(v) for v in c.recall[keep]],
-        }
-    cm = confusion_matrix(inputs.golden, preds, num_classes=k, iou=iou, threshold=float(threshold or 0.0), match=match)
-    return {
-        "pr_curves": curves,
-        "confusion_matrix": {"labels": [*inputs.class_names, "background"], "matrix": cm.tolist(), "iou": iou},
-    }
-
 
 @pytest.mark.parametrize("case", CASES)
 def test_plot_data_equals_what_lineage_computed(
     reports: dict[str, tuple[Policy, GateInputs, GateReport]], case: str
 ) -> None:
     policy, inputs, report = reports[case]
-    assert report.evidence.to_dict() == lineage_detection_plots(policy, inputs, threshold=report.metrics["threshold"])
+    assert report.evidence.to_dict() == former_lineage_plots(policy, inputs, threshold=report.metrics["threshold"])
 
 
 @pytest.mark.parametrize("case", ["passing", "blocking", "empty class", "long curves"])
