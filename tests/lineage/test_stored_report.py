@@ -4,7 +4,8 @@
 in the very bytes lineage's own former plot computation wrote next to them (the reference,
 ``former_lineage_plots``, is in ``tests/quality_gates/helpers.py``): on the gate scenario, on SQLite and
 PostgreSQL. :func:`report_of` reads the columns back equal to the report computed; the evaluations a
-previous release stored (``tests/fixtures/workspace-rev0003.sql.gz``) read back too; a stored record that does not parse is refused naming the evaluation and the key.
+previous release stored (``tests/fixtures/workspace-rev0003.sql.gz``) read back too; a stored record that
+does not parse is refused naming the evaluation and the key.
 """
 
 from __future__ import annotations
