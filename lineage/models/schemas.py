@@ -24,10 +24,11 @@ class LabelSchema(SQLModel, table=True):
 
 
 class LabelSchemaVersion(SQLModel, table=True):
-    """One published version. ``classes`` is a list of ``{name, description, attributes, geometry}``.
+    """One published version. ``classes`` is a list of ``{name, description, attributes, geometry[, keypoints]}``;
+    ``options`` the schema options that differ from their defaults (``lineage.schema_classes.SchemaOptions``).
 
-    ``content_hash`` is the SHA-256 of the canonical JSON of ``classes``; ``diff`` is the computed
-    difference to ``parent_id`` (added / removed / renamed / redefined classes).
+    ``content_hash`` is the SHA-256 of the canonical JSON of ``classes`` (and ``options`` when set); ``diff`` is
+    the computed difference to ``parent_id`` (added / removed / renamed / redefined classes, changed options).
     """
 
     __tablename__ = "label_schema_versions"
@@ -38,6 +39,8 @@ class LabelSchemaVersion(SQLModel, table=True):
     version: int = Field(ge=1)
     parent_id: int | None = Field(default=None, foreign_key="label_schema_versions.id")
     classes: list[dict[str, Any]] = Field(sa_type=JSONType)
+    # ``{"multi_label": true}``; None: all options at their defaults (and every version before revision 0006).
+    options: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     content_hash: str = Field(max_length=64)
     diff: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     git_revision: str | None = Field(default=None, max_length=64)

@@ -22,7 +22,7 @@ from lineage.labels.attribution import check_attribution
 from lineage.models import Dataset, DatasetVersion, LabelSchema, LabelSchemaVersion, VersionState
 from lineage.openlineage import workspace_emitter
 from lineage.provenance import AnnotationLineage, VersionLineage
-from lineage.schemas import LabelClass, SchemaDiff
+from lineage.schemas import LabelClass, SchemaDiff, SchemaOptions
 from service.actions.context import Context, authorize
 from service.actions.versions import find_dataset, find_version
 from service.settings import Settings
@@ -112,7 +112,9 @@ def schema_diff(ctx: Context, project_id: int, name: str, *, from_version: int, 
     )
 
 
-def create_schema(ctx: Context, project_id: int, *, name: str, classes: list[LabelClass]) -> LabelSchemaVersion:
+def create_schema(
+    ctx: Context, project_id: int, *, name: str, classes: list[LabelClass], options: SchemaOptions | None = None
+) -> LabelSchemaVersion:
     """Create schema ``name`` with its version 1 (committed to the workspace's repository)."""
     authorize(ctx, "create_schema", project_id=project_id)
     return schemas.create_schema(
@@ -121,12 +123,16 @@ def create_schema(ctx: Context, project_id: int, *, name: str, classes: list[Lab
         project_id=project_id,
         name=name,
         classes=classes,
+        options=options,
         repo_dir=ctx.settings.repo_dir,
     )
 
 
-def publish_schema(ctx: Context, project_id: int, name: str, *, classes: list[LabelClass]) -> LabelSchemaVersion:
-    """Publish the next version of schema ``name`` (its ``diff`` says what changed from the latest)."""
+def publish_schema(
+    ctx: Context, project_id: int, name: str, *, classes: list[LabelClass], options: SchemaOptions | None = None
+) -> LabelSchemaVersion:
+    """Publish the next version of schema ``name`` (its ``diff`` says what changed from the latest); ``options``
+    None keeps the latest version's."""
     authorize(ctx, "publish_schema_version", project_id=project_id)
     return schemas.publish_schema_version(
         ctx.session,
@@ -134,6 +140,7 @@ def publish_schema(ctx: Context, project_id: int, name: str, *, classes: list[La
         project_id=project_id,
         name=name,
         classes=classes,
+        options=options,
         repo_dir=ctx.settings.repo_dir,
     )
 

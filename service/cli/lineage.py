@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 from lineage.errors import InvalidInput
 from lineage.models import VersionState
 from lineage.provenance import AnnotationLineage, VersionLineage
-from lineage.schemas import LabelClass, parse_classes
+from lineage.schemas import LabelClass, SchemaOptions, parse_schema
 from service import actions
 from service.actions import find_project, split_ref
 from service.api.schemas.lineage import DatasetPublic, SchemaDiffPublic, SchemaVersionPublic, VersionPublic
@@ -39,7 +39,7 @@ _ANNOTATION_LINEAGE = TypeAdapter(AnnotationLineage)
 _VERSION_LINEAGE = TypeAdapter(VersionLineage)
 
 
-def _read_classes(path: Path) -> list[LabelClass]:
+def _read_schema(path: Path) -> tuple[list[LabelClass], SchemaOptions | None]:
     import yaml
 
     if not path.is_file():
@@ -50,7 +50,8 @@ def _read_classes(path: Path) -> list[LabelClass]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise InvalidInput(f"malformed YAML/JSON ({getattr(exc, 'problem', exc)})", field=where) from None
-    return parse_classes(raw, source=str(path))
+    classes, options = parse_schema(raw, source=str(path))
+    return classes, options if isinstance(raw, dict) and "multi_label" in raw else None
 
 
 def _dump(value: Any) -> None:
@@ -70,19 +71,28 @@ def _datasets_path(project_id: int) -> str:
 def schema_create(
     name: str,
     classes: Annotated[
-        Path, typer.Option("--classes", help="YAML/JSON list of {name, description, attributes, geometry}")
+        Path,
+        typer.Option(
+            "--classes",
+            help="YAML/JSON list of {name, description, attributes, geometry[, keypoints]}, or "
+            "{classes: [...], multi_label: true} for a multi-label classification schema",
+        ),
     ],
     project: ProjectOpt = None,
 ) -> None:
     """Create a label schema with its version 1."""
-    parsed = _read_classes(classes)
+    parsed, options = _read_schema(classes)
     with remote() as api:
         if api is not None:
-            body = {"name": name, "classes": [c.model_dump(mode="json") for c in parsed]}
+            body: dict[str, Any] = {"name": name, "classes": [c.model_dump(mode="json") for c in parsed]}
+            if options is not None:
+                body["multi_label"] = options.multi_label
             v = api.model(SchemaVersionPublic, "POST", _schemas_path(api.project_id(project)), json=body)
         else:
             with local() as ctx:
-                created = actions.create_schema(ctx, find_project(ctx, project), name=name, classes=parsed)
+                created = actions.create_schema(
+                    ctx, find_project(ctx, project), name=name, classes=parsed, options=options
+                )
                 v = SchemaVersionPublic.model_validate(created)
     out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}")
 
@@ -95,15 +105,19 @@ def schema_publish(
     project: ProjectOpt = None,
 ) -> None:
     """Publish the next version of a schema; prints its diff to the previous one."""
-    parsed = _read_classes(classes)
+    parsed, options = _read_schema(classes)
     with remote() as api:
         if api is not None:
             path = f"{_schemas_path(api.project_id(project))}/{quote(name, safe='')}/versions"
-            body = {"classes": [c.model_dump(mode="json") for c in parsed]}
+            body: dict[str, Any] = {"classes": [c.model_dump(mode="json") for c in parsed]}
+            if options is not None:
+                body["multi_label"] = options.multi_label
             v = api.model(SchemaVersionPublic, "POST", path, json=body)
         else:
             with local() as ctx:
-                published = actions.publish_schema(ctx, find_project(ctx, project), name, classes=parsed)
+                published = actions.publish_schema(
+                    ctx, find_project(ctx, project), name, classes=parsed, options=options
+                )
                 v = SchemaVersionPublic.model_validate(published)
     out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}")
     _print_diff(v.diff)
@@ -119,6 +133,8 @@ def _print_diff(diff: dict[str, Any]) -> None:
         out.print(f"  redefined {r['name']} ({', '.join(r['fields'])})")
     if diff.get("reordered"):
         out.print("  reordered (class indices change)")
+    for key, change in (diff.get("options") or {}).items():
+        out.print(f"  option    {key}: {change['before']} -> {change['after']}")
     if not diff.get("changed", True):
         out.print("  no change")
 

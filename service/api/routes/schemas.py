@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from lineage.models import LabelSchemaVersion
-from lineage.schemas import parse_classes
+from lineage.schemas import SchemaOptions, parse_classes
 from service import actions
 from service.actions.datasets import SchemaWithLatest
 from service.api.deps import ContextDep
@@ -41,7 +41,8 @@ def list_schemas(project_id: RowId, ctx: ContextDep) -> list[SchemaPublic]:
 @router.post(BASE, name="create_schema", response_model=SchemaVersionPublic, status_code=201)
 def create_schema(project_id: RowId, body: SchemaCreate, ctx: ContextDep) -> LabelSchemaVersion:
     classes = parse_classes([c.model_dump() for c in body.classes])
-    return actions.create_schema(ctx, project_id, name=body.name, classes=classes)
+    options = SchemaOptions(multi_label=body.multi_label)
+    return actions.create_schema(ctx, project_id, name=body.name, classes=classes, options=options)
 
 
 @router.get(BASE + "/{name}", name="get_schema", response_model=SchemaPublic)
@@ -54,7 +55,8 @@ def get_schema(project_id: RowId, name: str, ctx: ContextDep) -> SchemaPublic:
 )
 def publish_schema_version(project_id: RowId, name: str, body: SchemaPublish, ctx: ContextDep) -> LabelSchemaVersion:
     classes = parse_classes([c.model_dump() for c in body.classes])
-    return actions.publish_schema(ctx, project_id, name, classes=classes)
+    options = None if body.multi_label is None else SchemaOptions(multi_label=body.multi_label)
+    return actions.publish_schema(ctx, project_id, name, classes=classes, options=options)
 
 
 @router.get(BASE + "/{name}/versions/{version}", name="get_schema_version", response_model=SchemaVersionPublic)

@@ -49,10 +49,12 @@ class LabelClassIn(LabelClass):
 class SchemaCreate(InputModel):
     name: str = Field(min_length=1, max_length=100, pattern=NAME)
     classes: list[LabelClassIn] = Field(min_length=1, max_length=10_000)
+    multi_label: bool = Field(False, description="classification schemas: an item may carry several tag classes")
 
 
 class SchemaPublish(InputModel):
     classes: list[LabelClassIn] = Field(min_length=1, max_length=10_000)
+    multi_label: bool | None = Field(None, description="None keeps the latest version's setting")
 
 
 class SchemaVersionPublic(OutputModel):
@@ -61,6 +63,7 @@ class SchemaVersionPublic(OutputModel):
     version: int
     parent_id: int | None
     classes: list[dict[str, Any]]
+    options: dict[str, Any] | None = None
     content_hash: str
     diff: dict[str, Any]
     git_revision: str | None
@@ -82,6 +85,7 @@ class SchemaDiffPublic(OutputModel):
     renamed: list[dict[str, str]]
     redefined: list[dict[str, Any]]
     reordered: bool
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     changed: bool
 
 
