@@ -212,8 +212,21 @@ def _read_yaml(root: Path, rel: str, layout: YoloLayout, problems: Problems) -> 
     if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc != len(names)):
         problems.add(f"{path}: nc", f"nc is {nc!r} but names lists {len(names)} classes")
     shape = doc.get("kpt_shape")
-    if isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) and v > 0 for v in shape):
-        layout.kpt_shape = (shape[0], shape[1])
+    if shape is not None:
+        # Ultralytics reads D=2 as ``x y`` and D=3 as ``x y v``; any other shape would misread every pose line.
+        if (
+            isinstance(shape, list)
+            and len(shape) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+            and shape[0] > 0
+            and shape[1] in (2, 3)
+        ):
+            layout.kpt_shape = (shape[0], shape[1])
+        else:
+            problems.add(
+                f"{path}: kpt_shape",
+                f"expected kpt_shape [K, D] with K > 0 points and D = 2 (x y) or 3 (x y v), got {shape!r}",
+            )
     base = doc.get("path")
     folder = ""
     if isinstance(base, str) and base.strip():

@@ -23,23 +23,26 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, TypeVar
+from typing import Any
 
+from lineage.formats._coco_export import export_coco
+from lineage.formats._coco_index import categories_and_images as _categories_and_images
+from lineage.formats._coco_shapes import SHAPE_GEOMETRIES, read_shape
 from lineage.formats.common import (
     AttributesRefused,
-    ExportData,
-    IdMap,
     ItemIndex,
     LabelRow,
     ParsedLabels,
     Problems,
+    SchemaInfo,
+    ShapeRow,
     attributes_json,
     gc_paused,
     sha256_bytes,
 )
 from lineage.labels.annotations import EDGE_EPS, check_box
 
-__all__ = ["COCO_KEY", "export_coco", "parse_coco"]
+__all__ = ["COCO_KEY", "export_coco", "parse_coco"]  # export_coco: _coco_export
 
 COCO_KEY = "coco"  # the reserved attribute holding a label's COCO id, area and iscrowd (module docstring)
 
@@ -59,7 +62,6 @@ def _is_int(v: Any) -> bool:
 _NUM = (int, float)
 _INF = float("inf")
 _MAX_FLOAT = sys.float_info.max  # an integer area beyond it has no float to store
-_K = TypeVar("_K")
 
 
 def _known(size: float) -> int | None:
@@ -140,19 +142,26 @@ def _diagnose(
         problems.add(where, "unreadable record")
 
 
-def parse_coco(data: bytes, *, source: str, items: ItemIndex, classes: set[str] | None) -> ParsedLabels:
+def parse_coco(
+    data: bytes, *, source: str, items: ItemIndex, classes: set[str] | None, schema: SchemaInfo | None = None
+) -> ParsedLabels:
     """Parse and validate a COCO document; every problem names ``source`` and the record.
+
+    Records of the schema's polygon, mask and keypoints classes are read by ``_coco_shapes`` (slow path).
 
     Fast path: ``msgspec`` decodes straight into typed records (no dict per annotation) and one tight loop
     checks them. Any problem at all sends the file down the slow path, which reads it as plain JSON and
     lists every problem with its place; so both paths accept exactly the same files.
     """
     sha = sha256_bytes(data)
+    shapes = {name: g for name, g in (schema.geometry if schema is not None else {}).items() if g in SHAPE_GEOMETRIES}
+    if shapes:
+        classes = (classes or set()) | set(shapes)
     with gc_paused():
-        fast = _parse_fast(data, sha=sha, source=source, items=items, classes=classes)
+        fast = _parse_fast(data, sha=sha, source=source, items=items, classes=classes, shapes=shapes)
         if fast is not None:
             return fast
-        return _parse_slow(data, sha=sha, source=source, items=items, classes=classes)
+        return _parse_slow(data, sha=sha, source=source, items=items, classes=classes, shapes=shapes, schema=schema)
 
 
 def _malformed(problems: Problems, source: str, data: bytes, pos: int | None, message: str) -> None:
@@ -165,7 +174,13 @@ def _malformed(problems: Problems, source: str, data: bytes, pos: int | None, me
 
 
 def _parse_fast(
-    data: bytes, *, sha: str, source: str, items: ItemIndex, classes: set[str] | None
+    data: bytes,
+    *,
+    sha: str,
+    source: str,
+    items: ItemIndex,
+    classes: set[str] | None,
+    shapes: dict[str, str] | None = None,
 ) -> ParsedLabels | None:
     """``None`` when msgspec is missing or anything needs a closer look (the slow path explains it)."""
     try:
@@ -188,6 +203,8 @@ def _parse_fast(
     cats, images, id_map = _categories_and_images(doc.categories, doc.images, problems, source, items, classes)
     if problems:
         problems.raise_if_any()
+    if shapes and any(name in shapes for name in cats.values()):
+        return None
     labels: list[LabelRow] = []
     append = labels.append
     seen: set[int] = set()
@@ -225,7 +242,16 @@ def _parse_fast(
     )
 
 
-def _parse_slow(data: bytes, *, sha: str, source: str, items: ItemIndex, classes: set[str] | None) -> ParsedLabels:
+def _parse_slow(
+    data: bytes,
+    *,
+    sha: str,
+    source: str,
+    items: ItemIndex,
+    classes: set[str] | None,
+    shapes: dict[str, str] | None = None,
+    schema: SchemaInfo | None = None,
+) -> ParsedLabels:
     problems = Problems()
     try:
         doc = _loads(data)
@@ -241,11 +267,20 @@ def _parse_slow(data: bytes, *, sha: str, source: str, items: ItemIndex, classes
             problems.add(f"{source}: {key}", f"expected a list under {key!r}")
     problems.raise_if_any()
     cats, images, id_map = _categories_and_images(doc["categories"], doc["images"], problems, source, items, classes)
+    if schema is not None and schema.keypoints:
+        _check_point_names(doc["categories"], schema, problems, source)
 
     labels: list[LabelRow] = []
     append = labels.append
+    shaped: list[ShapeRow] = []
     seen: dict[int, int] = {}
     for n, a in enumerate(doc["annotations"]):
+        if (
+            shapes
+            and isinstance(a, dict)
+            and _shape(a, n, source, sha, images, cats, shapes, schema, seen, shaped, problems)
+        ):
+            continue
         try:
             aid = a["id"]
             item_id, width, height = images[a["image_id"]]
@@ -282,135 +317,72 @@ def _parse_slow(data: bytes, *, sha: str, source: str, items: ItemIndex, classes
         append((item_id, category, x, y, w, h, attrs, sha))
     problems.raise_if_any()
     return ParsedLabels(
-        format="coco", labels=labels, files={source: sha}, source_sha256=sha, images=len(images), id_map=id_map
+        format="coco",
+        labels=labels,
+        files={source: sha},
+        source_sha256=sha,
+        images=len(images),
+        id_map=id_map,
+        shapes=shaped,
     )
 
 
-def _categories_and_images(
-    categories: list[Any],
-    image_records: list[Any],
-    problems: Problems,
-    source: str,
-    items: ItemIndex,
-    classes: set[str] | None,
-) -> tuple[dict[int, str], dict[int, tuple[int, float, float]], IdMap]:
-    """``{category id: class name}``, ``{image id: (item id, width, height)}`` and the source's ids
-    (``ParsedLabels.id_map``); problems are recorded."""
-    cats: dict[int, str] = {}
-    cat_at: dict[int, int] = {}
-    cat_ids: dict[str, int] = {}
+def _check_point_names(categories: list[Any], schema: SchemaInfo, problems: Problems, source: str) -> None:
+    """A keypoints category that lists its point names must list the schema's, in the schema's order: points are
+    matched by position, so another order would store every point under the wrong name."""
     for n, c in enumerate(categories):
-        where = f"{source}: categories[{n}]"
-        if not isinstance(c, dict) or not _is_int(c.get("id")) or not isinstance(c.get("name"), str):
-            problems.add(where, "expected {id: integer, name: string}")
+        if not isinstance(c, dict) or c.get("name") not in schema.keypoints or "keypoints" not in c:
             continue
-        cid, name = c["id"], c["name"]
-        if cid in cats:
-            problems.add(where, f"duplicate category id {cid} (also categories[{cat_at[cid]}])")
-            continue
-        if name in cat_ids:
-            problems.add(where, f"category name {name!r} is used by two ids (also categories[{cat_at[cat_ids[name]]}])")
-            continue
-        if classes is not None and name not in classes:
-            problems.add(where, f"class {name!r} is not in the schema (expected one of {', '.join(sorted(classes))})")
-        cats[cid], cat_at[cid], cat_ids[name] = name, n, cid
-    images: dict[int, tuple[int, float, float]] = {}
-    image_at: dict[int, int] = {}
-    image_ids: dict[str, int] = {}
-    for n, im in enumerate(image_records):
-        where = f"{source}: images[{n}]"
-        if not isinstance(im, dict) or not _is_int(im.get("id")) or not isinstance(im.get("file_name"), str):
-            problems.add(where, "expected {id: integer, file_name: string, width, height}")
-            continue
-        iid, name = im["id"], im["file_name"]
-        where = f"{where} (id {iid}, {name!r})"
-        if iid in images:
-            problems.add(where, f"duplicate image id {iid} (also images[{image_at[iid]}])")
-            continue
-        if name in image_ids:
-            problems.add(where, f"image {name!r} is listed twice (also images[{image_at[image_ids[name]]}])")
-            continue
-        item = items.get(name)
-        if item is None:
-            problems.add(where, f"image {name!r} is not in dataset version {items.version_ref}")
-            continue
-        for label, v, expected in (("width", im.get("width"), item.width), ("height", im.get("height"), item.height)):
-            if v is None:
-                continue
-            if not _is_int(v) or v <= 0:
-                problems.add(where, f"expected a positive integer {label}, got {v!r}")
-            elif expected is not None and v != expected:
-                problems.add(where, f"{label} {v} differs from the image's {expected} px")
-        images[iid], image_at[iid], image_ids[name] = (item.id, item.width or _INF, item.height or _INF), n, iid
-    return cats, images, {"images": image_ids, "categories": cat_ids}
+        want = list(schema.keypoints[c["name"]])
+        got = c["keypoints"]
+        if not isinstance(got, list) or not all(isinstance(v, str) for v in got):
+            problems.add(f"{source}: categories[{n}]", "expected keypoints as a list of point names")
+        elif got != want:
+            problems.add(
+                f"{source}: categories[{n}]",
+                f"keypoint names {json.dumps(got)[:200]} differ from class {c['name']!r} of the schema "
+                f"(K={len(want)}: {json.dumps(want)[:200]}); points are matched by position",
+            )
 
 
-def export_coco(data: ExportData, *, id_map: IdMap | None = None) -> dict[str, Any]:
-    """The version as a COCO instances document (module docstring: which ids, ``area``, ``iscrowd``).
-
-    ``id_map`` (default ``data.id_map``): the image and category ids to keep."""
-    kept = id_map if id_map is not None else data.id_map or {}
-    image_ids = _assign([item.uri for item in data.items], kept.get("images") or {})
-    cat_ids = _assign(data.classes, kept.get("categories") or {})
-    rows = [(item, lbl) for item in data.items for lbl in data.labels.get(item.id, [])]
-    records = [_record(lbl.attributes) for _, lbl in rows]
-    ann_ids = _assign(list(range(len(rows))), {i: rec["id"] for i, (_, rec) in enumerate(records) if "id" in rec})
-    images = [
-        {"id": image_ids[item.uri], "file_name": item.uri, "width": item.width, "height": item.height}
-        for item in data.items
-    ]
-    annotations: list[dict[str, Any]] = []
-    for n, ((item, lbl), (attrs, rec)) in enumerate(zip(rows, records, strict=True)):
-        ann: dict[str, Any] = {
-            "id": ann_ids[n],
-            "image_id": image_ids[item.uri],
-            "category_id": cat_ids[lbl.category],
-            "bbox": [lbl.x, lbl.y, lbl.w, lbl.h],
-            "area": rec.get("area", lbl.w * lbl.h),
-            "iscrowd": rec.get("iscrowd", 0),
-        }
-        if attrs:
-            ann["attributes"] = attrs
-        annotations.append(ann)
-    return {
-        "info": {"description": f"labelgate export of {data.version_ref}"},
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": cat_ids[name], "name": name, "supercategory": ""} for name in data.classes],
-    }
-
-
-def _record(attributes: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A label's attributes without the reserved key, and the valid values stored under it."""
-    attrs = dict(attributes or {})
-    stored = attrs.pop(COCO_KEY, None)
-    if not isinstance(stored, dict):
-        stored = {"iscrowd": attrs.pop("iscrowd", 0)}  # labels imported before the reserved key
-    rec: dict[str, Any] = {}
-    if _is_int(stored.get("id")):
-        rec["id"] = stored["id"]
-    area = stored.get("area")
-    if isinstance(area, int | float) and not isinstance(area, bool) and 0 <= area < _INF:
-        rec["area"] = area
-    crowd = stored.get("iscrowd")
-    rec["iscrowd"] = 1 if crowd is True or (_is_int(crowd) and crowd == 1) else 0
-    return attrs, rec
-
-
-def _assign(keys: list[_K], kept: dict[_K, Any]) -> dict[_K, int]:
-    """An id per key: its kept id when that is an integer not already given to an earlier key; the others
-    numbered from one above the largest kept id, in order (so 1..N when nothing is kept)."""
-    valid = {k: v for k, v in kept.items() if _is_int(v)}
-    fresh = max(valid.values(), default=0) + 1
-    taken: set[int] = set()
-    out: dict[_K, int] = {}
-    for key in keys:
-        v = valid.get(key)
-        if v is not None and v not in taken:
-            out[key] = v
-            taken.add(v)
-    for key in keys:
-        if key not in out:
-            out[key] = fresh
-            fresh += 1
-    return out
+def _shape(
+    a: dict[str, Any],
+    n: int,
+    source: str,
+    sha: str,
+    images: dict[int, tuple[int, float, float]],
+    cats: dict[int, str],
+    shapes: dict[str, str],
+    schema: SchemaInfo | None,
+    seen: dict[int, int],
+    out: list[ShapeRow],
+    problems: Problems,
+) -> bool:
+    """Read record ``n`` when its category is a shape class (True: handled, a row or a problem)."""
+    category = cats.get(a.get("category_id"))  # type: ignore[arg-type]
+    aid, image = a.get("id"), images.get(a.get("image_id"))  # type: ignore[arg-type]
+    if category not in shapes or type(aid) is not int or aid in seen or image is None:
+        return False
+    seen[aid] = n
+    where = f"{source}: annotations[{n}] (id {aid})"
+    problem = _extras_problem(a)
+    if problem is not None:
+        problems.add(where, problem)
+        return True
+    k = schema.keypoints.get(category) if schema is not None else None
+    got = read_shape(
+        a,
+        geometry=shapes[category],
+        category=category,
+        item=image,
+        iid=a["image_id"],
+        keypoint_count=len(k) if k is not None else None,
+        stored=lambda area: _stored(aid, area, a.get("iscrowd", 0), a.get("attributes")),
+        sha=sha,
+    )
+    if isinstance(got, str):
+        field, _, message = got.partition(": ") if got.startswith(("segmentation: ", "keypoints: ")) else ("", "", got)
+        problems.add(f"{where}.{field}" if field else where, message)
+    else:
+        out.append(got)
+    return True

@@ -38,6 +38,8 @@ __all__ = [
     "LabelRow",
     "ParsedLabels",
     "Problems",
+    "SchemaInfo",
+    "ShapeRow",
     "attributes_json",
     "confined",
     "confined_files",
@@ -54,6 +56,9 @@ NULL_JSON = "null"  # what the ORM stores for an absent JSON value; imports stor
 # (item_id, category, x, y, w, h, attributes as JSON text, source file SHA-256): the bound parameters of
 # one imported box, in the order RowWriter.write_boxes takes them.
 LabelRow: TypeAlias = tuple[int, str, float, float, float, float, str, str]
+# (item_id, category, geometry_type, x, y, w, h, geometry JSON text, attributes JSON text, source SHA-256):
+# one imported polygon, mask, keypoints or tag label (x..h None for a tag), as RowWriter.write_shapes takes it.
+ShapeRow: TypeAlias = tuple[int, str, str, float | None, float | None, float | None, float | None, str, str, str]
 #: a source's own ids, kept for export: ``{"images": {uri: id}, "categories": {class name: id}}``
 IdMap: TypeAlias = dict[str, dict[str, int]]
 
@@ -235,6 +240,13 @@ class ParsedLabels:
     #: the source's own ids, kept for export (COCO: ``{"images": {uri: id}, "categories": {name: id}}``);
     #: stored on the import's ``label_imports`` row
     id_map: IdMap | None = None
+    #: polygon, mask, keypoints and tag labels (``ShapeRow``), written after the boxes
+    shapes: list[ShapeRow] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """Labels of every kind."""
+        return len(self.labels) + len(self.shapes)
 
     @staticmethod
     def folder_hash(files: dict[str, str]) -> str:
@@ -243,18 +255,38 @@ class ParsedLabels:
 
 
 @dataclass(frozen=True, slots=True)
+class SchemaInfo:
+    """What the readers need of the version's schema: ``geometry`` per class name (every class, schema
+    order), the keypoint names and 0-based skeleton of each keypoints class, and single/multi-label."""
+
+    geometry: dict[str, str]
+    keypoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    skeleton: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    multi_label: bool = False
+
+    def of(self, geometry: str) -> set[str]:
+        """The class names of one geometry."""
+        return {name for name, g in self.geometry.items() if g == geometry}
+
+
+@dataclass(frozen=True, slots=True)
 class ExportLabel:
+    """One live label; ``geometry_type``/``geometry`` as stored (``lineage.labels.geometry``)."""
+
     category: str
     x: float
     y: float
     w: float
     h: float
     attributes: dict[str, Any] | None = None
+    geometry_type: str = "box"
+    geometry: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
 class ExportData:
-    """One version's live boxes, per item; ``classes`` in schema order (index = YOLO class id)."""
+    """One version's live labels, per item; ``classes`` in schema order (index = YOLO class id), tag
+    classes left out (they are in ``tags``)."""
 
     version_ref: str
     classes: list[str]
@@ -262,6 +294,10 @@ class ExportData:
     labels: dict[int, list[ExportLabel]] = field(default_factory=dict)
     #: ids to keep (a COCO import's ``ParsedLabels.id_map``); ``None``: number images and classes afresh
     id_map: IdMap | None = None
+    #: tag (classification) labels per item: class names in schema order
+    tags: dict[int, list[str]] = field(default_factory=dict)
+    #: the version's schema (None: no schema, every class a box class)
+    schema: SchemaInfo | None = None
 
 
 class AttributesRefused(ValueError):

@@ -9,13 +9,15 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel
 
-from lineage.audit.rowdigest import box_digests
+from lineage.audit.rowdigest import DIGEST_COLUMNS, box_digests, digest_values, normaliser
 from lineage.errors import InvalidInput
 from lineage.labels.labelset import ANNOTATION_COLUMNS
 from lineage.models import ProvenanceKind
 from lineage.models._base import utcnow
 
 __all__ = ["RowWriter"]
+
+_DIGEST_NAMES = [name for name, _ in DIGEST_COLUMNS["annotations"]]
 
 
 class RowWriter:
@@ -31,6 +33,7 @@ class RowWriter:
         column = SQLModel.metadata.tables["annotations"].c.created_at
         processor = column.type.dialect_impl(self._conn.dialect).bind_processor(self._conn.dialect)
         stamp = utcnow()
+        self.stamp = stamp
         self.now: Any = processor(stamp) if processor is not None and self.dialect == "sqlite" else stamp
 
     @staticmethod
@@ -115,6 +118,56 @@ class RowWriter:
             )
         finally:
             cur.close()
+        return digests
+
+    def write_shapes(
+        self,
+        shapes: Sequence[tuple[int, str, str, float | None, float | None, float | None, float | None, str, str, str]],
+        *,
+        version_id: int,
+        kind: ProvenanceKind,
+        annotator_id: int | None,
+        source_format: str,
+        created_by: int,
+        audit_seq: int,
+    ) -> list[str]:
+        """Insert polygon, mask, keypoints and tag labels given as ``(item_id, category, geometry_type, x, y,
+        w, h, geometry_json, attributes_json, source_sha256)`` (``common.ShapeRow``), sealed as
+        :meth:`write_boxes` seals boxes; returns the rows' digests, in order. Through SQLAlchemy Core's
+        ``executemany`` on the session's connection (these rows are few next to boxes, and heavy already)."""
+        if not shapes:
+            return []
+        if not source_format.isalpha():
+            raise InvalidInput(f"bad source format {source_format!r}", field="format")
+        table = SQLModel.metadata.tables["annotations"]
+        norm = normaliser("annotations")
+        rows: list[dict[str, Any]] = []
+        digests: list[str] = []
+        for item_id, cat, gtype, x, y, w, h, geometry, attrs, sha in shapes:
+            row: dict[str, Any] = {
+                "dataset_version_id": version_id,
+                "item_id": item_id,
+                "category": cat,
+                "geometry_type": gtype,
+                "x": x,
+                "y": y,
+                "w": w,
+                "h": h,
+                "geometry": None if geometry == "null" else json.loads(geometry),
+                "attributes": None if attrs == "null" else json.loads(attrs),
+                "kind": kind.value,
+                "annotator_id": annotator_id,
+                "source_sha256": sha,
+                "source_format": source_format,
+                "created_at": self.stamp,
+                "created_by": created_by,
+                "audit_seq": audit_seq,
+            }
+            digest = digest_values("annotations", [row.get(name) for name in _DIGEST_NAMES], norm)
+            row["row_digest"] = digest
+            rows.append(row)
+            digests.append(digest)
+        self._conn.execute(table.insert(), rows)
         return digests
 
     def _digests(

@@ -10,13 +10,13 @@ emitted when the transaction commits.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import text
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from lineage.audit.chain import next_seq, record_event
 from lineage.audit.rowdigest import aggregate
@@ -25,30 +25,29 @@ from lineage.datasets.catalog import version_ref
 from lineage.datasets.items import read_item
 from lineage.datasets.states import ensure_writable
 from lineage.errors import InvalidInput
+from lineage.formats.classes import CLASS_FORMATS, export_classes, parse_classes
 from lineage.formats.coco import export_coco, parse_coco
-from lineage.formats.common import ExportData, ExportLabel, ItemIndex, ItemRef, ParsedLabels
+from lineage.formats.common import ItemIndex, ItemRef, ParsedLabels, SchemaInfo
+from lineage.formats.exportdata import export_data, schema_info
 from lineage.formats.rows import RowWriter
 from lineage.formats.voc import export_voc, parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
 from lineage.labels.annotations import schema_class_names
 from lineage.labels.attribution import check_attribution
-from lineage.labels.imports import PriorImport, claim, latest_id_map, prior_import, refuse_race
-from lineage.labels.labelset import DELETED, live_labels, mark_stale
+from lineage.labels.imports import PriorImport, claim, prior_import, refuse_race
+from lineage.labels.labelset import mark_stale
 from lineage.models import (
-    Annotation,
     Dataset,
     DatasetVersion,
-    Item,
     LabelImport,
-    LabelSchemaVersion,
     ProvenanceKind,
 )
 from lineage.openlineage import LineageEmitter, import_event
 
 __all__ = ["FORMATS", "ExportResult", "ImportResult", "export_data", "export_version", "import_annotations"]
 
-Format = Literal["coco", "yolo", "voc"]
-FORMATS: tuple[Format, ...] = ("coco", "yolo", "voc")
+Format = Literal["coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json"]
+FORMATS: tuple[Format, ...] = ("coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json")
 DEFAULT_BATCH = 50_000
 
 
@@ -97,18 +96,27 @@ def box_classes(session: Session, version: DatasetVersion) -> set[str] | None:
 
 
 def parse_source(
-    fmt: str, *, items: ItemIndex, classes: set[str] | None, path: Path | None, data: bytes | None, source: str
+    fmt: str,
+    *,
+    items: ItemIndex,
+    classes: set[str] | None,
+    path: Path | None,
+    data: bytes | None,
+    source: str,
+    schema: SchemaInfo | None = None,
 ) -> ParsedLabels:
+    if fmt in CLASS_FORMATS:
+        return parse_classes(fmt, path=path, data=data, source=source, items=items, schema=schema)
     if fmt == "coco":
         if data is None:
             if path is None or not path.is_file():
                 raise InvalidInput(f"no such file: {path}", field="path")
             data = path.read_bytes()
-        return parse_coco(data, source=source, items=items, classes=classes)
+        return parse_coco(data, source=source, items=items, classes=classes, schema=schema)
     if path is None:
         raise InvalidInput(f"a {fmt} import reads a folder; give its path", field="path")
     if fmt == "yolo":
-        return parse_yolo(path, items=items, classes=classes)
+        return parse_yolo(path, items=items, classes=classes, schema=schema)
     if fmt == "voc":
         return parse_voc(path, items=items, classes=classes)
     raise InvalidInput(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})", field="format")
@@ -152,6 +160,7 @@ def import_annotations(
         path=path,
         data=data,
         source=source,
+        schema=schema_info(session, version),
     )
     kind = ProvenanceKind.human if annotator_id is not None else ProvenanceKind.import_
     ref = version_ref(dataset, version)
@@ -183,7 +192,7 @@ def import_annotations(
         source=source[:1000],
         kind=kind.value,
         annotator_id=annotator_id,
-        annotations=len(parsed.labels),
+        annotations=parsed.count,
         images=parsed.images,
         clipped=parsed.clipped,
         id_map=parsed.id_map,
@@ -198,10 +207,15 @@ def import_annotations(
     writer = RowWriter(session)
     labels = parsed.labels
     batches = 0
-    for start in range(0, len(labels), batch_size):
-        chunk = labels[start : start + batch_size]
+    chunks: list[tuple[bool, int, Sequence[Any]]] = [
+        (False, start, labels[start : start + batch_size]) for start in range(0, len(labels), batch_size)
+    ]
+    shapes = parsed.shapes
+    chunks += [(True, start, shapes[start : start + batch_size]) for start in range(0, len(shapes), batch_size)]
+    for is_shape, start, chunk in chunks:
         seq = next_seq(session)
-        digests = writer.write_boxes(
+        write = writer.write_shapes if is_shape else writer.write_boxes
+        digests = write(
             chunk,
             version_id=version.id or 0,
             kind=kind,
@@ -211,6 +225,7 @@ def import_annotations(
             audit_seq=seq,
         )
         batches += 1
+        offset = len(labels) if is_shape else 0
         record_event(
             session,
             actor,
@@ -220,7 +235,7 @@ def import_annotations(
             payload={
                 "version": version_ref(dataset, version),
                 "batch": batches,
-                "source_records": [start, start + len(chunk) - 1],
+                "source_records": [offset + start, offset + start + len(chunk) - 1],
                 "rows": len(chunk),
                 "source_sha256": parsed.source_sha256,
                 "sealed": {"seq": seq, "count": len(digests), "digest": aggregate(digests)},
@@ -231,7 +246,7 @@ def import_annotations(
     result = ImportResult(
         format=fmt,
         version=ref,
-        annotations=len(labels),
+        annotations=parsed.count,
         images=parsed.images,
         files=len(parsed.files),
         source_sha256=parsed.source_sha256,
@@ -253,7 +268,7 @@ def import_annotations(
             "source": source,
             "source_sha256": parsed.source_sha256,
             "files": parsed.files if len(parsed.files) <= 1000 else {"count": len(parsed.files)},
-            "annotations": len(labels),
+            "annotations": parsed.count,
             "images": parsed.images,
             "kind": kind.value,
             "annotator_id": annotator_id,
@@ -279,45 +294,6 @@ def import_annotations(
             ),
         )
     return result
-
-
-def export_data(
-    session: Session,
-    *,
-    dataset: Dataset,
-    version: DatasetVersion,
-    id_map: dict[str, dict[str, int]] | None = None,
-) -> ExportData:
-    """The version's live boxes per item, classes in schema order (else sorted by name).
-
-    ``id_map``: the source ids a COCO export keeps (default: those of the version's newest COCO import,
-    ``lineage.labels.imports.latest_id_map``; ``{}`` numbers everything afresh). Its categories are classes too,
-    so a version without a schema still exports the categories that had no boxes."""
-    kept = id_map if id_map is not None else latest_id_map(session, version.id or 0)
-    items = [
-        ItemRef(i.id or 0, i.uri, i.width, i.height)
-        for i in session.exec(select(Item).where(Item.dataset_version_id == version.id).order_by(col(Item.uri)))
-    ]
-    stmt = live_labels(version.id or 0).where(Annotation.geometry_type == "box").order_by(col(Annotation.id))
-    labels: dict[int, list[ExportLabel]] = {}
-    names: set[str] = set()
-    for a in session.exec(stmt):
-        if a.geometry_type == DELETED or a.x is None or a.y is None or a.w is None or a.h is None:
-            continue
-        labels.setdefault(a.item_id, []).append(ExportLabel(a.category, a.x, a.y, a.w, a.h, a.attributes))
-        names.add(a.category)
-    classes: list[str] = []
-    if version.schema_version_id is not None:
-        sv = session.get(LabelSchemaVersion, version.schema_version_id)
-        if sv is not None:
-            classes = [str(c["name"]) for c in sv.classes if c.get("geometry", "box") == "box"]
-    source_categories = (kept or {}).get("categories") or {}
-    by_id = sorted(source_categories, key=lambda n: (not isinstance(source_categories[n], int), source_categories[n]))
-    classes += [n for n in by_id if n not in classes]
-    classes += sorted(names - set(classes))
-    return ExportData(
-        version_ref=version_ref(dataset, version), classes=classes, items=items, labels=labels, id_map=kept or None
-    )
 
 
 def export_version(
@@ -348,6 +324,11 @@ def export_version(
             return read_item(repo_dir=repo_dir, version=version, uri=uri)
 
     boxes = sum(len(v) for v in data.labels.values())
+    if fmt in CLASS_FORMATS:
+        out, tags = export_classes(data, fmt, out, image_bytes=reader)
+        return ExportResult(
+            format=fmt, version=data.version_ref, path=str(out), images=len(data.items), annotations=tags
+        )
     if fmt == "coco":
         target = out if out.suffix == ".json" else out / "annotations.json"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -199,7 +199,7 @@ def export_voc(data: ExportData, out_dir: Path, *, image_bytes: Callable[[str], 
         ET.SubElement(size, "width").text = str(item.width)
         ET.SubElement(size, "height").text = str(item.height)
         ET.SubElement(size, "depth").text = "3"
-        for lbl in data.labels.get(item.id, []):
+        for lbl in (b for b in data.labels.get(item.id, []) if b.geometry_type == "box"):
             obj = ET.SubElement(root, "object")
             ET.SubElement(obj, "name").text = lbl.category
             for flag in _FLAGS:

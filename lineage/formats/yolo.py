@@ -25,8 +25,10 @@ import math
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from lineage.formats._yolo_layout import find_layout, image_stems, label_stems
+from lineage.formats._yolo_shapes import kpt_shape, read_shape_line, shape_line
 from lineage.formats.common import (
     NULL_JSON,
     ExportData,
@@ -35,6 +37,8 @@ from lineage.formats.common import (
     LabelRow,
     ParsedLabels,
     Problems,
+    SchemaInfo,
+    ShapeRow,
     sha256_bytes,
 )
 from lineage.labels.annotations import EDGE_EPS, check_box
@@ -45,8 +49,14 @@ _MIN_DECIMALS = 4  # a file written with fewer decimals is still taken as rounde
 _EXACT_PX = 1e-9  # how close a six-decimal line must read back to be written that way
 
 
-def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> ParsedLabels:
-    """Parse and validate a YOLO folder; problems name ``file:line``."""
+def parse_yolo(
+    root: Path, *, items: ItemIndex, classes: set[str] | None, schema: SchemaInfo | None = None
+) -> ParsedLabels:
+    """Parse and validate a YOLO folder; problems name ``file:line``. Lines of the schema's polygon and
+    keypoints classes are segmentation and pose lines (``_yolo_shapes``)."""
+    shapes = {n: g for n, g in (schema.geometry if schema is not None else {}).items() if g != "box"}
+    if shapes:
+        classes = (classes or set()) | set(shapes)
     problems = Problems()
     if not root.is_dir():
         problems.add(str(root), "expected a folder with data.yaml (or obj.names), and label files")
@@ -74,6 +84,14 @@ def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Par
                 )
 
     labels: list[LabelRow] = []
+    shaped: list[ShapeRow] = []
+    ctx = _Shapes(shapes, schema, layout.kpt_shape, shaped)
+    for name, k in (schema.keypoints if schema is not None else {}).items():
+        if layout.kpt_shape is not None and name in shapes and layout.kpt_shape[0] != len(k):
+            problems.add(
+                f"{root / layout.names_file}: kpt_shape",
+                f"kpt_shape {list(layout.kpt_shape)}: class {name!r} has K={len(k)}",
+            )
     claimed: dict[int, str] = {}
     images = clipped = 0
     for rel in layout.label_files:
@@ -89,7 +107,7 @@ def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Par
         raw = path.read_bytes()
         files[rel] = sha = sha256_bytes(raw)
         images += 1
-        clipped += _parse_label_file(path, raw, item, names, sha, labels, problems, layout.kpt_shape)
+        clipped += _parse_label_file(path, raw, item, names, sha, labels, problems, layout.kpt_shape, ctx)
     problems.raise_if_any()
     return ParsedLabels(
         format="yolo",
@@ -98,7 +116,15 @@ def parse_yolo(root: Path, *, items: ItemIndex, classes: set[str] | None) -> Par
         source_sha256=ParsedLabels.folder_hash(files),
         images=images,
         clipped=clipped,
+        shapes=shaped,
     )
+
+
+class _Shapes(NamedTuple):
+    geometry: dict[str, str]
+    schema: SchemaInfo | None
+    kpt_shape: tuple[int, int] | None
+    out: list[ShapeRow]
 
 
 def _image_item(rel: str, items: ItemIndex) -> ItemRef | None:
@@ -138,8 +164,10 @@ def _parse_label_file(
     out: list[LabelRow],
     problems: Problems,
     kpt_shape: tuple[int, int] | None,
+    shapes: _Shapes | None = None,
 ) -> int:
-    """Append the file's boxes to ``out``; returns how many were moved onto an edge."""
+    """Append the file's boxes to ``out`` (segmentation and pose lines to ``shapes.out``); returns how many
+    boxes were moved onto an edge."""
     if item.width is None or item.height is None:
         problems.add(str(path), f"image {item.uri!r} has no known size; YOLO boxes cannot be converted")
         return 0
@@ -151,6 +179,23 @@ def _parse_label_file(
         if not parts:
             continue
         where = f"{path}:{lineno}"
+        shape = _shape_class(parts, names, shapes)
+        if shape is not None and shapes is not None:
+            k = shapes.schema.keypoints.get(shape) if shapes.schema is not None else None
+            got = read_shape_line(
+                parts,
+                geometry=shapes.geometry[shape],
+                category=shape,
+                item=(item.id, width, height),
+                k=len(k) if k is not None else None,
+                dim=kpt_shape[1] if kpt_shape is not None else None,
+                sha=sha,
+            )
+            if isinstance(got, str):
+                problems.add(where, got)
+            else:
+                shapes.out.append(got)
+            continue
         if len(parts) != 5:
             problems.add(where, _not_a_box(len(parts), kpt_shape))
             continue
@@ -180,6 +225,14 @@ def _parse_label_file(
         clipped += moved
         out.append((item.id, name, x, y, bw, bh, NULL_JSON, sha))
     return clipped
+
+
+def _shape_class(parts: list[str], names: dict[int, str], shapes: _Shapes | None) -> str | None:
+    """The class name when the line's class is a polygon or keypoints class."""
+    if shapes is None or not shapes.geometry or not parts[0].lstrip("-").isdigit():
+        return None
+    name = names.get(int(parts[0]))
+    return name if name in shapes.geometry else None
 
 
 def _to_pixels(
@@ -240,6 +293,7 @@ def export_yolo(
     import yaml
 
     ids = {name: i for i, name in enumerate(data.classes)}
+    shape = kpt_shape(data)
     (out_dir / "labels").mkdir(parents=True, exist_ok=True)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "data.yaml").write_text(
@@ -250,6 +304,7 @@ def export_yolo(
                 "val": "images",
                 "nc": len(data.classes),
                 "names": dict(enumerate(data.classes)),
+                **({"kpt_shape": list(shape)} if shape is not None else {}),
             },
             sort_keys=False,
         ),
@@ -260,6 +315,9 @@ def export_yolo(
         lines = []
         assert item.width and item.height, f"{item.uri}: unknown image size"
         for lbl in data.labels.get(item.id, []):
+            if lbl.geometry_type != "box":
+                lines += [f"{line}\n" for line in shape_line(lbl, ids[lbl.category], item.width, item.height)]
+                continue
             values = _line_values(lbl.x, lbl.y, lbl.w, lbl.h, item.width, item.height)
             lines.append(f"{ids[lbl.category]} {' '.join(values)}\n")
         stem = item.uri.rsplit(".", 1)[0]

@@ -21,6 +21,7 @@ from lineage.context import Actor
 from lineage.datasets.catalog import version_ref
 from lineage.datasets.states import ensure_writable
 from lineage.errors import Conflict, InvalidInput, NotFound
+from lineage.labels.geometry import EDGE_EPS, check_box, check_geometry
 from lineage.labels.labelset import DELETED, get_annotation, mark_stale, seal_row, seal_rows
 from lineage.models import (
     Annotation,
@@ -51,7 +52,6 @@ __all__ = [
 
 MAX_BATCH = 5000
 # Tolerance, in pixels, for a box edge beyond the image border (float round-off of normalised formats).
-EDGE_EPS = 1e-6
 
 _PROVENANCE_FIELDS = (
     "annotator_id",
@@ -131,22 +131,6 @@ class BoxChange:
         return {k: getattr(self, k) for k in ("category", "x", "y", "w", "h", "attributes")}
 
 
-def check_box(x: float, y: float, w: float, h: float, width: int | None, height: int | None) -> str | None:
-    """What is wrong with a box (``None`` when nothing): sizes positive, inside the image when it is known."""
-    values = (x, y, w, h)
-    if any(v != v or v in (float("inf"), float("-inf")) for v in values):
-        return "expected finite numbers"
-    if w <= 0 or h <= 0:
-        return f"expected a positive width and height, got w={w:g} h={h:g}"
-    if x < -EDGE_EPS or y < -EDGE_EPS:
-        return f"box starts outside the image (x={x:g}, y={y:g}; expected >= 0)"
-    if width is not None and x + w > width + EDGE_EPS:
-        return f"box ends outside the image (x+w={x + w:g} > width {width})"
-    if height is not None and y + h > height + EDGE_EPS:
-        return f"box ends outside the image (y+h={y + h:g} > height {height})"
-    return None
-
-
 def schema_class_names(session: Session, version: DatasetVersion) -> dict[str, str] | None:
     """``{class name: geometry}`` of the version's schema, or ``None`` when the version has no schema."""
     if version.schema_version_id is None:
@@ -187,6 +171,12 @@ def _validate_labels(
         )
     }
     classes = schema_class_names(session, version)
+    sv = session.get(LabelSchemaVersion, version.schema_version_id) if version.schema_version_id else None
+    keypoint_counts: dict[str, int] = {
+        str(c["name"]): len(c["keypoints"]["names"])
+        for c in (sv.classes if sv is not None else [])
+        if isinstance(c.get("keypoints"), dict) and isinstance(c["keypoints"].get("names"), list | tuple)
+    }
     for n, lbl in enumerate(labels):
         where = f"annotations[{n}]"
         if lbl.item_id not in dims:
@@ -207,8 +197,19 @@ def _validate_labels(
             problem = check_box(lbl.x, lbl.y, lbl.w, lbl.h, *dims[lbl.item_id])  # type: ignore[arg-type]
             if problem:
                 raise InvalidInput(problem, field=f"{where}.bbox")
-        elif lbl.geometry is None:
-            raise InvalidInput(f"a {lbl.geometry_type} label needs its geometry", field=f"{where}.geometry")
+        else:
+            problem = check_geometry(
+                lbl.geometry_type,
+                lbl.x,
+                lbl.y,
+                lbl.w,
+                lbl.h,
+                lbl.geometry,
+                image_size=dims[lbl.item_id],
+                keypoint_count=keypoint_counts.get(lbl.category),
+            )
+            if problem:
+                raise InvalidInput(problem, field=f"{where}.geometry")
         if provenance.kind is ProvenanceKind.model and lbl.confidence is None:
             raise InvalidInput("model labels need a confidence", field=f"{where}.confidence")
         if lbl.confidence is not None and not 0.0 <= lbl.confidence <= 1.0:

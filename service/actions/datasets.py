@@ -237,6 +237,10 @@ def change_state(
 # --- labels in and out -----------------------------------------------------------------------------------
 
 
+#: The formats whose source is one file, so it can be uploaded (the others are folders, imported by path).
+UPLOAD_FORMATS = frozenset({"coco", "classes-csv", "classes-json"})
+
+
 def import_labels(
     ctx: Context,
     project_id: int,
@@ -262,8 +266,12 @@ def import_labels(
     _, v = find_version(ctx, project_id, dataset, version)
     if (upload is None) == (path is None and incoming is None):
         raise InvalidInput("give either an uploaded file or a path under incoming/", field="file")
-    if upload is not None and fmt != "coco":
-        raise InvalidInput("uploads are COCO files; YOLO and VOC folders are imported by path", field="format")
+    if upload is not None and fmt not in UPLOAD_FORMATS:
+        raise InvalidInput(
+            "uploads are single files (COCO, classes-csv, classes-json); YOLO, VOC and class folders are imported "
+            "by path",
+            field="format",
+        )
     attributed = (
         check_attribution(ctx.session, actor=ctx.actor, project_id=project_id, annotator=annotator)
         if annotator

@@ -11,7 +11,10 @@ from sqlmodel import col, select
 
 from lineage import labels as ann
 from lineage.errors import InvalidInput, NotFound
+from lineage.labels.geometry import polygon_bbox
 from lineage.models import Annotation, DatasetVersion, Item, ProvenanceKind, Review, ReviewDecision, Role
+from quality_gates.errors import InputFormatError
+from quality_gates.rle import Rle
 from service.actions.context import Context, authorize
 from service.actions.versions import find_version
 
@@ -20,15 +23,43 @@ __all__ = ["Correction", "LabelSpec", "add_labels", "correct", "live_labels", "r
 
 @dataclass(frozen=True, slots=True)
 class LabelSpec:
-    """One box to add: its item by id or by URI (one of them), class, ``(x, y, w, h)``, attributes, and the
-    model's confidence for model labels."""
+    """One label to add: its item by id or by URI (one of them), class, geometry, attributes, and the model's
+    confidence for model labels.
+
+    ``geometry_type`` (``box``) and ``geometry`` as ``lineage.labels.geometry`` stores them: a box is ``bbox``
+    ``(x, y, w, h)`` alone; a ``polygon`` ``{"polygons": [[x1, y1, ...], ...]}``, a ``mask``
+    ``{"rle": {"size": [h, w], "counts": "..."}}`` and ``keypoints`` ``{"keypoints": [[x, y, v], ...]}`` take
+    their box from the geometry (keypoints: ``bbox`` when given, else the labelled points' extent); a ``tag``
+    has neither."""
 
     category: str
-    bbox: tuple[float, float, float, float]
+    bbox: tuple[float, float, float, float] | None = None
     item_id: int | None = None
     item_uri: str | None = None
     attributes: dict[str, Any] | None = None
     confidence: float | None = None
+    geometry_type: str = "box"
+    geometry: dict[str, Any] | None = None
+
+    def box(self) -> tuple[float | None, float | None, float | None, float | None]:
+        """The row's ``x, y, w, h``: given, or implied by the geometry (None where it cannot be read: the
+        record's validation then names what is wrong)."""
+        none = (None, None, None, None)
+        g = self.geometry if isinstance(self.geometry, dict) else {}
+        try:
+            if self.geometry_type == "polygon":
+                return polygon_bbox(g["polygons"])
+            if self.geometry_type == "mask":
+                h, w = g["rle"]["size"]
+                x, y, bw, bh = Rle.from_string(g["rle"]["counts"], int(h), int(w)).bbox.tolist()
+                return float(x), float(y), float(bw), float(bh)
+            if self.geometry_type == "keypoints" and self.bbox is None:
+                seen = [(float(p[0]), float(p[1])) for p in g["keypoints"] if p[2] > 0]
+                xs, ys = [p[0] for p in seen], [p[1] for p in seen]
+                return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+        except (KeyError, TypeError, ValueError, IndexError, InputFormatError):
+            return none
+        return self.bbox if self.bbox is not None else none
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +111,17 @@ def _new_labels(ctx: Context, version: DatasetVersion, specs: Sequence[LabelSpec
         item_id = spec.item_id if spec.item_id is not None else by_uri.get(spec.item_uri or "")
         if item_id is None:
             raise InvalidInput(f"no item {spec.item_uri!r} in this version", field=f"annotations[{n}].item_uri")
-        x, y, w, h = spec.bbox
+        x, y, w, h = spec.box()
         labels.append(
             ann.NewLabel(
                 item_id=item_id,
                 category=spec.category,
+                geometry_type=spec.geometry_type,
                 x=x,
                 y=y,
                 w=w,
                 h=h,
+                geometry=spec.geometry,
                 attributes=spec.attributes,
                 confidence=spec.confidence,
             )
@@ -107,7 +140,8 @@ def add_labels(
     autolabel_run_id: int | None = None,
     generator_config_hash: str | None = None,
 ) -> list[int]:
-    """Add boxes to the version, all or nothing; the new labels' ids. ``human`` labels are the caller's own;
+    """Add labels (boxes, polygons, masks, keypoints, tags) to the version, all or nothing; the new labels'
+    ids. ``human`` labels are the caller's own;
     ``model`` labels name their auto-label run and ``synthetic`` ones their generator: only ML engineers
     (and admins) write those."""
     roles = authorize(ctx, "bulk_create_annotations", project_id=project_id)

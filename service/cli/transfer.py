@@ -9,6 +9,7 @@ the way ``lineage.formats.transfer.ExportResult`` counts. Both print the same.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
@@ -105,12 +106,13 @@ def import_command(
 
 
 def _upload(api: Remote, path: str, source: Path, *, fmt: str, annotator: str | None, reimport: bool) -> ImportResult:
-    """POST a COCO file to the version's import endpoint, streamed from disk. Its name is sent as given, so
-    the server's messages name the file as a local import would."""
+    """POST a COCO or class-table file to the version's import endpoint, streamed from disk. Its name is sent
+    as given, so the server's messages name the file as a local import would."""
     if source.is_dir():
         raise InvalidInput(
-            f"{source} is a folder: a server imports YOLO and VOC folders only from its workspace's incoming/ "
-            "folder; upload a COCO file, or run this on the workspace's machine without --server",
+            f"{source} is a folder: a server imports YOLO, VOC and class folders only from its workspace's "
+            "incoming/ folder; upload a COCO or class-table file, or run this on the workspace's machine without "
+            "--server",
             field="--server",
         )
     if not source.is_file():
@@ -119,7 +121,11 @@ def _upload(api: Remote, path: str, source: Path, *, fmt: str, annotator: str | 
     if annotator:
         form["annotator"] = annotator
     with source.open("rb") as fh:
-        answer = api.post(path, data=form, files={"file": (str(source), fh, "application/json")})
+        answer = api.post(
+            path,
+            data=form,
+            files={"file": (str(source), fh, "text/csv" if fmt == "classes-csv" else "application/json")},
+        )
     return _IMPORT_RESULT.validate_python(answer)
 
 
@@ -175,6 +181,7 @@ def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> E
             if not (root / name).resolve().is_relative_to(root):
                 raise InvalidInput(f"the server's export names a file outside {out}: {name!r}", field="--server")
         images = boxes = 0
+        written = out
         for name in names:
             data = archive.read(name)
             if fmt == "yolo" and name == "data.yaml":
@@ -185,12 +192,27 @@ def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> E
             elif fmt == "voc" and name.startswith("Annotations/") and name.endswith(".xml"):
                 images += 1
                 boxes += len(ET.fromstring(data).findall("object"))
+            elif fmt in ("classes-csv", "classes-json") and name in ("labels.csv", "labels.json"):
+                images, boxes = _class_counts(data, fmt)
+                written = out / name  # a local export names its table file
+            elif fmt == "classes-folder" and name.count("/") >= 1:
+                images += 1
+                boxes += 1
             target = out / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
     if fmt == "yolo":
         (out / "images").mkdir(parents=True, exist_ok=True)  # a zip holds no empty folder; a local export has it
-    return ExportResult(format=fmt, version=version_ref, path=str(out), images=images, annotations=boxes)
+    return ExportResult(format=fmt, version=version_ref, path=str(written), images=images, annotations=boxes)
+
+
+def _class_counts(data: bytes, fmt: str) -> tuple[int, int]:
+    """(items, tags) of an exported class table: one CSV row per (item, class); JSON item → class(es)."""
+    if fmt == "classes-csv":
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1:]
+        return len({r[0] for r in rows if r}), sum(1 for r in rows if r)
+    table = json.loads(data)
+    return len(table), sum(len(v) if isinstance(v, list) else 1 for v in table.values())
 
 
 def _rooted(data_yaml: bytes, out: Path) -> bytes:

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from lineage import labels as ann
 from lineage.context import Actor
 from lineage.formats import import_annotations
-from lineage.gates.inputs import _box_set
+from lineage.gates.shapes import box_set
 from lineage.models import Annotation, DatasetVersion
 from tests.factories import World
 from tests.lineage.conftest import quick_schema, quick_version
@@ -47,11 +47,11 @@ def test_the_gate_reads_the_sources_area_and_crowd_flags(
     session: Session, world: World, ml: Actor, tmp_path: Path
 ) -> None:
     _, rows = _imported(session, world, ml, tmp_path)
-    gt = _box_set(rows, {rows[0].item_id: 0}, {"cat": 0}, scored=False)
+    gt = box_set(rows, {rows[0].item_id: 0}, {"cat": 0}, scored=False)
     assert gt.area is not None and gt.iscrowd is not None
     np.testing.assert_array_equal(gt.area, [37.5, 400.0, 20.0])  # the source's, else w·h
     np.testing.assert_array_equal(gt.iscrowd, [False, True, False])
-    scored = _box_set(rows, {rows[0].item_id: 0}, {"cat": 0}, scored=True)
+    scored = box_set(rows, {rows[0].item_id: 0}, {"cat": 0}, scored=True)
     assert scored.area is None and scored.iscrowd is None  # predictions carry neither
 
 

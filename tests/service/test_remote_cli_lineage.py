@@ -314,3 +314,28 @@ def test_the_admin_commands_print_the_same_locally_and_through_a_server(doors: t
     assert both(doors, "token", "revoke", str(token_id), who="admin").stdout == f"revoked token {token_id}\n"
     assert "no token 999" in both(doors, "token", "revoke", "999", code=2, who="admin").stderr
     assert _audit(doors[1].settings) == _audit(doors[0].settings)
+
+
+def test_class_tables_go_through_a_server_as_they_do_locally(doors: tuple[Door, Door], tmp_path: Path) -> None:
+    """A multi-label classification schema, a classes-csv import (uploaded remotely) and classes-csv/-json
+    exports print the same and write the same files at both doors; a bad table exits 2 at both."""
+    (tmp_path / "tags.json").write_text(
+        json.dumps({"classes": [{"name": "cat", "geometry": "tag"}, {"name": "indoor", "geometry": "tag"}],
+                    "multi_label": True})
+    )  # fmt: skip
+    (tmp_path / "tags.csv").write_text("item,class\na.png,cat\na.png,indoor\nb.png,indoor\n")
+    for door in doors:  # relative, so the server's redaction of its own folders cannot touch the name
+        (door.cwd / "bad.csv").write_text("item,class\na.png,cat\nb.png,dog\n")
+    both(doors, "schema", "create", "tags", "--classes", tmp_path / "tags.json", *P)
+    both(doors, "dataset", "version", "pets", "-v", "v2", "--parent", "v1", "--schema", "tags@1", *P)
+    imported = both(doors, "import", "pets@v2", tmp_path / "tags.csv", "-f", "classes-csv", *P)
+    assert imported.stdout.startswith("imported 3 import annotations on 2 images into pets@v2 (classes-csv")
+    refused = both(doors, "import", "pets@v2", "bad.csv", "-f", "classes-csv", *P, code=2)
+    assert refused.stderr.startswith("error: bad.csv: line 3: class 'dog' is not in the schema")
+    for fmt, name in (("classes-csv", "csv"), ("classes-json", "json")):
+        exported = both(doors, "export", "pets@v2", name, "-f", fmt, *P)
+        assert exported.stdout == f"exported 3 annotations on 2 images of pets@v2 to {name}/labels.{name}\n"
+    here, there = doors
+    for name in ("csv", "json"):
+        assert _files(there.cwd / name) == _files(here.cwd / name) != {}
+    assert _audit(there.settings) == _audit(here.settings)

@@ -40,15 +40,18 @@ def list_version_annotations(
 def bulk_create_annotations(
     project_id: RowId, dataset: str, version: str, body: BulkAnnotations, ctx: ContextDep
 ) -> BulkResult:
-    """Add up to 5000 boxes at once, all or nothing. Annotators write ``human`` labels (their own) only."""
+    """Add up to 5000 labels (boxes, polygons, masks, keypoints, tags) at once, all or nothing. Annotators
+    write ``human`` labels (their own) only."""
     labels = [
         LabelSpec(
             category=lbl.category,
-            bbox=(lbl.bbox[0], lbl.bbox[1], lbl.bbox[2], lbl.bbox[3]),
+            bbox=None if lbl.bbox is None else (lbl.bbox[0], lbl.bbox[1], lbl.bbox[2], lbl.bbox[3]),
             item_id=lbl.item_id,
             item_uri=lbl.item_uri,
             attributes=lbl.attributes,
             confidence=lbl.confidence,
+            geometry_type=lbl.geometry_type,
+            geometry=lbl.geometry,
         )
         for lbl in body.annotations
     ]

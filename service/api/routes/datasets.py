@@ -89,8 +89,8 @@ def import_annotations(
     version: str,
     ctx: ContextDep,
     response: Response,
-    format: Annotated[ExportFormat, Form(description="coco, yolo or voc")],
-    file: Annotated[UploadFile | None, File(description="a COCO JSON file")] = None,
+    format: Annotated[ExportFormat, Form(description="coco, yolo, voc, classes-folder, classes-csv or classes-json")],
+    file: Annotated[UploadFile | None, File(description="a COCO JSON file or a classes-csv/-json table")] = None,
     path: Annotated[str | None, Form(description="a source under the workspace's incoming/ folder")] = None,
     annotator: Annotated[
         str | None,
@@ -104,7 +104,8 @@ def import_annotations(
         Form(description="import again a source (same SHA-256) this version already holds, doubling its labels"),
     ] = False,
 ) -> ImportResult:
-    """Import a COCO upload, or a COCO file / YOLO or VOC folder under ``incoming/``; all or nothing.
+    """Import an uploaded file (COCO, classes-csv, classes-json), or a file or folder (YOLO, VOC, class
+    folders) under ``incoming/``; all or nothing.
 
     Idempotent per content: a source this version already holds (same SHA-256) writes nothing and answers
     200 with ``status: already_imported`` and the earlier import in ``duplicate_of``; a new import is 201.
@@ -130,7 +131,8 @@ def import_annotations(
 def export_annotations(
     project_id: RowId, dataset: str, version: str, ctx: ContextDep, format: ExportFormat = Query("coco")
 ) -> Response:
-    """COCO as JSON; YOLO and VOC as a zip of their label files (images are not included)."""
+    """COCO as JSON; YOLO, VOC and classes-csv/classes-json as a zip of their label files (images are not
+    included, so classes-folder, which is the images, is refused)."""
     if format == "coco":
         return JSONResponse(actions.coco_document(ctx, project_id, dataset, version))
     with tempfile.TemporaryDirectory() as tmp:

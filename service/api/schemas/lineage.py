@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from lineage.models import ReviewDecision, VersionState
-from lineage.schemas import LabelClass
+from lineage.schemas import GeometryType, LabelClass
 from service.api.schemas.common import FreeJson, InputModel, OutputModel, RowId
 
 __all__ = [
@@ -138,14 +138,27 @@ class StateChange(InputModel):
 
 
 class LabelIn(InputModel):
-    """A box ``[x, y, w, h]`` in pixels on the item named by ``item_id`` or ``item_uri``."""
+    """A label on the item named by ``item_id`` or ``item_uri``: a box ``bbox`` ``[x, y, w, h]`` in pixels, or
+    another ``geometry_type`` with its ``geometry``: ``polygon`` ``{"polygons": [[x1, y1, ...], ...]}``,
+    ``mask`` ``{"rle": {"size": [h, w], "counts": "<COCO RLE>"}}``, ``keypoints``
+    ``{"keypoints": [[x, y, v], ...]}`` (``bbox`` optional), ``tag`` (no bbox, no geometry)."""
 
     item_id: RowId | None = None
     item_uri: str | None = Field(default=None, max_length=1000)
     category: str = Field(min_length=1, max_length=100)
-    bbox: list[float] = Field(min_length=4, max_length=4)
+    geometry_type: GeometryType = "box"
+    bbox: list[float] | None = Field(default=None, min_length=4, max_length=4)
+    geometry: FreeJson | None = None
     attributes: FreeJson | None = None
     confidence: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _box_when_a_box(self) -> LabelIn:
+        if self.geometry_type in ("box", "point") and self.bbox is None:
+            raise ValueError(f"a {self.geometry_type} label needs bbox [x, y, w, h]")
+        if self.geometry_type in ("polygon", "mask", "tag") and self.bbox is not None:
+            raise ValueError(f"a {self.geometry_type} label takes its box from its geometry; leave bbox out")
+        return self
 
 
 class ProvenanceIn(InputModel):
@@ -217,4 +230,4 @@ class ReviewPublic(OutputModel):
     created_at: datetime
 
 
-ExportFormat = Literal["coco", "yolo", "voc"]
+ExportFormat = Literal["coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json"]

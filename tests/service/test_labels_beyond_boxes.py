@@ -1,0 +1,134 @@
+"""Labels beyond boxes through the API (issue 13): polygons, masks, keypoints and tags are added in bulk with
+their geometry, their boxes implied by it, and bad geometry is refused naming the label, writing nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from lineage import datasets, schemas
+from lineage.models import Annotation
+from lineage.schema_classes import KeypointSpec, LabelClass
+from service.settings import Settings
+from service.workspace import init_workspace
+from tests.factories import World, actor_for, make_world
+
+mask_api = pytest.importorskip("pycocotools.mask")
+
+API = "/api/v1"
+
+
+@dataclass
+class Env:
+    client: TestClient
+    world: World
+    engine: Engine
+
+    @property
+    def bulk(self) -> str:
+        return f"{API}/projects/{self.world.project.id}/datasets/pics/versions/v1/annotations/bulk"
+
+    def post(self, *labels: dict[str, Any]) -> Any:
+        return self.client.post(self.bulk, json={"annotations": list(labels)}, headers=self.world.headers("admin"))
+
+    def rows(self) -> list[Annotation]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(Annotation).order_by(col(Annotation.id))))
+
+
+@pytest.fixture
+def env(settings: Settings, engine: Engine, client: TestClient) -> Iterator[Env]:
+    init_workspace(settings)
+    pics = settings.workspace / "incoming" / "pics"
+    pics.mkdir(parents=True)
+    Image.new("RGB", (40, 30), (10, 90, 200)).save(pics / "a.png")
+    with Session(engine, expire_on_commit=False) as s:
+        world = make_world(s)
+        ml = actor_for(world.users["ml_engineer"])
+        classes = [
+            LabelClass(name="road", geometry="polygon"),
+            LabelClass(name="car", geometry="mask"),
+            LabelClass(
+                name="person",
+                geometry="keypoints",
+                keypoints=KeypointSpec(names=("head", "foot"), skeleton=((0, 1),), sigmas=(0.05, 0.08)),
+            ),
+            LabelClass(name="night", geometry="tag"),
+        ]
+        pid = world.project.id or 0
+        sv = schemas.create_schema(
+            s, actor=ml, project_id=pid, name="mixed", classes=classes, repo_dir=settings.repo_dir
+        )
+        ds = datasets.create_dataset(s, actor=ml, project_id=pid, name="pics")
+        datasets.create_version(
+            s, actor=ml, dataset=ds, version="v1", repo_dir=settings.repo_dir, source_dir=pics, schema_version_id=sv.id
+        )
+        s.commit()
+    yield Env(client, world, engine)
+
+
+def _rle(bitmap: np.ndarray) -> dict[str, Any]:
+    enc = mask_api.encode(np.asfortranarray(bitmap.astype(np.uint8)))
+    return {"size": [int(v) for v in enc["size"]], "counts": enc["counts"].decode()}
+
+
+def test_each_geometry_is_stored_with_the_box_it_implies(env: Env) -> None:
+    bitmap = np.zeros((30, 40), dtype=np.uint8)
+    bitmap[4:10, 7:19] = 1
+    r = env.post(
+        {"item_uri": "a.png", "category": "road", "geometry_type": "polygon",
+         "geometry": {"polygons": [[1.5, 2, 10, 2, 10, 12.25], [20, 20, 30, 20, 25, 28]]}},
+        {"item_uri": "a.png", "category": "car", "geometry_type": "mask", "geometry": {"rle": _rle(bitmap)}},
+        {"item_uri": "a.png", "category": "person", "geometry_type": "keypoints",
+         "geometry": {"keypoints": [[5, 6, 2], [0, 0, 0]]}, "bbox": [4, 5, 3, 9]},
+        {"item_uri": "a.png", "category": "person", "geometry_type": "keypoints",
+         "geometry": {"keypoints": [[5, 6, 2], [9, 16, 1]]}},
+        {"item_uri": "a.png", "category": "night", "geometry_type": "tag"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    boxes = [(a.geometry_type, a.x, a.y, a.w, a.h) for a in env.rows()]
+    assert boxes == [
+        ("polygon", 1.5, 2.0, 28.5, 26.0),
+        ("mask", *mask_api.toBbox(_rle_bytes(bitmap)).tolist()),
+        ("keypoints", 4.0, 5.0, 3.0, 9.0),
+        ("keypoints", 5.0, 6.0, 4.0, 10.0),
+        ("tag", None, None, None, None),
+    ]
+
+
+def _rle_bytes(bitmap: np.ndarray) -> dict[str, Any]:
+    return dict(mask_api.encode(np.asfortranarray(bitmap.astype(np.uint8))))
+
+
+@pytest.mark.parametrize(
+    ("label", "field", "says"),
+    [
+        ({"category": "road", "geometry_type": "polygon", "geometry": {"polygons": [[1, 1, 5, 5]]}}, "geometry", "3"),
+        ({"category": "road", "geometry_type": "box", "bbox": [1, 1, 2, 2]}, "geometry_type", "polygon"),
+        ({"category": "car", "geometry_type": "mask", "geometry": {"rle": {"size": [31, 40], "counts": "0"}}},
+         "geometry", ""),
+        ({"category": "person", "geometry_type": "keypoints", "geometry": {"keypoints": [[1, 1, 2]]}}, "geometry", "2"),
+        ({"category": "person", "geometry_type": "keypoints", "geometry": {"keypoints": [[1, 1, 3], [2, 2, 2]]}},
+         "geometry", ""),
+        ({"category": "night", "geometry_type": "tag", "bbox": [1, 1, 2, 2]}, "annotations.1", "leave bbox out"),
+        ({"category": "night", "geometry_type": "tag", "geometry": {"polygons": []}}, "geometry", "no geometry"),
+        ({"category": "road", "geometry_type": "polygon"}, "geometry", ""),
+    ],
+)  # fmt: skip
+def test_bad_geometry_is_refused_naming_the_label_and_nothing_is_written(
+    env: Env, label: dict[str, Any], field: str, says: str
+) -> None:
+    good = {"item_uri": "a.png", "category": "night", "geometry_type": "tag"}
+    r = env.post(good, {"item_uri": "a.png", **label})
+    assert r.status_code in (400, 422), r.text
+    error = r.json()["error"]
+    assert field in str(error["field"]) and says in error["message"], error
+    assert env.rows() == []
