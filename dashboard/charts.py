@@ -104,12 +104,15 @@ def pr_curves_chart(
     curves: Mapping[str, Mapping[str, Sequence[float | None]]],
     *,
     threshold: float | Mapping[str, float] | None = None,
+    title: str = "Precision–recall",
 ) -> Chart:
     """Precision (y) against recall (x) per class, with a diamond where each class's threshold puts it.
 
     Args:
         curves: class → ``precision``, ``recall``, ``thresholds`` of equal length.
         threshold (None): one confidence threshold for all classes, or one per class; None: no marker.
+        title ("Precision–recall"): the plot's title (the task's matching, e.g. "Precision–recall, OKS"),
+            followed by " per class" or " (◆ threshold)".
     """
     rows = [
         {"class": cls, "recall": r, "precision": p, "threshold": t}
@@ -128,7 +131,7 @@ def pr_curves_chart(
     lines = base.mark_line(point=True).encode(tooltip=["class:N", "threshold:Q", "precision:Q", "recall:Q"])
     marks = threshold_points(curves, threshold)
     if not marks:
-        chart: alt.Chart = lines.properties(title="Precision–recall per class")
+        chart: alt.Chart = lines.properties(title=f"{title} per class")
         return chart
     markers = (
         alt.Chart(_data(marks))
@@ -140,12 +143,14 @@ def pr_curves_chart(
             tooltip=["class:N", "threshold:Q", "precision:Q", "recall:Q"],
         )
     )
-    return _layer(lines, markers).properties(title="Precision–recall (◆ threshold)")
+    return _layer(lines, markers).properties(title=f"{title} (◆ threshold)")
 
 
-def confusion_matrix_chart(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> Chart:
-    """Heat map of counts, rows the true class, columns the predicted one; raises ValueError on a shape that
-    does not match ``labels`` (a square matrix of ``len(labels)`` rows)."""
+def confusion_matrix_chart(
+    labels: Sequence[str], matrix: Sequence[Sequence[int]], *, title: str = "Confusion matrix"
+) -> Chart:
+    """Heat map of counts, rows the true class, columns the predicted one, titled ``title``; raises ValueError
+    on a shape that does not match ``labels`` (a square matrix of ``len(labels)`` rows)."""
     if not labels:
         return _no_data("no confusion matrix")
     n = len(labels)
@@ -163,7 +168,7 @@ def confusion_matrix_chart(labels: Sequence[str], matrix: Sequence[Sequence[int]
         color=alt.Color("count:Q", scale=alt.Scale(scheme="blues")), tooltip=["truth:N", "predicted:N", "count:Q"]
     )
     text = base.mark_text().encode(text="count:Q")
-    return _layer(cells, text).properties(title="Confusion matrix")
+    return _layer(cells, text).properties(title=title)
 
 
 def golden_error_chart(

@@ -1,26 +1,34 @@
 """The dashboard's only door to labelgate: typed calls to the REST API over ``httpx`` with a bearer token.
 
-Every path lives in :data:`ENDPOINTS`, one line each. Pages call :class:`Api` methods and never build URLs.
-A method whose route the server does not have raises :class:`NotAvailable` (an older server), which pages
-render as "not available yet on this server".
+Every path lives in :data:`dashboard.endpoints.ENDPOINTS` (re-exported here), one line each. Pages call
+:class:`Api` methods and never build URLs. A method whose route the server does not have raises
+:class:`NotAvailable` (an older server), which pages render as "not available yet on this server".
 
 Every path and answer shape here is the server's (``service/api/routes``): identity and projects, the audit
-trail and its verification, datasets, versions and lineage, gate evaluations (per version and per
-project), electronic signatures (approvals), rejection, the evidence bundle (JSON) and the reports
-(:data:`REPORT_KINDS`, :data:`PROJECT_REPORT_KINDS`), auto-label runs, registered models and the review
-queue. Each method's docstring gives the shape it returns.
+trail and its verification, datasets, versions, their live labels and lineage, label schema versions, gate
+evaluations (per version and per project), electronic signatures (approvals), rejection, the evidence bundle
+(JSON) and the reports (:data:`REPORT_KINDS`, :data:`PROJECT_REPORT_KINDS`), auto-label runs, registered models
+and the review queue. Each method's docstring gives the shape it returns.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
+
+from dashboard.endpoints import (
+    ENDPOINTS,
+    GATE_REPORT_KINDS,
+    PROJECT_REPORT_KINDS,
+    REPORT_KINDS,
+    SIGNATURE_MEANINGS,
+    path_of,
+    shape,
+)
 
 __all__ = [
     "ENDPOINTS",
@@ -35,65 +43,9 @@ __all__ = [
     "Getter",
     "NotAvailable",
     "Unauthorized",
+    "path_of",
     "token_key",
 ]
-
-#: name → path template. ``{dataset}``/``{version}`` are names (``train``, ``v2``), ``{project_id}`` an id.
-ENDPOINTS: dict[str, str] = {
-    "openapi": "/openapi.json",
-    "health": "/api/v1/health",
-    "me": "/api/v1/me",
-    "my_memberships": "/api/v1/me/memberships",
-    "my_capabilities": "/api/v1/me/capabilities",
-    "project_capabilities": "/api/v1/projects/{project_id}/capabilities",
-    "users": "/api/v1/users",
-    "tokens": "/api/v1/users/{user_id}/tokens",
-    "projects": "/api/v1/projects",
-    "project": "/api/v1/projects/{project_id}",
-    "members": "/api/v1/projects/{project_id}/members",
-    "audit_events": "/api/v1/audit/events",
-    "project_audit_events": "/api/v1/projects/{project_id}/audit/events",
-    "audit_verify": "/api/v1/audit/verify",
-    "datasets": "/api/v1/projects/{project_id}/datasets",
-    "versions": "/api/v1/projects/{project_id}/datasets/{dataset}/versions",
-    "version": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}",
-    "version_lineage": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/lineage",
-    "version_state": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/state",
-    "annotation_lineage": "/api/v1/projects/{project_id}/annotations/{annotation_id}/lineage",
-    # gates, signatures, releases, reports (service/api/routes/gates.py, releases.py)
-    "version_evaluations": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evaluations",
-    "version_evidence": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evidence",
-    "project_evaluations": "/api/v1/projects/{project_id}/evaluations",
-    "evaluation": "/api/v1/projects/{project_id}/evaluations/{evaluation_id}",
-    "approvals": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/approvals",
-    "signable": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/signable",
-    "reject": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/reject",
-    "evidence_bundle": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/bundle",
-    "report": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/reports/{kind}",
-    "project_report": "/api/v1/projects/{project_id}/reports/{kind}",
-    # auto-labelling (service/api/routes/inference.py)
-    "models": "/api/v1/projects/{project_id}/models",
-    "autolabel_runs": "/api/v1/projects/{project_id}/autolabel-runs",
-    "review_queue": "/api/v1/projects/{project_id}/review-queue",
-}
-
-#: Signature meanings an approver chooses from (21 CFR Part 11 style: what the signature attests).
-SIGNATURE_MEANINGS: tuple[str, ...] = ("review", "approval", "responsibility")
-
-#: A dataset version's report kinds (``GET .../versions/{v}/reports/{kind}``) → (title, MIME type). The
-#: gate reports render the version's latest evaluation; ``governance.html`` is the EU AI Act Art. 10 report.
-REPORT_KINDS: dict[str, tuple[str, str]] = {
-    "governance.html": ("Data governance (EU AI Act Art. 10, HTML)", "text/html"),
-    "gate-report.json": ("Gate report (JSON)", "application/json"),
-    "gate-report.txt": ("Gate report (text)", "text/plain"),
-    "gate-report.junit.xml": ("Gate report (JUnit XML)", "application/xml"),
-}
-#: The version report kinds that need a gate evaluation of the version.
-GATE_REPORT_KINDS: frozenset[str] = frozenset({"gate-report.json", "gate-report.txt", "gate-report.junit.xml"})
-#: A project's report kinds (``GET /projects/{id}/reports/{kind}``, with ``since``/``until``) → (title, MIME type).
-PROJECT_REPORT_KINDS: dict[str, tuple[str, str]] = {
-    "audit-trail.html": ("Audit trail report (21 CFR Part 11, HTML)", "text/html"),
-}
 
 
 class ApiError(Exception):
@@ -170,15 +122,6 @@ def send(
     return response.json() if response.content else None
 
 
-def _shape(template: str) -> str:
-    return re.sub(r"\{[^}]*\}", "{}", template)
-
-
-def path_of(name: str, **values: Any) -> str:
-    """The path of endpoint ``name`` with each ``{value}`` URL-quoted."""
-    return ENDPOINTS[name].format(**{k: quote(str(v), safe="") for k, v in values.items()})
-
-
 #: A GET hook: ``(path, params) -> JSON``. The dashboard passes one cached per caller (see dashboard.state).
 Getter = Callable[[str, Mapping[str, Any] | None], Any]
 
@@ -223,9 +166,9 @@ class Api:
     def offers(self, name: str, method: str = "GET") -> bool:
         """Whether the server's OpenAPI document lists endpoint ``name`` (parameter names may differ)."""
         spec = self.get(path_of("openapi"))
-        wanted = _shape(ENDPOINTS[name])
+        wanted = shape(ENDPOINTS[name])
         return any(
-            _shape(path) == wanted and method.lower() in ops for path, ops in (spec or {}).get("paths", {}).items()
+            shape(path) == wanted and method.lower() in ops for path, ops in (spec or {}).get("paths", {}).items()
         )
 
     # ---- identity, projects, audit --------------------------------------------------------------------
@@ -310,6 +253,20 @@ class Api:
         origin_id, created_at, reviews}], superseded_by: [...], versions: [{version, state, annotation_id,
         live}]}``."""
         return dict(self.get(path_of("annotation_lineage", project_id=project_id, annotation_id=annotation_id)))
+
+    def version_annotations(
+        self, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 500
+    ) -> dict[str, Any]:
+        """``GET .../versions/{version}/annotations`` → the live labels in id order, ``{items, total, offset,
+        limit}`` (``limit`` at most 500); items: ``{id, item_id, category, geometry_type, x, y, w, h, geometry,
+        attributes, kind, confidence, ...}`` with ``geometry`` per ``dashboard.geometry``."""
+        path = path_of("version_annotations", project_id=project_id, dataset=dataset, version=version)
+        return dict(self.get(path, {"offset": offset, "limit": limit}))
+
+    def schema_version(self, project_id: int, name: str, version: int) -> dict[str, Any]:
+        """``GET /projects/{id}/schemas/{name}/versions/{version}`` → ``{id, version, classes: [{name, geometry,
+        keypoints: {names, skeleton, sigmas} | null, ...}], options: {multi_label} | null, content_hash, ...}``."""
+        return dict(self.get(path_of("schema_version", project_id=project_id, name=name, version=version)))
 
     # ---- gates, signatures, release decisions -----------------------------------------------------------
     def evaluations(self, project_id: int, dataset: str, version: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 __all__ = [
     "VERSION_STATES",
     "approval_rows",
+    "classification_rows",
     "evaluation_rows",
     "event_rows",
     "expectation_rows",
@@ -233,3 +235,26 @@ def queue_rows(
             }
         )
     return rows
+
+
+def classification_rows(per_class: Any) -> list[dict[str, Any]]:
+    """A classification report's ``per_class`` (class → ``{precision, recall, f1, support, ...}``) as rows
+    ``{class, precision, recall, F1, support}``; undefined values are None, a non-mapping gives ``[]``."""
+    if not isinstance(per_class, Mapping):
+        return []
+
+    def number(value: Any) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else None
+
+    return [
+        {
+            "class": str(cls),
+            "precision": number(m.get("precision")),
+            "recall": number(m.get("recall")),
+            "F1": number(m.get("f1")),
+            "support": m.get("support") if isinstance(m.get("support"), int) else None,
+        }
+        for cls, m in per_class.items()
+        if isinstance(m, Mapping)
+    ]

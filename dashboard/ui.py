@@ -19,8 +19,14 @@ __all__ = [
     "not_available",
     "pick_project",
     "pick_version",
+    "plain",
     "version_names",
 ]
+
+
+def plain(text: Any) -> str:
+    """Text shown inside Markdown without being read as Markdown (or LaTeX)."""
+    return str(text or "").replace("\\", "\\\\").replace("$", "\\$").replace("*", "\\*").replace("_", "\\_")
 
 
 def not_available(what: str) -> None:

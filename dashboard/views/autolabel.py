@@ -1,11 +1,15 @@
 """Auto-label runs and the review queue: each run's state, progress, throughput and thresholds (ML engineers);
-the items waiting for human review, lowest confidence first (reviewers and ML engineers)."""
+the items waiting for human review, lowest confidence first (reviewers and ML engineers), each entry's labels
+drawn over its item."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import streamlit as st
 
-from dashboard import state, tables, ui
+from dashboard import labelview, state, tables, ui
 from dashboard.client import Api
 
 QUEUE_SHOWN = 50
@@ -22,6 +26,25 @@ def _queue(api: Api, pid: int) -> None:
         items = api.review_queue(pid, limit=QUEUE_SHOWN)
         st.caption(f"The {len(items)} lowest-confidence open items:" if count > len(items) else "Open items:")
         st.dataframe(tables.queue_rows(items, versions=ui.version_names(api, pid)), hide_index=True)
+        _entry_labels(items)
+
+
+def _entry_labels(items: Sequence[Mapping[str, Any]]) -> None:
+    """One queue entry's labels drawn over a canvas of its item's size, with their confidences."""
+    by_id = {int(q["id"]): q for q in items if isinstance(q.get("id"), int)}
+    if not by_id:
+        return
+    chosen = st.selectbox(
+        "Draw the labels of entry",
+        list(by_id),
+        format_func=lambda i: f"#{i} · {by_id[i].get('uri')} · {len(by_id[i].get('labels') or [])} labels",
+        key="al_queue_entry",
+    )
+    entry = by_id[int(chosen)] if chosen is not None else next(iter(by_id.values()))
+    size = (entry.get("height"), entry.get("width"))
+    caption = f"{entry.get('uri')} ({entry.get('width')}×{entry.get('height')} px), routed: {entry.get('reason')}"
+    labelview.show(list(entry.get("labels") or []), caption=caption, size=size)
+    st.caption(labelview.NO_PIXELS)
 
 
 def _runs(api: Api, pid: int) -> None:

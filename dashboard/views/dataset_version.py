@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import charts, state, tables, ui
+from dashboard import evidence as gate_evidence
 from dashboard.access import Viewer
 from dashboard.client import SIGNATURE_MEANINGS, Api, NotAvailable
 
@@ -42,115 +43,11 @@ def _identity(v: Mapping[str, Any], lineage: Mapping[str, Any] | None) -> None:
 REPORT_VERSION = 1
 
 
-def _gate_by_name(evaluation: Mapping[str, Any], *names: str) -> Mapping[str, Any] | None:
-    """The first gate of the evaluation named one of ``names`` (None: the policy configures none of them)."""
-    return next((g for n in names for g in evaluation["gates"] if g["name"] == n), None)
-
-
-#: Gates whose per-class values :func:`charts.per_class_chart` draws: gate name → per-class metric key.
-_PER_CLASS_GATES = {"precision": "precision", "recall": "recall", "f1": "f1", "map": "ap", "ap50": "ap50"}
-
-
-def _golden_plot(evaluation: Mapping[str, Any]) -> charts.Chart | None:
-    gate = _gate_by_name(evaluation, "golden_set_error")
-    if gate is None or not gate["evidence"]["per_source"]:
-        return None
-    ev = gate["evidence"]
-    sources = dict(ev["per_source"])
-    if gate["value"] is not None:  # the overall error over every source, with its own interval
-        sources["(all sources)"] = {
-            "error": gate["value"],
-            "wilson": ev["wilson"],
-            "clopper_pearson": ev["clopper_pearson"],
-        }
-    return charts.golden_error_chart(sources, max_error=gate["threshold"])
-
-
-def _per_class_plot(evaluation: Mapping[str, Any]) -> charts.Chart | None:
-    per_class = evaluation["per_class"]
-    gates = {g["name"]: g for g in evaluation["gates"] if g["name"] in _PER_CLASS_GATES}
-    metrics = [_PER_CLASS_GATES[name] for name in _PER_CLASS_GATES if name in gates]
-    if not per_class or not metrics:
-        return None
-    bounds = {_PER_CLASS_GATES[name]: g["threshold"] for name, g in gates.items()}
-    return charts.per_class_chart(per_class, metrics, bounds=bounds)
-
-
-def _evidence_plots(evaluation: Mapping[str, Any]) -> None:
-    """Every plot the evaluation's evidence supports; a plot whose gate or plot data is absent is left out."""
-    plots: list[tuple[str, charts.Chart]] = []
-    golden = _golden_plot(evaluation)
-    if golden is not None:
-        plots.append(("Golden-set error per source", golden))
-    per_class = _per_class_plot(evaluation)
-    if per_class is not None:
-        plots.append(("Per-class metrics", per_class))
-    alpha = _gate_by_name(evaluation, "krippendorff_alpha")
-    if alpha is not None and alpha["evidence"]["per_class"]:
-        chart = charts.alpha_chart(alpha["evidence"]["per_class"], min_alpha=alpha["threshold"])
-        plots.append(("Alpha per class", chart))
-    drift = _gate_by_name(evaluation, "class_drift_psi", "class_drift_js")
-    if drift is not None:
-        ev = drift["evidence"]
-        plots.append(("Class drift vs parent", charts.drift_chart(ev["current"], ev["parent"])))
-    prf = _gate_by_name(evaluation, "precision", "recall", "f1")
-    if prf is not None and prf["evidence"]["f1_optimal_threshold"]:
-        ev = prf["evidence"]
-        chart = charts.optimal_threshold_chart(ev["f1_optimal_threshold"], threshold=ev["threshold"])
-        plots.append(("F1-optimal threshold", chart))
-    evidence = evaluation["evidence"]
-    if "pr_curves" in evidence:  # the plot data: both, or neither without golden labels and predictions
-        thr = evaluation["metrics"]["threshold"]
-        plots.append(("PR curves", charts.pr_curves_chart(evidence["pr_curves"], threshold=thr)))
-        cm = evidence["confusion_matrix"]
-        plots.append(("Confusion matrix", charts.confusion_matrix_chart(cm["labels"], cm["matrix"])))
-    if not plots:
-        st.caption("This evaluation carries no plottable evidence.")
-    for i in range(0, len(plots), 2):
-        cols = st.columns(2)
-        for col, (title, chart) in zip(cols, plots[i : i + 2], strict=False):
-            with col:
-                st.altair_chart(chart, width="stretch", alt=title)
-
-
-def _evidence_details(evaluation: Mapping[str, Any]) -> None:
-    with st.expander("Evidence details: data expectations, review coverage, each gate's raw evidence"):
-        expectations = _gate_by_name(evaluation, "expectations")
-        if expectations is not None and expectations["evidence"]["outcomes"]:
-            ev = expectations["evidence"]
-            st.markdown(f"**Data expectations** (suite {ev['suite']!r})")
-            st.dataframe(tables.expectation_rows(ev["outcomes"]), hide_index=True)
-        coverage = _gate_by_name(evaluation, "review_coverage")
-        if coverage is not None:
-            ev = coverage["evidence"]
-            st.markdown(
-                f"**Review coverage**: {ev['reviewed']} of {ev['model_labels']} model labels reviewed; "
-                f"{ev['routed_reviewed']} of {ev['routed']} routed items reviewed."
-            )
-        st.markdown(f"**Data hashes** (what was evaluated; {_golden_text(_golden_of(evaluation))})")
-        st.json(evaluation["data_hashes"], expanded=False)
-        for gate in evaluation["gates"]:
-            st.markdown(f"**{gate['name']}**")
-            st.json(gate["evidence"], expanded=False)
-
-
 _PURPOSE = {"release_evidence": "release evidence", "recheck": "re-check", "evaluation": "evaluation"}
 
 
-def _golden_of(ev: Mapping[str, Any]) -> Any:
-    """The golden set an evaluation measured against: the API's ``golden_set``, else what its evidence recorded."""
-    return ev.get("golden_set") or (ev.get("evidence") or {}).get("golden_set")
-
-
-def _golden_text(golden: Any) -> str:
-    """``golden set NAME@VERSION (N items, M labels)``; ``no golden set`` when the policy needed none."""
-    if not golden:
-        return "no golden set"
-    if not isinstance(golden, Mapping):  # recorded before golden sets were versioned: a name
-        return f"golden set {golden}"
-    name = f"{golden.get('name')}@{golden['version']}" if golden.get("version") is not None else golden.get("name")
-    size = f" ({golden.get('items')} items, {golden.get('labels')} labels)" if golden.get("items") is not None else ""
-    return f"golden set {name}{size}"
+def _golden(ev: Mapping[str, Any]) -> str:
+    return gate_evidence.golden_text(gate_evidence.golden_of(ev))
 
 
 def _policy_text(ev: Mapping[str, Any]) -> str:
@@ -162,7 +59,7 @@ def _headline(ev: Mapping[str, Any]) -> str:
     verdict = "PASSED" if ev.get("passed") else "BLOCKED"
     head = (
         f"Gate check {verdict}: evaluation #{ev.get('id')} of policy {_policy_text(ev)} "
-        f"(hash `{str(ev.get('policy_hash'))[:12]}…`), {_golden_text(_golden_of(ev))}, {ev.get('created_at')}"
+        f"(hash `{str(ev.get('policy_hash'))[:12]}…`), {_golden(ev)}, {ev.get('created_at')}"
     )
     if ev.get("purpose") == "release_evidence":
         return "Release evidence — " + head
@@ -233,7 +130,7 @@ def _evaluation_rows(listed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
                 "purpose": _PURPOSE.get(str(e.get("purpose")), "evaluation"),
                 "verdict": "PASS" if e.get("passed") else "BLOCK",
                 "policy": f"{_policy_text(e)} ({str(e.get('policy_hash') or '')[:12]})",
-                "golden set": _golden_text(_golden_of(e)).removeprefix("golden set "),
+                "golden set": _golden(e).removeprefix("golden set "),
                 "blocking": ", ".join(str(b) for b in blocking),
                 "at": e.get("created_at"),
             }
@@ -254,15 +151,16 @@ def _evaluation_section(ev: Mapping[str, Any]) -> None:
     blocking = [g for g in ev["gates"] if not g["passed"]]
     if blocking:
         st.markdown(
-            "**Blocking gates**\n\n" + "\n".join(f"- **{g['name']}**: {_plain(g['explanation'])}" for g in blocking)
+            "**Blocking gates**\n\n" + "\n".join(f"- **{g['name']}**: {ui.plain(g['explanation'])}" for g in blocking)
         )
     st.dataframe(
         tables.gate_rows(ev["gates"]),
         hide_index=True,
         column_config={"explanation": st.column_config.TextColumn("explanation", width="large")},
     )
-    _evidence_plots(ev)
-    _evidence_details(ev)
+    st.caption(gate_evidence.task_text(ev))
+    gate_evidence.plots(ev)
+    gate_evidence.details(ev)
 
 
 def _gates(api: Api, ref: ui.VersionRef) -> list[dict[str, Any]]:
@@ -289,11 +187,6 @@ def _gates(api: Api, ref: ui.VersionRef) -> list[dict[str, Any]]:
             st.markdown("**Evaluations of this version** (newest first)")
             st.dataframe(_evaluation_rows(listed), hide_index=True)
     return listed
-
-
-def _plain(text: Any) -> str:
-    """Text shown inside Markdown without being read as Markdown (or LaTeX)."""
-    return str(text or "").replace("\\", "\\\\").replace("$", "\\$").replace("*", "\\*").replace("_", "\\_")
 
 
 def _done(message: str) -> None:
@@ -356,11 +249,11 @@ def _approve_form(api: Api, ref: ui.VersionRef) -> None:
     if not offered:
         st.markdown("**Sign (electronic signature)**")
         reason = answer.get("reason") or next(iter(refused.values()))
-        st.caption(f":material/lock: Signing is not open to you now: {_plain(reason)}")
+        st.caption(f":material/lock: Signing is not open to you now: {ui.plain(reason)}")
         return
     if "approval" in refused:
         st.caption(
-            f":material/lock: You may not approve {ref.ref}: {_plain(refused['approval'])}. "
+            f":material/lock: You may not approve {ref.ref}: {ui.plain(refused['approval'])}. "
             "You may still sign with another meaning."
         )
     with st.form("approve_form", clear_on_submit=True):

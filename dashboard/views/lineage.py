@@ -1,17 +1,18 @@
-"""Lineage explorer: an annotation's chain of corrections and copies, a version's ancestry as a graph."""
+"""Lineage explorer: an annotation's chain of corrections and copies, a version's ancestry as a graph, and a
+version's live labels drawn item by item (boxes, polygons, masks, keypoints, tags)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import graphs, state, ui
+from dashboard import graphs, labelview, state, ui
 
 
 def render() -> None:
     viewer, api = state.viewer(), state.api()
     assert viewer is not None
     st.title("Lineage explorer")
-    by_label, by_version = st.tabs(["Annotation", "Dataset version"])
+    by_label, by_version, on_items = st.tabs(["Annotation", "Dataset version", "Labels on an item"])
     with by_label:
         pid = ui.pick_project(viewer.projects, key="lin_ann_project")
         aid = st.number_input("Annotation id", min_value=1, value=None, step=1, key="lin_annotation_id")
@@ -45,6 +46,10 @@ def render() -> None:
                 lin = api.version_lineage(ref.project_id, ref.dataset, ref.version)
                 st.graphviz_chart(graphs.ancestry_dot(lin.get("ancestry", [])))
                 st.caption(f"{lin.get('labels')} live labels; manifest `{str(lin.get('manifest_hash'))[:16]}…`")
+    with on_items:
+        ref = ui.pick_version(api, viewer.projects, key="lin_items")
+        if ref is not None:
+            labelview.item_browser(api, ref, key="lin_items")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ CALLED: dict[str, tuple[str, ...]] = {
     "project_evaluations": ("GET",), "approvals": ("GET", "POST"),
     "signable": ("GET",), "reject": ("POST",), "evidence_bundle": ("GET",), "report": ("GET",),
     "project_report": ("GET",), "models": ("GET",), "autolabel_runs": ("GET",), "review_queue": ("GET",),
+    "version_annotations": ("GET",), "schema_version": ("GET",),
 }  # fmt: skip
 
 
