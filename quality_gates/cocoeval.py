@@ -280,8 +280,10 @@ def coco_evaluate(
         raise ValueError("detections need scores for COCO evaluation")
     if image_ids is not None:
         ids = np.asarray(image_ids, dtype=np.int64)
-        gt = gt.select(np.isin(_rows(gt).image, ids))
-        dt = dt.select(np.isin(_rows(dt).image, ids))
+        keep_gt, keep_dt = np.isin(_rows(gt).image, ids), np.isin(_rows(dt).image, ids)
+        # Selecting every row would only copy the set (and drop what it has computed once, like packed masks).
+        gt = gt if keep_gt.all() else gt.select(keep_gt)
+        dt = dt if keep_dt.all() else dt.select(keep_dt)
     for name, s in (("ground truth", _rows(gt)), ("detections", _rows(dt))):
         if len(s) and (s.category.min() < 0 or s.category.max() >= num_classes):
             raise ValueError(f"{name} has class indices outside 0..{num_classes - 1}")

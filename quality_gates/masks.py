@@ -37,7 +37,12 @@ def _pair_iou(dp: _Packed, gp: _Packed, di: IntArray, gi: IntArray, crowd: BoolA
             f"mask sizes differ ({d_hw[0]}x{d_hw[1]} vs {g_hw[0]}x{g_hw[1]}, h x w) on one image",
         )  # fmt: skip
     out = np.zeros(len(di))
-    live = np.flatnonzero((dp.col_lo[di] <= gp.col_hi[gi]) & (gp.col_lo[gi] <= dp.col_hi[di]))
+    # Masks whose boxes do not meet share no pixel (empty masks have an empty column range).
+    db, gb = dp.bbox[di], gp.bbox[gi]
+    live = np.flatnonzero(
+        (dp.col_lo[di] <= gp.col_hi[gi]) & (gp.col_lo[gi] <= dp.col_hi[di])
+        & (db[:, 1] < gb[:, 1] + gb[:, 3]) & (gb[:, 1] < db[:, 1] + db[:, 3])
+    )  # fmt: skip
     if len(live) == 0:
         return out
     d, g = di[live], gi[live]
@@ -128,7 +133,10 @@ class MaskSet:
         packed = _pack(ms) if xywh is None or area is None else None
         box = packed.bbox if packed is not None and xywh is None else xywh
         a = packed.area.astype(np.float64) if packed is not None and area is None else area
-        return cls(BoxSet(image, category, box, score=score, area=a, iscrowd=iscrowd, ann_id=ann_id), ms)
+        out = cls(BoxSet(image, category, box, score=score, area=a, iscrowd=iscrowd, ann_id=ann_id), ms)
+        if packed is not None:
+            object.__setattr__(out, "_packed", packed)
+        return out
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -139,6 +147,15 @@ class MaskSet:
         return MaskSet(self.boxes.select(idx), tuple(self.masks[i] for i in idx))
 
 
+def _packed(ms: MaskSet) -> _Packed:
+    """The set's masks packed (:func:`~quality_gates.rle._pack`), computed once per set."""
+    p = ms.__dict__.get("_packed")
+    if p is None:
+        p = _pack(ms.masks)
+        object.__setattr__(ms, "_packed", p)
+    return p
+
+
 def mask_pair_iou(dt: MaskSet, gt: MaskSet, *, crowd: bool = True) -> PairIouFn:
     """The IoU function of a matching between two mask sets, for :mod:`quality_gates.matching`'s ``iou_fn``.
 
@@ -146,7 +163,7 @@ def mask_pair_iou(dt: MaskSet, gt: MaskSet, *, crowd: bool = True) -> PairIouFn:
         dt, gt: the two sets; rows are what the function's index arguments refer to.
         crowd (True): honour ``gt``'s crowd flags (the union of a crowd region is the detection's area).
     """
-    dp, gp = _pack(dt.masks), _pack(gt.masks)
+    dp, gp = _packed(dt), _packed(gt)
     c = gt.boxes.crowd if crowd and gt.boxes.crowd.any() else None
 
     def iou(di: IntArray, gi: IntArray) -> FloatArray:

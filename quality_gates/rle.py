@@ -11,6 +11,7 @@ together that the box and :mod:`quality_gates.masks`' IoU read. Counts that do n
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,15 @@ class Rle:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", _checked_counts(self.height, self.width, self.counts, "RLE"))
+
+    @classmethod
+    def _unchecked(cls, height: int, width: int, counts: IntArray) -> Rle:
+        """An RLE from counts already known to be valid int64 (skips ``_checked_counts``; bulk paths only)."""
+        r = object.__new__(cls)
+        object.__setattr__(r, "height", height)
+        object.__setattr__(r, "width", width)
+        object.__setattr__(r, "counts", counts)
+        return r
 
     @classmethod
     def from_mask(cls, mask: Any) -> Rle:
@@ -134,6 +144,63 @@ class Rle:
         return np.asarray(_pack([self]).bbox[0], dtype=np.float64)
 
 
+def _slices(values: IntArray, starts: IntArray) -> list[IntArray]:
+    """``values`` cut before each of the ascending ``starts`` (the first is 0): views, like ``np.split``."""
+    return [values[a:b] for a, b in itertools.pairwise([*starts.tolist(), len(values)])]
+
+
+def _decode_strings(raw: Sequence[bytes], heights: IntArray, widths: IntArray) -> list[IntArray] | None:
+    """``rleFrString`` of many compressed strings at once: the counts of each, or None when any string is
+    invalid (then :meth:`Rle.from_string`, one by one, names the first bad one)."""
+    n = len(raw)
+    if n == 0:
+        return []
+    lens = np.fromiter((len(b) for b in raw), dtype=np.int64, count=n)
+    if lens.min() == 0:
+        return None
+    # Characters '0'..'o' are 0..63; anything below '0' wraps to 208 and above.
+    c = np.frombuffer(b"".join(raw), dtype=np.uint8) - np.uint8(48)
+    if c.max() > 63:
+        return None
+    last_char = np.cumsum(lens) - 1
+    if (c[last_char] >= 32).any():  # a string ending in the middle of a number
+        return None
+    # Numbers never straddle two strings: every string ends on a character without the "more" bit (0x20).
+    ends = np.flatnonzero(c < 32)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    nlen = ends - starts + 1
+    longest = int(nlen.max())
+    if longest > 7:
+        return None
+    low = (c & 0x1F).astype(np.int64)
+    x = low[starts]
+    for j in range(1, longest):
+        sel = np.flatnonzero(nlen > j)
+        x[sel] |= low[starts[sel] + j] << (5 * j)
+    neg = np.flatnonzero(low[ends] & 0x10)
+    x[neg] |= -1 << (5 * nlen[neg])
+    # Numbers per string; counts[j] = x[j] + counts[j - 2] for j >= 3 (j: the number's place in its string),
+    # from running sums over every other number of the whole array, less their value before the string.
+    per = np.diff(np.searchsorted(ends, np.concatenate(([-1], last_char)), side="right"))
+    first = np.cumsum(per) - per
+    cs = np.empty_like(x)
+    cs[0::2] = np.cumsum(x[0::2])
+    cs[1::2] = np.cumsum(x[1::2])
+    before_odd = np.where(first > 0, cs[np.maximum(first - 1, 0)], 0)  # chain of j = 1, 3, 5, ...
+    before_even = cs[first]  # chain of j = 2, 4, ... (j = 0 stands alone)
+    j = np.arange(len(x)) - np.repeat(first, per)
+    counts = cs - np.where(j % 2 == 1, np.repeat(before_odd, per), np.repeat(before_even, per))
+    counts[first] = x[first]
+    if counts.min() < 0:
+        return None
+    sums = np.add.reduceat(counts, first)
+    if not np.array_equal(sums, np.asarray(heights, dtype=np.int64) * np.asarray(widths, dtype=np.int64)):
+        return None
+    return _slices(counts, first)
+
+
 def _intervals(counts: IntArray) -> tuple[IntArray, IntArray]:
     """Non-empty foreground runs ``[start, end)`` in column-major pixel index."""
     pos = np.concatenate(([0], np.cumsum(counts)))
@@ -155,6 +222,50 @@ def _from_intervals(starts: IntArray, ends: IntArray, height: int, width: int) -
     if len(bounds) and bounds[-1] == total:
         counts = counts[:-1]
     return Rle(height, width, counts)
+
+
+def _union_many(parts: Sequence[IntArray], group: IntArray, heights: IntArray, widths: IntArray) -> list[IntArray]:
+    """``rleMerge`` of many groups of valid counts at once: group ``g`` unites the parts with ``group == g``
+    (``group`` ascending, every group non-empty, sizes ``heights[g] x widths[g]``); counts per group."""
+    n = len(heights)
+    total = np.asarray(heights, dtype=np.int64) * np.asarray(widths, dtype=np.int64)
+    lens = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+    counts = np.concatenate(parts)
+    part = np.repeat(np.arange(len(parts)), lens)
+    offset = np.cumsum(lens) - lens
+    local = np.arange(len(counts)) - offset[part]
+    pos = np.cumsum(counts) - counts
+    pos -= pos[offset][part]
+    fg = (local % 2 == 1) & (counts > 0)
+    g = group[part[fg]]
+    # Runs of all groups on one axis, each group in its own block, so that no union crosses groups.
+    stride = int(total.max()) + 1
+    s = g * stride + pos[fg]
+    order = np.argsort(s, kind="stable")
+    s, e, g = s[order], (s + counts[fg])[order], g[order]
+    new = np.ones(len(s), dtype=bool)
+    if len(s):
+        new[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
+    heads = np.flatnonzero(new)
+    run_s = s[heads] - g[heads] * stride
+    run_e = (np.maximum.reduceat(e, heads) if len(s) else e[:0]) - g[heads] * stride
+    run_g = g[heads]
+    runs = np.bincount(run_g, minlength=n)
+    run_first = np.cumsum(runs) - runs
+    q = np.arange(len(run_g)) - run_first[run_g]
+    prev_e = np.where(q > 0, np.concatenate(([0], run_e[:-1])), 0)
+    last_e = np.zeros(n, dtype=np.int64)
+    last_e[run_g] = run_e  # the last run of a group is written last
+    tail = total - last_e
+    has_tail = (tail > 0) | (runs == 0)
+    size = 2 * runs + has_tail
+    start = np.cumsum(size) - size
+    out = np.empty(int(size.sum()), dtype=np.int64)
+    at = start[run_g] + 2 * q
+    out[at] = run_s - prev_e
+    out[at + 1] = run_e - run_s
+    out[(start + 2 * runs)[has_tail]] = tail[has_tail]
+    return _slices(out, start)
 
 
 def merge(rles: Sequence[Rle], *, name: str = "masks") -> Rle:
