@@ -263,6 +263,13 @@ class Api:
         path = path_of("version_annotations", project_id=project_id, dataset=dataset, version=version)
         return dict(self.get(path, {"offset": offset, "limit": limit}))
 
+    def item_image(self, project_id: int, item_id: int) -> bytes:
+        """``GET /projects/{id}/items/{item_id}/image`` → the item's bytes as its version committed them."""
+        result: bytes = send(
+            self.http, self.token, "GET", path_of("item_image", project_id=project_id, item_id=item_id), raw=True
+        )
+        return result
+
     def schema_version(self, project_id: int, name: str, version: int) -> dict[str, Any]:
         """``GET /projects/{id}/schemas/{name}/versions/{version}`` → ``{id, version, classes: [{name, geometry,
         keypoints: {names, skeleton, sigmas} | null, ...}], options: {multi_label} | null, content_hash, ...}``."""

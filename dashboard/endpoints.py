@@ -41,6 +41,7 @@ ENDPOINTS: dict[str, str] = {
     "annotation_lineage": "/api/v1/projects/{project_id}/annotations/{annotation_id}/lineage",
     "version_annotations": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/annotations",
     "schema_version": "/api/v1/projects/{project_id}/schemas/{name}/versions/{version}",
+    "item_image": "/api/v1/projects/{project_id}/items/{item_id}/image",
     # gates, signatures, releases, reports (service/api/routes/gates.py, releases.py)
     "version_evaluations": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evaluations",
     "version_evidence": "/api/v1/projects/{project_id}/datasets/{dataset}/versions/{version}/evidence",

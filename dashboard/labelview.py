@@ -2,15 +2,16 @@
 uses, drawing with :func:`dashboard.overlay.draw_labels`) and :func:`item_browser` (a version's live labels,
 item by item).
 
-The API serves no image pixels, and a version's labels come without their item's size, so labels are drawn
-on a blank canvas: the item's size where the answer gives it (the review queue), else the first mask's size,
-else as far as the labels reach. The schema version's classes give colours, keypoint skeletons and point
-counts.
+Labels are drawn over the item's image as its version committed it (``Api.item_image``); when the image
+cannot be read (not found, not an image), on a blank canvas: the item's size where the answer gives it (the
+review queue), else the first mask's size, else as far as the labels reach, and the page says so. The schema
+version's classes give colours, keypoint skeletons and point counts.
 """
 
 from __future__ import annotations
 
 import html
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,13 +21,25 @@ from PIL import Image
 from dashboard import overlay, ui
 from dashboard.client import Api, ApiError
 
-__all__ = ["LABELS_READ", "MAX_WARNINGS", "NO_PIXELS", "item_browser", "schema_classes", "show"]
+__all__ = ["LABELS_READ", "MAX_WARNINGS", "NO_PIXELS", "item_browser", "item_picture", "schema_classes", "show"]
 
 #: How many live labels :func:`item_browser` reads (the route's largest page).
 LABELS_READ = 500
 #: The most problems listed under one image (the rest are counted).
 MAX_WARNINGS = 12
-NO_PIXELS = "The API serves no image pixels: the labels are drawn on a blank canvas of the item's size."
+NO_PIXELS = "The item's image could not be read: the labels are drawn on a blank canvas of the item's size."
+
+
+def item_picture(api: Api, project_id: int, item_id: Any) -> Image.Image | None:
+    """The item's image, or None when it cannot be fetched or decoded (the caller then draws on a canvas)."""
+    if not isinstance(item_id, int):
+        return None
+    try:
+        picture = Image.open(io.BytesIO(api.item_image(project_id, item_id)))
+        picture.load()
+    except (ApiError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return picture
 
 
 def _legend(legend: Sequence[tuple[str, str]]) -> str:
@@ -105,8 +118,11 @@ def item_browser(api: Api, ref: ui.VersionRef, *, key: str) -> None:
         classes, note = schema_classes(api, ref)
         shown = by_item.get(chosen, [])
         kinds = sorted({str(lab.get("geometry_type") or "box") for lab in shown})
-        show(shown, caption=f"item #{chosen} of {ref.ref}: {len(shown)} labels ({', '.join(kinds)})", classes=classes)
-        st.caption(NO_PIXELS.replace("of the item's size", "as large as the labels reach (a mask's size if any)"))
+        picture = item_picture(api, ref.project_id, chosen)
+        caption = f"item #{chosen} of {ref.ref}: {len(shown)} labels ({', '.join(kinds)})"
+        show(shown, caption=caption, classes=classes, image=picture)
+        if picture is None:
+            st.caption(NO_PIXELS.replace("of the item's size", "as large as the labels reach (a mask's size if any)"))
         if note:
             st.caption(note)
         total = page.get("total")

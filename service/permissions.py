@@ -86,6 +86,7 @@ ACTIONS: dict[str, Rule] = {
     "import_annotations": project(Role.ml_engineer),
     "export_annotations": project(),
     "list_version_annotations": project(),
+    "get_item_image": project(),
     "bulk_create_annotations": project(Role.ml_engineer, Role.annotator),
     "correct_annotation": project(Role.ml_engineer, Role.annotator),
     "review_annotation": project(Role.reviewer),

@@ -26,11 +26,12 @@ def _queue(api: Api, pid: int) -> None:
         items = api.review_queue(pid, limit=QUEUE_SHOWN)
         st.caption(f"The {len(items)} lowest-confidence open items:" if count > len(items) else "Open items:")
         st.dataframe(tables.queue_rows(items, versions=ui.version_names(api, pid)), hide_index=True)
-        _entry_labels(items)
+        _entry_labels(api, pid, items)
 
 
-def _entry_labels(items: Sequence[Mapping[str, Any]]) -> None:
-    """One queue entry's labels drawn over a canvas of its item's size, with their confidences."""
+def _entry_labels(api: Api, pid: int, items: Sequence[Mapping[str, Any]]) -> None:
+    """One queue entry's labels drawn over its item's image (a canvas of its size when the image cannot be
+    read), with their confidences."""
     by_id = {int(q["id"]): q for q in items if isinstance(q.get("id"), int)}
     if not by_id:
         return
@@ -43,8 +44,10 @@ def _entry_labels(items: Sequence[Mapping[str, Any]]) -> None:
     entry = by_id[int(chosen)] if chosen is not None else next(iter(by_id.values()))
     size = (entry.get("height"), entry.get("width"))
     caption = f"{entry.get('uri')} ({entry.get('width')}×{entry.get('height')} px), routed: {entry.get('reason')}"
-    labelview.show(list(entry.get("labels") or []), caption=caption, size=size)
-    st.caption(labelview.NO_PIXELS)
+    picture = labelview.item_picture(api, pid, entry.get("item_id"))
+    labelview.show(list(entry.get("labels") or []), caption=caption, size=size, image=picture)
+    if picture is None:
+        st.caption(labelview.NO_PIXELS)
 
 
 def _runs(api: Api, pid: int) -> None:

@@ -19,7 +19,7 @@ from lineage.formats.coco import export_coco
 from lineage.formats.transfer import ExportResult, ImportResult, export_data, export_version
 from lineage.labels import get_annotation
 from lineage.labels.attribution import check_attribution
-from lineage.models import Dataset, DatasetVersion, LabelSchema, LabelSchemaVersion, VersionState
+from lineage.models import Dataset, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, VersionState
 from lineage.openlineage import workspace_emitter
 from lineage.provenance import AnnotationLineage, VersionLineage
 from lineage.schemas import LabelClass, SchemaDiff, SchemaOptions
@@ -41,6 +41,7 @@ __all__ = [
     "export_labels",
     "import_labels",
     "incoming_path",
+    "item_image",
     "publish_schema",
     "schema_diff",
     "schema_of",
@@ -317,6 +318,19 @@ def export_labels(
         include_images=include_images,
         yolo_root=yolo_root,
     )
+
+
+def item_image(ctx: Context, project_id: int, item_id: int) -> tuple[str, bytes]:
+    """An item's URI and its bytes exactly as its version committed them (to draw its labels over). Items of
+    datasets the caller may not see (golden ones, for annotators) are not found."""
+    authorize(ctx, "get_item_image", project_id=project_id)
+    item = ctx.session.get(Item, item_id)
+    version = ctx.session.get(DatasetVersion, item.dataset_version_id) if item is not None else None
+    dataset = ctx.session.get(Dataset, version.dataset_id) if version is not None else None
+    if item is None or version is None or dataset is None or dataset.project_id != project_id:
+        raise NotFound(f"no item {item_id} in this project", field="item_id")
+    _, v = find_version(ctx, project_id, dataset.name, version.version)  # the caller's visibility rules
+    return item.uri, datasets.read_item(repo_dir=ctx.settings.repo_dir, version=v, uri=item.uri)
 
 
 def coco_document(ctx: Context, project_id: int, dataset: str, version: str) -> dict[str, Any]:

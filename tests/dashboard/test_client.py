@@ -119,6 +119,7 @@ CALLED: dict[str, tuple[str, ...]] = {
     "projects": ("GET",), "project": ("GET",), "members": ("GET",), "audit_events": ("GET",),
     "project_audit_events": ("GET",), "audit_verify": ("GET",), "datasets": ("GET",), "versions": ("GET",),
     "version": ("GET",), "version_lineage": ("GET",), "version_state": ("POST",), "annotation_lineage": ("GET",),
+    "item_image": ("GET",),
     "version_evaluations": ("GET",), "version_evidence": ("GET",), "evaluation": ("GET",),
     "project_evaluations": ("GET",), "approvals": ("GET", "POST"),
     "signable": ("GET",), "reject": ("POST",), "evidence_bundle": ("GET",), "report": ("GET",),

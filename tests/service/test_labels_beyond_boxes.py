@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from lineage import datasets, schemas
-from lineage.models import Annotation
+from lineage.models import Annotation, Item
 from lineage.schema_classes import KeypointSpec, LabelClass
 from service.settings import Settings
 from service.workspace import init_workspace
@@ -132,3 +132,53 @@ def test_bad_geometry_is_refused_naming_the_label_and_nothing_is_written(
     error = r.json()["error"]
     assert field in str(error["field"]) and says in error["message"], error
     assert env.rows() == []
+
+
+def test_an_item_s_image_is_served_as_committed_and_drawn_under_its_labels(env: Env, settings: Settings) -> None:
+    """``GET /projects/{id}/items/{item_id}/image`` answers the committed bytes to any member; an item of another
+    project, an unknown one, or one of a golden dataset asked by an annotator is not found. The dashboard draws
+    labels over those pixels."""
+    from dashboard.client import Api
+    from dashboard.labelview import item_picture
+    from dashboard.overlay import draw_labels
+
+    with Session(env.engine, expire_on_commit=False) as s:
+        item = s.exec(select(Item).where(Item.uri == "a.png")).one()
+    pid = env.world.project.id
+    url = f"{API}/projects/{pid}/items/{item.id}/image"
+    committed = (settings.workspace / "incoming" / "pics" / "a.png").read_bytes()
+    for who in ("admin", "annotator", "compliance_officer"):
+        r = env.client.get(url, headers=env.world.headers(who))
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content == committed, who
+    assert (
+        env.client.get(f"{API}/projects/{pid}/items/999999/image", headers=env.world.headers("admin")).status_code
+        == 404
+    )
+    assert env.client.get(url, headers={}).status_code == 401
+    other = env.world.other_project.id
+    assert env.client.get(
+        f"{API}/projects/{other}/items/{item.id}/image", headers=env.world.headers("admin")
+    ).status_code in (403, 404)
+    # golden items stay hidden from annotators, as golden datasets do
+    with Session(env.engine, expire_on_commit=False) as s:
+        ml = actor_for(env.world.users["ml_engineer"])
+        gold = datasets.create_dataset(s, actor=ml, project_id=pid or 0, name="gold", is_golden=True)
+        gv = datasets.create_version(
+            s, actor=ml, dataset=gold, version="v1", repo_dir=settings.repo_dir,
+            source_dir=settings.workspace / "incoming" / "pics",
+        )  # fmt: skip
+        golden_item = s.exec(select(Item).where(Item.dataset_version_id == gv.id)).one()
+        s.commit()
+    golden_url = f"{API}/projects/{pid}/items/{golden_item.id}/image"
+    assert env.client.get(golden_url, headers=env.world.headers("annotator")).status_code == 404
+    assert env.client.get(golden_url, headers=env.world.headers("ml_engineer")).status_code == 200
+
+    api = Api(env.client, env.world.tokens["admin"])  # the dashboard's client over the real API
+    picture = item_picture(api, pid or 0, item.id)
+    assert picture is not None and picture.size == (40, 30) and picture.getpixel((39, 0)) == (10, 90, 200)
+    assert item_picture(api, pid or 0, 999999) is None
+    polygon = {"id": 1, "category": "road", "geometry_type": "polygon",
+               "geometry": {"polygons": [[0, 0, 20, 0, 20, 20, 0, 20]]}}  # fmt: skip
+    drawn = draw_labels([polygon], image=picture, classes=[{"name": "road", "geometry": "polygon"}])
+    assert drawn.image.size[0] >= 40 and drawn.image.getpixel((35, 25))[:3] == (10, 90, 200)  # outside: the pixels
+    assert drawn.image.getpixel((10, 10))[:3] != (10, 90, 200)  # inside: the polygon's fill over them

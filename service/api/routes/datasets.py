@@ -127,6 +127,23 @@ def import_annotations(
     return result
 
 
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".bmp": "image/bmp",
+                ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff"}  # fmt: skip
+
+
+@router.get(
+    "/projects/{project_id}/items/{item_id}/image",
+    name="get_item_image",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}, "description": "the item's bytes as the version committed them"}},
+)
+def get_item_image(project_id: RowId, item_id: RowId, ctx: ContextDep) -> Response:
+    """An item's image, exactly as its version committed it (what its labels are drawn over)."""
+    uri, content = actions.item_image(ctx, project_id, item_id)
+    media = _IMAGE_TYPES.get(Path(uri).suffix.lower(), "application/octet-stream")
+    return Response(content, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+
 @router.get(VERSION + "/export", name="export_annotations", response_model=None)
 def export_annotations(
     project_id: RowId, dataset: str, version: str, ctx: ContextDep, format: ExportFormat = Query("coco")

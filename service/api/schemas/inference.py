@@ -122,10 +122,13 @@ class SelectionIn(InputModel):
 class LabelPublic(OutputModel):
     id: int
     category: str
+    geometry_type: str = "box"
     x: float | None
     y: float | None
     w: float | None
     h: float | None
+    geometry: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = None
     kind: str
     confidence: float | None
     threshold: float | None
