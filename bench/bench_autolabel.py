@@ -13,7 +13,12 @@ generated shape images and the tiny detector (trained once, cached). Two things 
 
 Medians of the repeats are printed with the machine and versions; ``--json`` writes them too.
 
+``--task segment|pose|classify`` times the tiny model of that task instead (:mod:`inference.tiny_tasks`) on a
+version whose schema has that task's geometry (``--geometry mask`` for masks instead of polygons), so the run
+also pays for turning outlines, masks, keypoints or probabilities into contract rows.
+
     python bench/bench_autolabel.py [--images 512] [--batch 32] [--device auto] [--repeat 3] [--pg URL]
+        [--task detect|segment|pose|classify] [--geometry polygon|mask]
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from service.settings import Settings  # noqa: E402
 from service.workspace import init_workspace  # noqa: E402
 
 THRESHOLD, BAND = 0.3, 0.1
+TASK_GEOMETRY = {"segment": "polygon", "pose": "keypoints", "classify": "tag"}
 
 
 from _common import cpu_model  # noqa: E402  (the bench folder is the script's path)
@@ -81,6 +87,33 @@ def bare_loop(weights: Path, files: list[Path], *, batch: int, device: str, opti
     return n / (time.perf_counter() - started)
 
 
+def task_world(
+    s: Any, *, actor: Actor, pid: int, repo_dir: Path, scratch: Path, task: str, geometry: str, images: int, tiny: Any
+) -> tuple[str, str]:
+    """A ``task`` schema (classes of ``geometry``), an unlabelled version of ``images`` generated images and the
+    tiny ``task`` model registered on it; returns ``(DATASET@VERSION, NAME@VERSION)``."""
+    from inference.registry import register_model
+    from inference.tiny import write_shapes
+    from inference.tiny_tasks import TRIANGLE_POINTS, task_spec
+    from lineage.datasets import create_dataset, create_version, version_ref
+    from lineage.schemas import KeypointSpec, LabelClass, create_schema
+
+    points = KeypointSpec(**TRIANGLE_POINTS) if geometry == "keypoints" else None
+    classes = [LabelClass(name=c, geometry=geometry, keypoints=points) for c in tiny.classes]  # type: ignore[arg-type]
+    sv = create_schema(s, actor=actor, project_id=pid, name=f"bench-{task}", classes=classes, repo_dir=repo_dir)
+    write_shapes(scratch / "pool", task_spec(task), count=images, seed=1000)  # type: ignore[arg-type]
+    ds = create_dataset(s, actor=actor, project_id=pid, name=f"bench-{task}-pool")
+    dv = create_version(
+        s, actor=actor, dataset=ds, version="v1", repo_dir=repo_dir, source_dir=scratch / "pool",
+        schema_version_id=sv.id,
+    )  # fmt: skip
+    model = register_model(
+        s, actor=actor, project_id=pid, name=f"tiny-{task}", version=tiny.key[:12], weights=tiny.weights,
+        schema_version_id=sv.id or 0,
+    )  # fmt: skip
+    return version_ref(ds, dv), f"{model.name}@{model.version}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=512)
@@ -90,10 +123,17 @@ def main() -> None:
     ap.add_argument("--pg", default=None, help="PostgreSQL URL (an empty database) instead of SQLite")
     ap.add_argument("--cache", type=Path, default=None, help="tiny-model cache (default ~/.cache/labelgate)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--task", choices=("detect", "segment", "pose", "classify"), default="detect")
+    ap.add_argument("--geometry", choices=("polygon", "mask"), default="polygon", help="segment: what is stored")
     args = ap.parse_args()
 
     device = resolve_device(args.device)
-    tiny = ensure_tiny_model(args.cache)
+    if args.task == "detect":
+        tiny = ensure_tiny_model(args.cache)
+    else:
+        from inference.tiny_tasks import ensure_tiny_task_model
+
+        tiny = ensure_tiny_task_model(args.task, args.cache)
     with tempfile.TemporaryDirectory(prefix="lg-bench-autolabel-") as tmp:
         settings = Settings(workspace=Path(tmp) / "ws", database_url=args.pg or "", env="test")
         init_workspace(settings)
@@ -103,21 +143,35 @@ def main() -> None:
             actor = Actor(user_id=admin.id or 0, username="admin", request_id="bench", is_admin=True)
             project = identity.create_project(s, actor=actor, name="bench")
             pid = project.id or 0
-            world = build_shapes_world(
-                s,
-                actor=actor,
-                project_id=pid,
-                repo_dir=settings.repo_dir,
-                scratch=Path(tmp) / "gen",
-                pool_items=args.images,
-                golden_items=1,
-            )
-            model = register_tiny(s, actor=actor, project_id=pid, schema_version_id=world.schema_version_id, tiny=tiny)
-            ref = f"{model.name}@{model.version}"
-            _, version = resolve_version(s, project_id=pid, ref=world.pool)
-            data = settings.repo_dir / (version.data_path or "")
+        if args.task != "detect":
+            with session_scope(engine) as s:
+                geometry = args.geometry if args.task == "segment" else TASK_GEOMETRY[args.task]
+                pool, ref = task_world(
+                    s, actor=actor, pid=pid, repo_dir=settings.repo_dir, scratch=Path(tmp) / "gen", task=args.task,
+                    geometry=geometry, images=args.images, tiny=tiny,
+                )  # fmt: skip
+                _, version = resolve_version(s, project_id=pid, ref=pool)
+                data = settings.repo_dir / (version.data_path or "")
+        else:
+            with session_scope(engine) as s:
+                world = build_shapes_world(
+                    s,
+                    actor=actor,
+                    project_id=pid,
+                    repo_dir=settings.repo_dir,
+                    scratch=Path(tmp) / "gen",
+                    pool_items=args.images,
+                    golden_items=1,
+                )
+                model = register_tiny(
+                    s, actor=actor, project_id=pid, schema_version_id=world.schema_version_id, tiny=tiny
+                )
+                ref, pool = f"{model.name}@{model.version}", world.pool
+                _, version = resolve_version(s, project_id=pid, ref=pool)
+                data = settings.repo_dir / (version.data_path or "")
         files = sorted(p for p in data.rglob("*.png"))
-        options = PredictOptions(conf=max(0.001, min(0.05, THRESHOLD - BAND)), iou=0.7, max_det=100)
+        masks = args.task == "segment" and args.geometry == "mask"  # what the run asks of the model too
+        options = PredictOptions(conf=max(0.001, min(0.05, THRESHOLD - BAND)), iou=0.7, max_det=100, masks=masks)
         bare: list[float] = []
         run: list[float] = []
         labels = 0
@@ -128,7 +182,7 @@ def main() -> None:
                     s,
                     actor=actor,
                     project_id=pid,
-                    version=world.pool,
+                    version=pool,
                     model=ref,
                     threshold=THRESHOLD,
                     review_band=BAND,
@@ -155,6 +209,7 @@ def main() -> None:
         "machine": machine(device),
         "database": "postgresql" if args.pg else "sqlite",
         "device": device,
+        "task": args.task,
         "images": len(files),
         "batch": args.batch,
         "repeat": args.repeat,
@@ -169,7 +224,7 @@ def main() -> None:
     print(f"method:   {result['method']}")
     print(f"machine:  {result['machine']}")
     print(
-        f"setup:    {len(files)} images of {tiny.classes} (160 px), batch {args.batch}, device {device}, "
+        f"setup:    {args.task}: {len(files)} images of {tiny.classes}, batch {args.batch}, device {device}, "
         f"{result['database']}, {labels} labels per run, medians of {args.repeat}"
     )
     print(f"bare:     {result['bare_median']:8.1f} images/s  (runs: {', '.join(f'{x:.1f}' for x in bare)})")

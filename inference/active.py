@@ -2,10 +2,14 @@
 
 The next human batch is chosen in two steps (uncertainty first, then diversity):
 
-1. score each item's **uncertainty** from its detections' confidences, either
+1. score each item's **uncertainty** from its detections' confidences (detect, segment and pose models alike:
+   one confidence per object), either
    ``entropy``: the largest binary entropy ``H(p) = -p log2 p - (1-p) log2 (1-p)`` among its detections
    (1 bit at p = 0.5, 0 for an item without detections), or
    ``margin``: ``1 - min |p - t|``, one minus the smallest distance of a confidence to its class threshold;
+   for a classify model, from its class probabilities ``p`` (K classes): ``entropy`` is the normalised
+   Shannon entropy ``-sum p log2 p / log2 K`` (1 for a uniform guess, 0 for a certain one) and ``margin``
+   is ``1 - (p1 - p2)``, one minus the gap between the two most probable classes;
 2. keep the ``oversample x budget`` most uncertain items and thin them for **diversity** to ``budget`` with
    ``kcenter`` (greedy k-center: each pick is the candidate farthest from those already picked, the first
    being the most uncertain) or ``kmeans`` (k-means++ seeding + Lloyd steps; per cluster, its most uncertain
@@ -33,6 +37,8 @@ __all__ = [
     "kcenter_greedy",
     "kmeans_select",
     "margin_uncertainty",
+    "probability_entropy",
+    "probability_margin",
     "select_batch",
 ]
 
@@ -64,6 +70,25 @@ def margin_uncertainty(scores: FloatArray | Sequence[float], thresholds: FloatAr
         return 0.0
     gap = np.abs(s - np.where(np.isfinite(t), t, 1.0))
     return float(1.0 - min(1.0, float(gap.min())))
+
+
+def probability_entropy(probs: FloatArray | Sequence[float]) -> float:
+    """Shannon entropy of one item's class probabilities over ``log2 K``, in [0, 1] (0 for K < 2 or none).
+    The probabilities are renormalised to sum to 1 first."""
+    p = np.clip(np.asarray(probs, dtype=np.float64).reshape(-1), 0.0, None)
+    total = float(p.sum())
+    if len(p) < 2 or total <= 0:
+        return 0.0
+    q = p[p > 0] / total
+    return float(min(1.0, max(0.0, -(q * np.log2(q)).sum() / math.log2(len(p)))))
+
+
+def probability_margin(probs: FloatArray | Sequence[float]) -> float:
+    """``1 - (p1 - p2)`` of one item's two most probable classes, in [0, 1] (0 with fewer than two)."""
+    p = np.sort(np.clip(np.asarray(probs, dtype=np.float64).reshape(-1), 0.0, 1.0))
+    if len(p) < 2:
+        return 0.0
+    return float(min(1.0, max(0.0, 1.0 - (p[-1] - p[-2]))))
 
 
 def batch_size_for(pool: int, fraction: float) -> int:

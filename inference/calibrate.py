@@ -1,7 +1,10 @@
 """``labelgate calibrate``: predict the golden set, compute F1-optimal and TBAL thresholds, record the evidence.
 
 The golden set is a golden-set name or a ``DATASET@VERSION``; its truth is the version's live labels that
-are not model labels. What it found (:class:`inference.calibration.CalibrationReport`, with the model's
+are not model labels, of the geometries the model's task labels (boxes for a detector, polygons and masks
+for a segment model, keypoints for a pose model, tags for a classifier), matched to the predictions by box
+IoU, mask IoU, OKS or class per item (:mod:`inference.golden_match`). The row's ``golden_boxes`` counts those
+golden labels whatever their geometry. What it found (:class:`inference.calibration.CalibrationReport`, with the model's
 weights hash and the golden version's manifest hash) is a row of ``calibrations``
 (:class:`lineage.models.Calibration`), recorded by an audit event ``calibration.record`` on it; the row's id
 is the calibration's id. ``apply_to_run`` writes the chosen strategy's per-class thresholds into a queued run
@@ -20,7 +23,8 @@ from sqlmodel import Session, col, select
 
 from inference.calibration import CalibrationReport, calibrate_classes, coverage, thresholds_for
 from inference.executors import LocalExecutor, WorkerSpec
-from inference.registry import class_names_of, resolve_model_ref, verify_weights
+from inference.golden_match import TaskContext, match_golden, truth_geometries
+from inference.registry import class_names_of, model_task, resolve_model_ref, schema_facts, verify_weights
 from inference.runs import get_run, set_class_thresholds
 from inference.types import BatchTask, ItemRef
 from inference.ultra import PredictOptions, resolve_device
@@ -31,7 +35,6 @@ from lineage.db import session_scope
 from lineage.errors import InvalidInput, NotFound
 from lineage.labels.labelset import live_labels, manifest_hash
 from lineage.models import Annotation, Calibration, Dataset, DatasetVersion, GoldenSet, ModelVersion, ProvenanceKind
-from quality_gates import BoxSet, match_detections
 
 __all__ = ["CalibrationOutcome", "calibrate", "calibration_evidence", "get_calibration", "resolve_golden"]
 
@@ -75,10 +78,10 @@ def resolve_golden(session: Session, *, project_id: int, ref: str) -> tuple[Data
     return dataset, version
 
 
-def _truth(session: Session, version_id: int) -> list[Annotation]:
+def _truth(session: Session, version_id: int, geometries: tuple[str, ...] = ("box",)) -> list[Annotation]:
     stmt = (
         live_labels(version_id)
-        .where(Annotation.kind != ProvenanceKind.model.value, Annotation.geometry_type == "box")
+        .where(Annotation.kind != ProvenanceKind.model.value, col(Annotation.geometry_type).in_(geometries))
         .order_by(col(Annotation.id))
     )
     return list(session.exec(stmt))
@@ -104,7 +107,9 @@ def calibrate(
     """Calibrate ``model`` (``NAME@VER``) on ``golden``; record the evidence; optionally apply to a run.
 
     Args:
-        iou (0.5): IoU for matching predictions to golden boxes.
+        iou (0.5): what a prediction must reach to match a golden label: box IoU (detect), mask IoU
+            (segment) or OKS with the class's sigmas (pose); unused for classify, where a prediction is right
+            when the item carries a golden tag of its class (:mod:`inference.golden_match`).
         target_error (0.05): TBAL's bound on the auto-labelled error; level (0.95): its one-sided confidence.
         band (0.1): review band used when counting items routed to people.
         device ("auto"), batch_size (32): how the golden set is predicted.
@@ -128,8 +133,10 @@ def calibrate(
             get_run(session, project_id=project_id, run_id=apply_to_run)
         weights = verify_weights(mv)
         class_map = class_names_of(mv)
+        task = model_task(mv)
+        facts = schema_facts(session, version.schema_version_id or mv.schema_version_id)
         items = list_items(session, version_id=version.id or 0)
-        truth = _truth(session, version.id or 0)
+        truth = _truth(session, version.id or 0, truth_geometries(task))
         if not truth:
             raise InvalidInput(f"{version_ref(dataset, version)} has no labels to calibrate against", field="golden")
         golden_ref, golden_version_id = version_ref(dataset, version), version.id or 0
@@ -141,7 +148,7 @@ def calibrate(
             repo_dir=str(repo_dir),
             git_revision=version.git_revision,
             data_path=version.data_path,
-            options=PredictOptions(conf=0.01, iou=0.7, max_det=100),
+            options=PredictOptions(conf=0.01, iou=0.7, max_det=100, masks="mask" in facts.geometry.values()),
             features=False,
         )
         model_ref, weights_sha = f"{mv.name}@{mv.version}", mv.weights_sha256
@@ -158,32 +165,23 @@ def calibrate(
     if failed:
         raise InvalidInput(f"golden item {failed[0].item_id} unreadable: {failed[0].error}", field="golden")
     kept = [a for a in truth if a.category in index]
-    gt = BoxSet(
-        np.array([a.item_id for a in kept], dtype=np.int64),
-        np.array([index[a.category] for a in kept], dtype=np.int64),
-        np.array([[a.x, a.y, a.w, a.h] for a in kept], dtype=np.float64).reshape(-1, 4),
+    ctx = TaskContext(
+        task=task,
+        class_map=class_map,
+        names=names,
+        geometry=facts.geometry,
+        sigmas=facts.sigmas,
+        multi_label=facts.multi_label,
+        dims={i.id or 0: (i.width, i.height) for i in items},
     )
-    det_item, det_cls, det_box, det_score = [], [], [], []
-    for r in results:
-        for box, score, c in zip(r.detections.xywh, r.detections.score, r.detections.cls, strict=True):
-            if int(c) in class_map:
-                det_item.append(r.item_id)
-                det_cls.append(index[class_map[int(c)]])
-                det_box.append(box)
-                det_score.append(score)
-    dt = BoxSet(
-        np.array(det_item, dtype=np.int64),
-        np.array(det_cls, dtype=np.int64),
-        np.array(det_box, dtype=np.float64).reshape(-1, 4),
-        score=np.array(det_score, dtype=np.float64),
-    )
-    match = match_detections(gt, dt, num_classes=len(names), iou=iou)
+    found_match = match_golden(kept, results, ctx, iou=iou)
+    match = found_match.match
     classes = calibrate_classes(match, names, target_error=target_error, level=level)
-    per_item: dict[int, list[int]] = {r.item_id: [] for r in results}
-    for row, item_id in enumerate(dt.image.tolist()):
+    per_item: dict[int, list[int]] = {item_id: [] for item_id in found_match.items}
+    for row, item_id in enumerate(found_match.item.tolist()):
         per_item[int(item_id)].append(row)
     golden_items = [
-        (match.score[rows], [names[int(c)] for c in dt.category[rows]], match.matched[rows])
+        (match.score[rows], [names[int(c)] for c in match.category[rows]], match.matched[rows])
         for rows in (np.asarray(v, dtype=np.int64) for v in per_item.values())
     ]
     report = CalibrationReport(
@@ -211,9 +209,9 @@ def calibrate(
             target_error=target_error,
             level=level,
             band=band,
-            golden_items=len(results),
-            golden_boxes=len(kept),
-            predictions=len(dt),
+            golden_items=len(found_match.items),
+            golden_boxes=found_match.golden,
+            predictions=found_match.predictions,
             ignored_golden_classes=sorted({a.category for a in truth} - set(index)),
             classes=found["classes"],
             thresholds=found["thresholds"],
@@ -242,7 +240,7 @@ def calibrate(
         calibration_id=calibration_id,
         model=model_ref,
         golden=golden_ref,
-        items=len(results),
+        items=len(found_match.items),
         applied_to_run=apply_to_run,
         strategy=strategy if apply_to_run is not None else None,
     )

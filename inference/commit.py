@@ -8,14 +8,17 @@ Annotations are inserted with one Core ``executemany``: the rows ``lineage.label
 write, without its per-call validation queries and ``RETURNING``. Their provenance is what
 ``model_provenance`` gives (model version, weights hash, run), each label's confidence and the threshold it
 was held to; classes come from the model's class map (checked against the version's schema when the run was
-queued) and boxes pass ``check_box`` against the recorded image size. The batch's active-learning signals are
-written just before the commit.
+queued). Each accepted prediction is stored with its schema class's geometry (:mod:`inference.outputs`: box,
+polygon, mask, keypoints or tag) and must pass lineage's own check of that geometry against the recorded
+image size (``check_box``, ``lineage.labels.geometry.check_geometry``); a prediction that cannot be stored is
+counted as dropped in the batch's event. The batch's active-learning signals are written just before the
+commit (classify models: from the class probabilities, :func:`inference.active.probability_entropy`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,9 @@ from sqlalchemy import Engine, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from inference.active import entropy_uncertainty, margin_uncertainty
+from inference.active import entropy_uncertainty, margin_uncertainty, probability_entropy, probability_margin
 from inference.executors import WorkerSpec
+from inference.outputs import LabelShape, label_shape, scored
 from inference.routing import REASON_UNREADABLE, Thresholds, route_item
 from inference.runs import run_project_id
 from inference.signals import write_batch_signals
@@ -34,7 +38,7 @@ from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.datasets import ensure_writable
 from lineage.db import session_scope
-from lineage.labels import check_box, mark_stale, model_provenance, seal_rows
+from lineage.labels import mark_stale, model_provenance, seal_rows
 from lineage.models import Annotation, AutoLabelRun, DatasetVersion, ProvenanceKind, ReviewQueueItem, RunState
 from lineage.models._base import utcnow
 
@@ -43,7 +47,9 @@ __all__ = ["Cancelled", "RunPlan", "Tally", "commit_batch", "fail_run", "finish_
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What an execution works from, fixed when it starts."""
+    """What an execution works from, fixed when it starts. ``task`` is the model's; ``geometry`` maps each
+    schema class to its geometry (absent: ``box``), ``keypoints`` a keypoint class to its K; ``multi_label``
+    is the schema's option (classify)."""
 
     run_id: int
     project_id: int
@@ -56,6 +62,10 @@ class RunPlan:
     total: int
     done_before: int
     spec: WorkerSpec
+    task: str = "detect"
+    geometry: dict[str, str] = field(default_factory=dict)
+    keypoints: dict[str, int] = field(default_factory=dict)
+    multi_label: bool = False
 
 
 class Cancelled(Exception):
@@ -84,6 +94,33 @@ class Tally:
     errors: int = 0
 
 
+def _stored(plan: RunPlan, det: Any, row: int, name: str, width: int | None, height: int | None) -> LabelShape | None:
+    """The accepted prediction's stored geometry, or None when lineage's geometry check would refuse it."""
+    shape = label_shape(
+        det,
+        row,
+        geometry_type=plan.geometry.get(name, "box"),
+        width=width,
+        height=height,
+        keypoint_count=plan.keypoints.get(name),
+    )
+    if shape is None or shape.geometry_type == "box":
+        return shape
+    from lineage.labels.geometry import check_geometry
+
+    problem = check_geometry(
+        shape.geometry_type,
+        shape.x,
+        shape.y,
+        shape.w,
+        shape.h,
+        shape.geometry,
+        image_size=(width, height),
+        keypoint_count=plan.keypoints.get(name),
+    )
+    return None if problem else shape
+
+
 def _labels(plan: RunPlan, result: BatchResult) -> tuple[list[_Label], list[dict[str, Any]], dict[str, Any]]:
     """Route every item of the batch: the labels to write, the queue rows, and the per-item signals/errors."""
     labels: list[_Label] = []
@@ -94,19 +131,22 @@ def _labels(plan: RunPlan, result: BatchResult) -> tuple[list[_Label], list[dict
     now = utcnow()
     for n, item in enumerate(result.items):
         det = item.detections
-        known = np.array([int(c) in plan.class_map for c in det.cls], dtype=bool)
-        names = [plan.class_map[int(c)] for c in det.cls[known]]
-        scores, boxes = det.score[known], det.xywh[known]
-        route = route_item(scores, names, plan.thresholds)
-        entropy[n] = entropy_uncertainty(scores)
-        margin[n] = margin_uncertainty(scores, route.thresholds)
+        found = scored(det, task=plan.task, class_map=plan.class_map, multi_label=plan.multi_label)
+        route = route_item(found.scores, found.names, plan.thresholds)
+        if plan.task == "classify":
+            probs = det.probs if det.probs is not None else np.zeros(0)
+            entropy[n], margin[n] = probability_entropy(probs), probability_margin(probs)
+        else:
+            entropy[n] = entropy_uncertainty(found.scores)
+            margin[n] = margin_uncertainty(found.scores, route.thresholds)
         width, height = plan.dims.get(item.item_id, (None, None))
         for i in np.flatnonzero(route.accepted):
-            x, y, w, h = (float(v) for v in boxes[i])
-            if check_box(x, y, w, h, width, height) is not None:
-                dropped += 1  # clipped to the decoded image; only a size disagreeing with the record lands here
+            name = found.names[i]
+            shape = _stored(plan, det, int(found.rows[i]), name, width, height)
+            if shape is None:
+                dropped += 1
                 continue
-            labels.append(_Label(item.item_id, names[i], x, y, w, h, float(scores[i]), float(route.thresholds[i])))
+            labels.append(_Label(item.item_id, name, shape, float(found.scores[i]), float(route.thresholds[i])))
         if item.error is not None:
             errors.append({"item_id": item.item_id, "error": item.error})
             reason, priority = REASON_UNREADABLE, 0.0
@@ -132,10 +172,7 @@ def _labels(plan: RunPlan, result: BatchResult) -> tuple[list[_Label], list[dict
 class _Label:
     item_id: int
     category: str
-    x: float
-    y: float
-    w: float
-    h: float
+    shape: LabelShape
     confidence: float
     threshold: float
 
@@ -152,8 +189,6 @@ def _write_labels(
     now = utcnow()
     shared = {
         "dataset_version_id": plan.version_id,
-        "geometry_type": "box",
-        "geometry": None,
         "attributes": None,
         "kind": ProvenanceKind.model.value,
         "model_version_id": base.model_version_id,
@@ -166,10 +201,12 @@ def _write_labels(
             **shared,
             "item_id": lbl.item_id,
             "category": lbl.category,
-            "x": lbl.x,
-            "y": lbl.y,
-            "w": lbl.w,
-            "h": lbl.h,
+            "geometry_type": lbl.shape.geometry_type,
+            "x": lbl.shape.x,
+            "y": lbl.shape.y,
+            "w": lbl.shape.w,
+            "h": lbl.shape.h,
+            "geometry": lbl.shape.geometry,
             "confidence": lbl.confidence,
             "threshold": lbl.threshold,
         }

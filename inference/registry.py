@@ -5,6 +5,13 @@ bytes, and its **class map** ``{"<model class index>": "<schema class name>"}`` 
 Every class the model predicts must map onto a class of that schema (by equal name, or through an explicit
 ``overrides`` entry ``{model name: schema name}``); otherwise registration is refused naming the classes that
 are missing. Nothing is downloaded: weights that are not a local file are refused.
+
+The model's Ultralytics **task** (``model.task``) is recorded in the class map too, under the key ``"task"``
+for segment, pose and classify models (with ``"keypoints"``: K points per object for pose models); a class map
+without it is a detector's, as every model registered before tasks existed. The task must fit the schema's
+(:func:`lineage.schemas.schema_task`: ``tag`` → classify, ``polygon``/``mask`` → segment, ``keypoints`` →
+pose, else detect) and a pose model's K the keypoint classes' K, on registration and again when a run is
+queued on a dataset version (:func:`check_model_fits`).
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -20,20 +29,39 @@ from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import LabelSchema, LabelSchemaVersion, ModelVersion
+from lineage.schemas import version_classes, version_options, version_task
 
 __all__ = [
+    "KEYPOINTS_KEY",
+    "TASK_KEY",
+    "SchemaFacts",
+    "check_model_fits",
+    "check_task_fits",
     "class_names_of",
     "get_model",
     "list_models",
     "map_classes",
+    "model_keypoints",
+    "model_task",
     "register_model",
     "resolve_model_ref",
+    "schema_facts",
     "sha256_file",
     "verify_weights",
 ]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FRAMEWORKS = frozenset({"ultralytics"})
+#: Class-map keys that are not class indices: the model's task and, for pose models, its K.
+TASK_KEY = "task"
+KEYPOINTS_KEY = "keypoints"
+# What each model task labels, for error messages.
+_TASK_GEOMETRY = {
+    "detect": "boxes",
+    "segment": "polygons or masks",
+    "pose": "keypoints",
+    "classify": "image tags",
+}
 
 
 def sha256_file(path: Path) -> str:
@@ -84,7 +112,90 @@ def map_classes(
 
 def class_names_of(model: ModelVersion) -> dict[int, str]:
     """``{model class index: schema class name}`` of a registered model."""
-    return {int(k): str(v) for k, v in model.class_map.items()}
+    return {int(k): str(v) for k, v in model.class_map.items() if k.isdigit()}
+
+
+def model_task(model: ModelVersion) -> str:
+    """The registered model's Ultralytics task: ``detect`` (also for models registered before tasks were
+    recorded), ``segment``, ``pose`` or ``classify``."""
+    return str(model.class_map.get(TASK_KEY, "detect"))
+
+
+def model_keypoints(model: ModelVersion) -> int | None:
+    """K points per object of a pose model (None for other tasks)."""
+    k = model.class_map.get(KEYPOINTS_KEY)
+    return None if k is None else int(k)
+
+
+def check_task_fits(
+    task: str,
+    keypoints: int | None,
+    sv: LabelSchemaVersion,
+    mapped: set[str],
+    *,
+    model_label: str,
+    schema_label: str,
+) -> None:
+    """``InvalidInput`` when a ``task`` model cannot label schema version ``sv``: its task differs from the
+    schema's, or (pose) its K differs from a keypoint class it maps onto (``mapped``: schema class names)."""
+    wanted = version_task(sv)
+    if task != wanted:
+        raise InvalidInput(
+            f"{model_label} is a {task} model ({_TASK_GEOMETRY.get(task, task)}), but {schema_label} is a {wanted} "
+            f"schema (its classes take {_TASK_GEOMETRY[wanted]}); register a {wanted} model for it",
+            field="model",
+        )
+    if task != "pose":
+        return
+    for c in version_classes(sv):
+        spec = c.keypoints
+        if c.name in mapped and spec is not None and len(spec.names) != keypoints:
+            raise InvalidInput(
+                f"{model_label} predicts {keypoints} keypoints per object, but class {c.name!r} of {schema_label} "
+                f"has K={len(spec.names)} ({', '.join(spec.names)})",
+                field="model",
+            )
+
+
+@dataclass(frozen=True)
+class SchemaFacts:
+    """What labelling needs of a schema version: ``geometry`` ``{class: geometry}``, ``keypoints`` ``{keypoint
+    class: K}``, ``sigmas`` ``{keypoint class: OKS sigmas}`` and ``multi_label`` (empty without a schema)."""
+
+    geometry: dict[str, str] = field(default_factory=dict)
+    keypoints: dict[str, int] = field(default_factory=dict)
+    sigmas: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    multi_label: bool = False
+
+
+def schema_facts(session: Session, schema_version_id: int | None) -> SchemaFacts:
+    """The :class:`SchemaFacts` of a schema version (defaults when there is none)."""
+    sv = session.get(LabelSchemaVersion, schema_version_id) if schema_version_id is not None else None
+    if sv is None:
+        return SchemaFacts()
+    classes = version_classes(sv)
+    return SchemaFacts(
+        geometry={c.name: str(c.geometry) for c in classes},
+        keypoints={c.name: len(c.keypoints.names) for c in classes if c.keypoints is not None},
+        sigmas={c.name: tuple(c.keypoints.sigmas) for c in classes if c.keypoints is not None},
+        multi_label=bool(version_options(sv).multi_label),
+    )
+
+
+def check_model_fits(session: Session, model: ModelVersion, schema_version_id: int | None) -> None:
+    """:func:`check_task_fits` for a registered model and a schema version (nothing without a schema)."""
+    sv = session.get(LabelSchemaVersion, schema_version_id) if schema_version_id is not None else None
+    if sv is None:
+        return
+    schema = session.get(LabelSchema, sv.schema_id)
+    check_task_fits(
+        model_task(model),
+        model_keypoints(model),
+        sv,
+        set(class_names_of(model).values()),
+        model_label=f"model {model.name}@{model.version}",
+        schema_label=f"schema {schema.name if schema else sv.schema_id!r} v{sv.version}",
+    )
 
 
 def register_model(
@@ -99,6 +210,8 @@ def register_model(
     overrides: Mapping[str, str] | None = None,
     framework: str = "ultralytics",
     model_names: Mapping[int, str] | None = None,
+    task: str | None = None,
+    keypoints: int | None = None,
 ) -> ModelVersion:
     """Register ``name@version`` from a local weights file.
 
@@ -109,6 +222,8 @@ def register_model(
         overrides (None): ``{model class name: schema class name}``.
         framework ("ultralytics"): the only runner there is today.
         model_names (None): the model's ``{index: name}`` when the caller already knows them.
+        task (None), keypoints (None): the model's task and a pose model's K when the caller gives
+            ``model_names``; read from the weights otherwise (``detect`` when names are given without a task).
     """
     for value, what in ((name, "name"), (version, "version")):
         if not NAME_PATTERN.match(value):
@@ -137,15 +252,22 @@ def register_model(
     if existing is not None:
         raise Conflict(f"model {name}@{version} is already registered (id {existing.id})", field="version")
     if model_names is None:
-        from inference.ultra import read_class_names
+        from inference.ultra import read_model_info
 
-        model_names = read_class_names(weights)
-    class_map = map_classes(
-        model_names,
-        [str(c["name"]) for c in sv.classes],
-        overrides,
-        schema_label=f"schema {schema.name!r} v{sv.version}",
+        info = read_model_info(weights)
+        model_names, task, keypoints = info.names, info.task, info.keypoints
+    task = task or "detect"
+    schema_label = f"schema {schema.name!r} v{sv.version}"
+    class_map: dict[str, Any] = dict(
+        map_classes(model_names, [str(c["name"]) for c in sv.classes], overrides, schema_label=schema_label)
     )
+    check_task_fits(
+        task, keypoints, sv, set(class_map.values()), model_label=f"model {name}@{version}", schema_label=schema_label
+    )
+    if task != "detect":  # a detector's class map stays as it always was
+        class_map[TASK_KEY] = task
+        if task == "pose":
+            class_map[KEYPOINTS_KEY] = keypoints
     digest = sha256_file(weights)
     row = ModelVersion(
         project_id=project_id,

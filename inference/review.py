@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, update
@@ -177,21 +178,30 @@ def add_label(
     project_id: int,
     queue_id: int,
     category: str,
-    x: float,
-    y: float,
-    w: float,
-    h: float,
+    x: float | None = None,
+    y: float | None = None,
+    w: float | None = None,
+    h: float | None = None,
+    geometry_type: str = "box",
+    geometry: dict[str, Any] | None = None,
 ) -> int:
-    """Add a human box the model missed to the row's item; returns the new annotation's id."""
+    """Add a human label the model missed to the row's item; returns the new annotation's id.
+
+    A box by default; other schemas give their class's ``geometry_type`` and ``geometry`` as the Issue 13
+    contract stores them (a ``tag`` has neither coordinates nor geometry), validated by lineage as any label.
+    """
     row = _row(session, project_id=project_id, queue_id=queue_id)
     _open(row)
     version = session.get(DatasetVersion, row.dataset_version_id)
     assert version is not None
+    label = NewLabel(
+        item_id=row.item_id, category=category, x=x, y=y, w=w, h=h, geometry_type=geometry_type, geometry=geometry
+    )
     ids = add_annotations(
         session,
         actor=actor,
         version=version,
-        labels=[NewLabel(item_id=row.item_id, category=category, x=x, y=y, w=w, h=h)],
+        labels=[label],
         provenance=Provenance(kind=ProvenanceKind.human, annotator_id=actor.user_id),
     )
     return ids[0]

@@ -9,6 +9,10 @@ run killed at any point resumes by skipping done items: nothing is duplicated or
 are the same as in an uninterrupted run. Batch ``k`` commits on a writer thread (:mod:`inference.writer`, in
 order) while the device predicts batch ``k + 1``.
 
+Detect, segment, pose and classify models run the same way; labels take the geometry of the version's schema
+(:mod:`inference.outputs`), and a model whose task does not fit that schema is refused before anything runs
+(:func:`inference.registry.check_model_fits`).
+
 Failures set the run ``failed`` with the error message and an ``autolabel_run.fail`` event; executing a
 failed run again resumes it. A run cancelled meanwhile stops before its next batch. Only one process
 executes a run at a time (:mod:`inference.lease`).
@@ -29,8 +33,8 @@ from sqlmodel import Session, col
 from inference.commit import Cancelled, RunPlan, Tally, commit_batch, fail_run, finish_run, run_event
 from inference.executors import WorkerSpec, make_executor
 from inference.lease import run_lease
-from inference.registry import class_names_of, verify_weights
-from inference.runs import run_context, run_thresholds
+from inference.registry import class_names_of, model_task, schema_facts, verify_weights
+from inference.runs import check_run_fits, run_context, run_thresholds
 from inference.types import BatchResult, BatchTask, ItemRef
 from inference.ultra import PredictOptions, resolve_device
 from inference.writer import OrderedWriter
@@ -129,8 +133,10 @@ def _start(engine: Engine, run_id: int, actor: Actor, repo_dir: Path, options: R
         ensure_writable(session, actor=actor, version=version, attempted=f"auto-labelling (run {run_id})")
         if version.git_revision is None or version.data_path is None:
             raise NotFound(f"{version_ref(dataset, version)} has no committed content", field="version")
+        check_run_fits(session, run)
         weights = verify_weights(model)
         device = resolve_device(run.device)
+        facts = schema_facts(session, version.schema_version_id or model.schema_version_id)
         thresholds = run_thresholds(session, run)
         items = list_items(session, version_id=version.id or 0)
         refs = [ItemRef(i.id or 0, i.uri, i.sha256) for i in items]
@@ -146,6 +152,10 @@ def _start(engine: Engine, run_id: int, actor: Actor, repo_dir: Path, options: R
             dims={i.id or 0: (i.width, i.height) for i in items},
             total=len(refs),
             done_before=len(done),
+            task=model_task(model),
+            geometry=facts.geometry,
+            keypoints=facts.keypoints,
+            multi_label=facts.multi_label,
             spec=WorkerSpec(
                 weights=str(weights),
                 weights_sha256=model.weights_sha256,
@@ -154,7 +164,10 @@ def _start(engine: Engine, run_id: int, actor: Actor, repo_dir: Path, options: R
                 git_revision=version.git_revision,
                 data_path=version.data_path,
                 options=PredictOptions(
-                    conf=max(0.001, min(0.05, thresholds.lowest())), iou=run.nms_iou, max_det=MAX_DETECTIONS
+                    conf=max(0.001, min(0.05, thresholds.lowest())),
+                    iou=run.nms_iou,
+                    max_det=MAX_DETECTIONS,
+                    masks="mask" in facts.geometry.values(),
                 ),
                 features=options.signals_dir is not None,
             ),

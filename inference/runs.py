@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from inference.registry import class_names_of, resolve_model_ref
+from inference.registry import check_model_fits, class_names_of, resolve_model_ref
 from inference.routing import Thresholds
 from lineage.audit.chain import next_seq, record_event
 from lineage.context import Actor
@@ -41,6 +41,7 @@ from lineage.models._base import utcnow
 __all__ = [
     "FINISHED",
     "cancel_run",
+    "check_run_fits",
     "get_run",
     "list_runs",
     "queue_run",
@@ -77,6 +78,8 @@ def _check_class_thresholds(model: ModelVersion, per_class: Mapping[str, float |
 
 
 def _check_model_fits_version(session: Session, model: ModelVersion, version: DatasetVersion) -> None:
+    """The model's task fits the version's schema and its classes are the schema's (see the registry)."""
+    check_model_fits(session, model, version.schema_version_id)
     if version.schema_version_id is None or version.schema_version_id == model.schema_version_id:
         return
     sv = session.get(LabelSchemaVersion, version.schema_version_id)
@@ -87,6 +90,12 @@ def _check_model_fits_version(session: Session, model: ModelVersion, version: Da
             f"model {model.name}@{model.version} labels classes the version's schema lacks: {', '.join(missing)}",
             field="model",
         )
+
+
+def check_run_fits(session: Session, run: AutoLabelRun) -> None:
+    """``InvalidInput`` when the run's model does not fit its version's schema (task, K or classes)."""
+    _, version, model = run_context(session, run)
+    _check_model_fits_version(session, model, version)
 
 
 def run_project_id(session: Session, run: AutoLabelRun) -> int:

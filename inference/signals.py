@@ -24,7 +24,8 @@ class RunSignals:
 
     Attributes:
         item_id: (n,) item ids, ascending.
-        entropy, margin: (n,) uncertainty scores (see :mod:`inference.active`).
+        entropy, margin: (n,) uncertainty scores in [0, 1] (see :mod:`inference.active`): from detection
+            confidences for detect, segment and pose runs, from class probabilities for classify runs.
         features: (n, d) appearance features.
     """
 

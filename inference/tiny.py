@@ -19,7 +19,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ __all__ = [
     "ShapesSpec",
     "TinyModel",
     "TinyTrainConfig",
+    "cached_training",
     "ensure_tiny_model",
     "generator_config_hash",
     "render_shapes",
@@ -193,7 +194,8 @@ class TinyTrainConfig:
 
 @dataclass(frozen=True)
 class TinyModel:
-    """A trained tiny detector: its weights, their SHA-256, class names, cache key and validation metrics."""
+    """A trained tiny model: its weights, their SHA-256, class names (in the model's index order), cache key,
+    validation metrics and Ultralytics task (``detect`` here; :mod:`inference.tiny_tasks` trains the others)."""
 
     weights: Path
     sha256: str
@@ -202,6 +204,7 @@ class TinyModel:
     metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
     cached: bool = False
+    task: str = "detect"
 
 
 def tiny_model_key(spec: ShapesSpec, config: TinyTrainConfig) -> str:
@@ -238,17 +241,26 @@ def ensure_tiny_model(
     """
     spec = spec or ShapesSpec()
     config = config or TinyTrainConfig()
+    key = tiny_model_key(spec, config)
+    return cached_training(cache_dir, key, lambda target: _train(target, spec, config, key))
+
+
+def cached_training(cache_dir: Path | None, key: str, train: Callable[[Path], None]) -> TinyModel:
+    """The model cached under ``<cache_dir>/tiny/<key>/``, after ``train(target)`` wrote it there when missing.
+
+    ``train`` must leave ``weights.pt`` and ``meta.json`` in ``target`` (see :func:`store_trained`). A file
+    lock per key makes parallel processes share one training; Ultralytics is made offline first.
+    """
     root = (cache_dir or default_cache_root()).expanduser().resolve() / "tiny"
     root.mkdir(parents=True, exist_ok=True)
     prepare_offline(root.parent / "ultralytics")
-    key = tiny_model_key(spec, config)
     target = root / key
     with (root / f"{key}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if (target / "meta.json").is_file() and (target / "weights.pt").is_file():
                 return _load_meta(target, cached=True)
-            _train(target, spec, config, key)
+            train(target)
             return _load_meta(target, cached=False)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -265,7 +277,45 @@ def _load_meta(target: Path, *, cached: bool) -> TinyModel:
         metrics={k: float(v) for k, v in meta["metrics"].items()},
         train_seconds=float(meta["train_seconds"]),
         cached=cached,
+        task=str(meta.get("task", "detect")),
     )
+
+
+def train_arguments(config: TinyTrainConfig, work: Path) -> dict[str, Any]:
+    """The ``model.train`` arguments every tiny model shares: CPU, offline, no plots, one step per batch."""
+    return {
+        "epochs": config.epochs,
+        "imgsz": config.imgsz,
+        "batch": config.batch,
+        "nbs": config.batch,  # one optimiser step per batch: a few dozen images need every step
+        "optimizer": "AdamW",
+        "lr0": config.lr0,
+        "warmup_epochs": 1,
+        "device": "cpu",
+        "workers": 0,
+        "project": str(work / "runs"),
+        "name": "train",
+        "exist_ok": True,
+        "plots": False,
+        "amp": False,
+        "seed": config.seed,
+        "deterministic": True,
+        "val": False,
+        "cache": True,
+        "verbose": False,
+    }
+
+
+def store_trained(work: Path, target: Path, source: Path, meta: dict[str, Any]) -> None:
+    """Move trained weights ``source`` and their ``meta`` (key, classes, metrics, train_seconds, ...) into
+    ``target`` in one rename, so a crash never leaves a half-written cache entry."""
+    staging = work / "out"
+    staging.mkdir()
+    shutil.copyfile(source, staging / "weights.pt")
+    (staging / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
 
 
 def _train(target: Path, spec: ShapesSpec, config: TinyTrainConfig, key: str) -> None:
@@ -284,28 +334,7 @@ def _train(target: Path, spec: ShapesSpec, config: TinyTrainConfig, key: str) ->
         yaml_path.write_text(TINY_YAML.replace("nc: 3", f"nc: {len(spec.classes)}"), encoding="utf-8")
         started = time.perf_counter()
         model = YOLO(str(yaml_path), task="detect")
-        model.train(
-            data=str(data / "data.yaml"),
-            epochs=config.epochs,
-            imgsz=config.imgsz,
-            batch=config.batch,
-            nbs=config.batch,  # one optimiser step per batch: a few dozen images need every step
-            optimizer="AdamW",
-            lr0=config.lr0,
-            warmup_epochs=1,
-            device="cpu",
-            workers=0,
-            project=str(work / "runs"),
-            name="train",
-            exist_ok=True,
-            plots=False,
-            amp=False,
-            seed=config.seed,
-            deterministic=True,
-            val=False,
-            cache=True,
-            verbose=False,
-        )
+        model.train(data=str(data / "data.yaml"), **train_arguments(config, work))
         seconds = time.perf_counter() - started
         weights_dir = work / "runs" / "train" / "weights"
         best = weights_dir / "best.pt"
@@ -327,18 +356,13 @@ def _train(target: Path, spec: ShapesSpec, config: TinyTrainConfig, key: str) ->
             "precision": float(val.box.mp),
             "recall": float(val.box.mr),
         }
-        staging = work / "out"
-        staging.mkdir()
-        shutil.copyfile(source, staging / "weights.pt")
         meta = {
             "key": key,
+            "task": "detect",
             "classes": list(spec.classes),
             "metrics": metrics,
             "train_seconds": round(seconds, 2),
             "spec": asdict(spec),
             "train": asdict(config),
         }
-        (staging / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        store_trained(work, target, source, meta)

@@ -12,7 +12,7 @@ import os
 import shutil
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,22 @@ from lineage.errors import InvalidInput
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
+    "TASKS",
+    "ModelInfo",
+    "PredictOptions",
     "Predictor",
     "default_cache_root",
     "inference_available",
     "prepare_offline",
     "read_class_names",
+    "read_model_info",
     "resolve_device",
 ]
 
 _LOCK = threading.Lock()
 _PREPARED: list[Path] = []
+#: The Ultralytics tasks labelgate runs (``model.task``); each fits one schema task (:mod:`inference.tasks`).
+TASKS = ("detect", "segment", "pose", "classify")
 _CALLBACKS = ("sync", "clearml", "comet", "dvc", "hub", "mlflow", "neptune", "raytune", "tensorboard", "wandb")
 
 
@@ -125,9 +131,31 @@ def resolve_device(spec: str = "auto") -> str:
 
 def read_class_names(weights: Path) -> dict[int, str]:
     """The class names a ``.pt`` predicts, ``{index: name}`` (loads the checkpoint on the CPU)."""
+    return read_model_info(weights).names
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a checkpoint predicts: ``names`` ``{index: name}``, its Ultralytics ``task`` (one of
+    :data:`TASKS`) and, for pose models, ``keypoints`` = K points per object (None otherwise)."""
+
+    names: dict[int, str]
+    task: str
+    keypoints: int | None = None
+
+
+def read_model_info(weights: Path) -> ModelInfo:
+    """The :class:`ModelInfo` of a ``.pt`` (loads the checkpoint on the CPU); ``InvalidInput`` for a task
+    labelgate does not run (obb, ...)."""
     model = _load_yolo(weights)
-    names: dict[int, str] = {int(k): str(v) for k, v in dict(model.names).items()}
-    return names
+    names = {int(k): str(v) for k, v in dict(model.names).items()}
+    task = str(model.task)
+    if task not in TASKS:
+        raise InvalidInput(
+            f"{weights} is an Ultralytics {task!r} model; labelgate runs {', '.join(TASKS)} models", field="weights"
+        )
+    shape = getattr(model.model, "kpt_shape", None) if task == "pose" else None
+    return ModelInfo(names=names, task=task, keypoints=int(shape[0]) if shape else None)
 
 
 def _load_yolo(weights: Path) -> Any:
@@ -137,7 +165,8 @@ def _load_yolo(weights: Path) -> Any:
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     try:
-        return YOLO(str(weights.resolve()), task="detect")
+        # No ``task=``: a ``.pt`` carries its own (detect, segment, pose, classify).
+        return YOLO(str(weights.resolve()))
     except Exception as exc:  # torch and ultralytics raise many types; the person needs file + cause
         raise InvalidInput(f"cannot load {weights} as an Ultralytics model: {exc}", field="weights") from None
 
@@ -145,13 +174,15 @@ def _load_yolo(weights: Path) -> Any:
 @dataclass(frozen=True, slots=True)
 class PredictOptions:
     """``conf``: lowest confidence returned; ``iou``: NMS IoU; ``max_det``: boxes per image; ``imgsz``:
-    inference size in pixels (None: the size the model was trained at)."""
+    inference size in pixels (None: the size the model was trained at); ``masks``: segment models also return
+    each box's mask as an RLE at the image's size (for ``mask`` schemas; polygons come always)."""
 
     conf: float = 0.05
     iou: float = 0.7
     max_det: int = 100
     imgsz: int | None = None
     half: bool = False
+    masks: bool = False
 
 
 class Predictor:
@@ -162,6 +193,7 @@ class Predictor:
         self.options = options or PredictOptions()
         self._model = _load_yolo(weights)
         self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self._model.names).items()}
+        self.task = str(self._model.task)
 
     def warmup(self) -> None:
         """One pass over a blank image, so set-up costs (and CUDA kernels) are not charged to the first batch."""
@@ -186,10 +218,14 @@ class Predictor:
         if o.imgsz is not None:
             kwargs["imgsz"] = o.imgsz
         results = self._model.predict(list(images), **kwargs)
-        return [_detections(r) for r in results]
+        return [_detections(r, masks=o.masks) for r in results]
 
 
-def _detections(result: Any) -> Detections:
+def _detections(result: Any, *, masks: bool = False) -> Detections:
+    probs = getattr(result, "probs", None)
+    if probs is not None:  # classify: class probabilities, no boxes
+        p = probs.data.detach().cpu().numpy().astype(np.float64).reshape(-1).clip(0.0, 1.0)
+        return replace(Detections.empty(), probs=p)
     boxes = result.boxes
     if boxes is None or len(boxes) == 0:
         return Detections.empty()
@@ -201,4 +237,32 @@ def _detections(result: Any) -> Detections:
     xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
     xywh = np.column_stack([xyxy[:, 0], xyxy[:, 1], xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]])
     keep = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
-    return Detections(xywh=xywh[keep], score=score[keep].clip(0.0, 1.0), cls=cls[keep])
+    found = Detections(xywh=xywh[keep], score=score[keep].clip(0.0, 1.0), cls=cls[keep])
+    rows = np.flatnonzero(keep)
+    if result.masks is not None:
+        outlines = result.masks.xy
+        polygons = tuple(np.asarray(outlines[i], dtype=np.float64).reshape(-1, 2) for i in rows)
+        found = replace(
+            found, polygons=polygons, rles=_full_size_rles(result.masks.data, rows, (h, w)) if masks else None
+        )
+    if result.keypoints is not None:
+        kp = result.keypoints.data.detach().cpu().numpy().astype(np.float64)
+        if kp.shape[-1] == 2:  # a model without visibility: every point is as sure as its box
+            kp = np.concatenate([kp, np.ones((*kp.shape[:2], 1))], axis=2)
+        found = replace(found, keypoints=kp[rows].reshape(len(rows), -1, 3))
+    return found
+
+
+def _full_size_rles(data: Any, rows: Any, shape: tuple[int, int], *, chunk: int = 16) -> tuple[Any, ...]:
+    """The masks of ``rows`` scaled from the model's letterboxed grid to the image (``shape`` = h, w), as RLEs;
+    a few at a time, so a large image with many objects never holds every full-size mask at once."""
+    from ultralytics.utils import ops
+
+    from quality_gates.rle import Rle
+
+    out: list[Rle] = []
+    for start in range(0, len(rows), chunk):
+        part = data[rows[start : start + chunk]]
+        full = ops.scale_masks(part[None].float(), shape)[0] > 0.5
+        out.extend(Rle.from_mask(m) for m in full.detach().cpu().numpy())
+    return tuple(out)

@@ -7,7 +7,8 @@ parameters, so only the first run on a machine trains it (about a minute on two 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlmodel import Session, col, func, select
 from inference.runner import RunnerOptions, RunSummary, execute_run
 from inference.runs import queue_run
 from inference.tiny import TinyModel, ensure_tiny_model
+from inference.tiny_tasks import ensure_tiny_task_model
 from lineage.context import Actor
 from lineage.datasets.dvcrepo import init_repo
 from lineage.db import session_scope
@@ -30,11 +32,33 @@ POOL_ITEMS = 24
 GOLDEN_ITEMS = 40
 
 
+def model_cache(request: pytest.FixtureRequest) -> Path:
+    """Where trained tiny models are kept between test runs: pytest's cache folder, or a fixed folder under
+    the system's temporary directory when the cache provider is off (``-p no:cacheprovider``)."""
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("labelgate-models"))
+    return Path(tempfile.gettempdir()) / "labelgate-test-models"
+
+
 @pytest.fixture(scope="session")
 def tiny(request: pytest.FixtureRequest) -> TinyModel:
     """The trained tiny shapes detector (square, circle, triangle)."""
-    cache = Path(request.config.cache.mkdir("labelgate-models"))
-    return ensure_tiny_model(cache)
+    return ensure_tiny_model(model_cache(request))
+
+
+@pytest.fixture(scope="session")
+def tiny_task(request: pytest.FixtureRequest) -> Callable[[str], TinyModel]:
+    """``tiny_task("segment" | "pose" | "classify")``: the trained tiny model of that task (cached like the
+    detector; the first call on a machine trains it, under a minute each on two cores)."""
+    made: dict[str, TinyModel] = {}
+
+    def get(task: str) -> TinyModel:
+        if task not in made:
+            made[task] = ensure_tiny_task_model(task, model_cache(request))  # type: ignore[arg-type]
+        return made[task]
+
+    return get
 
 
 @dataclass

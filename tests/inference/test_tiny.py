@@ -20,6 +20,7 @@ from inference.tiny import (
 )
 from inference.ultra import PredictOptions, Predictor, read_class_names, resolve_device
 from lineage.errors import InvalidInput
+from tests.inference.conftest import model_cache
 
 
 def test_the_generator_is_seeded_in_bounds_and_non_overlapping() -> None:
@@ -57,7 +58,7 @@ def test_written_images_and_hashes(tmp_path: Path) -> None:
 
 
 def test_the_cached_model_loads_and_detects_shapes(tiny: TinyModel, request: pytest.FixtureRequest) -> None:
-    again = ensure_tiny_model(Path(request.config.cache.mkdir("labelgate-models")))
+    again = ensure_tiny_model(model_cache(request))
     assert again.cached and again.weights == tiny.weights and again.sha256 == tiny.sha256
     assert tiny.classes == ("square", "circle", "triangle") and tiny.metrics["map50"] >= 0.8
     assert read_class_names(tiny.weights) == {0: "square", 1: "circle", 2: "triangle"}
