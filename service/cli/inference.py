@@ -92,9 +92,10 @@ def model_register(
     if as_json:
         _dump(registered.model_dump(mode="json"))
         return
-    classes = ", ".join(f"{k}→{v}" for k, v in registered.class_map.items())
+    classes = ", ".join(f"{k}→{v}" for k, v in registered.classes().items())
     out.print(
-        f"registered {registered.name}@{registered.version} (id {registered.id}) sha256 {registered.weights_sha256}"
+        f"registered {registered.name}@{registered.version} (id {registered.id}, {registered.task}) "
+        f"sha256 {registered.weights_sha256}"
     )
     out.print(f"classes: {classes}")
 
@@ -113,7 +114,7 @@ def model_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
         _dump([r.model_dump(mode="json") for r in rows])
         return
     for r in rows:
-        out.print(f"{r.name}@{r.version}  {r.framework}  {r.weights_sha256[:16]}…  {r.weights_uri}")
+        out.print(f"{r.name}@{r.version}  {r.framework}  {r.task}  {r.weights_sha256[:16]}…  {r.weights_uri}")
 
 
 @model_app.command("tiny")

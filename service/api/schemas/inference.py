@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from inference.review import QueueEntry
 from lineage.models import ReviewDecision, RunState
@@ -51,6 +51,17 @@ class ModelPublic(OutputModel):
     class_map: dict[str, Any]
     schema_version_id: int | None
     created_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def task(self) -> str:
+        """``detect``, ``segment``, ``pose`` or ``classify``: what the model predicts (recorded at registration
+        in the class map; a map without it is a detector's)."""
+        return str(self.class_map.get("task", "detect"))
+
+    def classes(self) -> dict[str, Any]:
+        """Class index → schema class (the class map without its ``task``/``keypoints`` entries)."""
+        return {k: v for k, v in self.class_map.items() if k.isdigit()}
 
 
 class RunCreate(InputModel):
