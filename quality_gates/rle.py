@@ -34,9 +34,13 @@ def _checked_counts(height: int, width: int, counts: Any, name: str) -> IntArray
     arr = np.asarray(counts)
     if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
         raise _bad(name, "RLE counts must be a non-empty flat list of non-negative integers")
+    if arr.dtype.kind == "O" or (arr.dtype.kind == "u" and arr.dtype.itemsize >= 8 and int(arr.max()) >= 2**63):
+        raise _bad(name, "RLE counts must be integers that fit the mask")
     out = arr.astype(np.int64)
     if out.min() < 0:
         raise _bad(name, "RLE counts must be non-negative")
+    if int(out.max()) > height * width:  # checked before summing: a sum of huge runs would wrap around in int64
+        raise _bad(name, f"an RLE run of {int(out.max())} pixels is longer than the {height}x{width} mask")
     if int(out.sum()) != height * width:
         raise _bad(
             name, f"RLE counts add up to {int(out.sum())} pixels, the {height}x{width} size has {height * width}"

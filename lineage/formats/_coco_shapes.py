@@ -75,8 +75,19 @@ def _mask(seg: dict[str, Any], iid: int, width: int | None, height: int | None) 
         if isinstance(counts, str):
             if len(counts) > 7 * (h * w + 1):
                 return "RLE counts longer than any mask of this size"
+            if not counts.isascii():
+                return "compressed RLE counts must be a non-empty string of characters '0'..'o'"
             rle = Rle.from_string(counts, h, w, name="RLE")
         elif isinstance(counts, list) and all(type(v) is int for v in counts):
+            # Checked here in Python integers: runs that overflow int64 could wrap around to add up to h*w.
+            if not counts:
+                return "RLE counts must be a non-empty list of run lengths"
+            if min(counts) < 0:
+                return "RLE counts must be non-negative"
+            if max(counts) > h * w:
+                return f"RLE counts hold a run of {max(counts)} pixels, longer than the {h}x{w} mask ({h * w})"
+            if sum(counts) != h * w:
+                return f"RLE counts add up to {sum(counts)} pixels, the {h}x{w} size has {h * w}"
             rle = Rle(h, w, counts)  # type: ignore[arg-type]
         else:
             return "RLE counts must be a compressed string or a list of integers"

@@ -21,7 +21,7 @@ from lineage.context import Actor
 from lineage.datasets.catalog import version_ref
 from lineage.datasets.states import ensure_writable
 from lineage.errors import Conflict, InvalidInput, NotFound
-from lineage.labels.geometry import EDGE_EPS, check_box, check_geometry
+from lineage.labels.geometry import EDGE_EPS, check_box, check_geometry, implied_box
 from lineage.labels.labelset import DELETED, get_annotation, mark_stale, seal_row, seal_rows
 from lineage.models import (
     Annotation,
@@ -117,7 +117,9 @@ class NewLabel:
 
 @dataclass(frozen=True, slots=True)
 class BoxChange:
-    """A correction: any field left ``None`` keeps the corrected label's value."""
+    """A correction: any field left ``None`` keeps the corrected label's value. ``geometry`` replaces a
+    polygon's, mask's or keypoint object's geometry (its box then follows from it, see
+    ``lineage.labels.geometry.implied_box``; a keypoint object keeps a box given with it)."""
 
     category: str | None = None
     x: float | None = None
@@ -125,10 +127,11 @@ class BoxChange:
     w: float | None = None
     h: float | None = None
     attributes: dict[str, Any] | None = field(default=None)
+    geometry: dict[str, Any] | None = field(default=None)
 
     def fields(self) -> dict[str, Any]:
-        """``{category, x, y, w, h, attributes}``, ``None`` for a field left unchanged."""
-        return {k: getattr(self, k) for k in ("category", "x", "y", "w", "h", "attributes")}
+        """``{category, x, y, w, h, attributes, geometry}``, ``None`` for a field left unchanged."""
+        return {k: getattr(self, k) for k in ("category", "x", "y", "w", "h", "attributes", "geometry")}
 
 
 def schema_class_names(session: Session, version: DatasetVersion) -> dict[str, str] | None:
@@ -339,7 +342,9 @@ def _carried_attributes(old: Annotation, change: BoxChange) -> dict[str, Any] | 
     """The correction's attributes: the change's, else the old label's, less a source COCO ``area`` once
     the box moved (it described the old box; ``lineage.formats.coco`` keeps it under ``coco``)."""
     attrs = change.attributes if change.attributes is not None else old.attributes
-    moved = any(getattr(change, k) is not None and getattr(change, k) != getattr(old, k) for k in "xywh")
+    moved = change.geometry is not None or any(
+        getattr(change, k) is not None and getattr(change, k) != getattr(old, k) for k in "xywh"
+    )
     coco = attrs.get("coco") if isinstance(attrs, dict) else None
     if not moved or not isinstance(coco, dict) or "area" not in coco:
         return attrs
@@ -353,15 +358,22 @@ def write_correction(
 ) -> tuple[Annotation, dict[str, Any]]:
     """Validate and append the ``human`` label by ``actor`` that supersedes ``old`` with ``change`` applied,
     sealed for the audit event the caller appends next (``expect_seq``); returns it and its seal."""
+    x = change.x if change.x is not None else old.x
+    y = change.y if change.y is not None else old.y
+    w = change.w if change.w is not None else old.w
+    h = change.h if change.h is not None else old.h
+    if change.geometry is not None:
+        given = (x, y, w, h) if None not in (change.x, change.y, change.w, change.h) else None
+        x, y, w, h = implied_box(old.geometry_type, change.geometry, given)  # type: ignore[arg-type]
     label = NewLabel(
         item_id=old.item_id,
         category=change.category if change.category is not None else old.category,
-        x=change.x if change.x is not None else old.x,
-        y=change.y if change.y is not None else old.y,
-        w=change.w if change.w is not None else old.w,
-        h=change.h if change.h is not None else old.h,
+        x=x,
+        y=y,
+        w=w,
+        h=h,
         geometry_type=old.geometry_type,
-        geometry=old.geometry,
+        geometry=change.geometry if change.geometry is not None else old.geometry,
         attributes=_carried_attributes(old, change),
     )
     provenance = Provenance(kind=ProvenanceKind.human, annotator_id=actor.user_id)

@@ -21,7 +21,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BBOX_TOLERANCE", "EDGE_EPS", "MAX_MASK_SIDE", "check_box", "check_geometry", "polygon_bbox"]
+__all__ = [
+    "BBOX_TOLERANCE",
+    "EDGE_EPS",
+    "MAX_MASK_SIDE",
+    "check_box",
+    "check_geometry",
+    "implied_box",
+    "polygon_bbox",
+]
 
 BBOX_TOLERANCE = 1e-6
 EDGE_EPS = 1e-6  # px a coordinate may pass an image edge by
@@ -118,8 +126,8 @@ def _mask(geometry: Any, box: tuple[Any, ...], width: int | None, height: int | 
         return f"RLE size {size} out of range (each side 1..{MAX_MASK_SIDE} px)"
     if (width is not None and w != width) or (height is not None and h != height):
         return f"RLE size [{h}, {w}] differs from the image's size {width}x{height} (size is [height, width])"
-    if not isinstance(counts, str) or not counts:
-        return "RLE counts must be a non-empty COCO compressed string"
+    if not isinstance(counts, str) or not counts or not counts.isascii():
+        return "RLE counts must be a non-empty COCO compressed string (characters '0'..'o')"
     if len(counts) > 7 * (h * w + 1):
         return "RLE counts longer than any mask of this size"
     try:
@@ -211,3 +219,35 @@ def check_geometry(
     if geometry is None:
         return f"a {geometry_type} label needs its geometry"
     return None
+
+
+def implied_box(
+    geometry_type: str, geometry: Any, bbox: tuple[float, float, float, float] | None = None
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """The ``x, y, w, h`` a label of this geometry is stored with: a polygon's points' extent, a mask's
+    box, a keypoint object's ``bbox`` when given (else its labelled points' extent), a box's ``bbox``, none
+    for a tag. None where the geometry cannot be read: :func:`check_geometry` then names what is wrong."""
+    none = (None, None, None, None)
+    g = geometry if isinstance(geometry, Mapping) else {}
+    try:
+        if geometry_type == "polygon":
+            return polygon_bbox(g["polygons"])
+        if geometry_type == "mask":
+            from quality_gates.errors import InputFormatError
+            from quality_gates.rle import Rle
+
+            h, w = g["rle"]["size"]
+            try:
+                x, y, bw, bh = Rle.from_string(g["rle"]["counts"], int(h), int(w)).bbox.tolist()
+            except InputFormatError:
+                return none
+            return float(x), float(y), float(bw), float(bh)
+        if geometry_type == "keypoints" and bbox is None:
+            seen = [(float(p[0]), float(p[1])) for p in g["keypoints"] if p[2] > 0]
+            xs, ys = [p[0] for p in seen], [p[1] for p in seen]
+            return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return none
+    if geometry_type == "tag":
+        return none
+    return bbox if bbox is not None else none

@@ -18,6 +18,7 @@ from inference.active import Diversity, Uncertainty
 from inference.calibrate import calibration_evidence, get_calibration
 from inference.review import QueueEntry
 from lineage.errors import InvalidInput
+from lineage.labels.geometry import implied_box
 from lineage.models import Annotation, AutoLabelRun, ModelVersion, Review, ReviewDecision, RunState
 from lineage.schemas import resolve_schema_ref
 from service.actions.context import Context, authorize
@@ -235,10 +236,23 @@ def decide_review(
 
 
 def add_review_label(
-    ctx: Context, project_id: int, queue_id: int, *, category: str, x: float, y: float, w: float, h: float
+    ctx: Context,
+    project_id: int,
+    queue_id: int,
+    *,
+    category: str,
+    x: float | None = None,
+    y: float | None = None,
+    w: float | None = None,
+    h: float | None = None,
+    geometry_type: str = "box",
+    geometry: dict[str, Any] | None = None,
 ) -> Annotation:
-    """Add a box the model missed to the row's item (a ``human`` label; pixels, top-left corner)."""
+    """Add a label the model missed to the row's item (a ``human`` label): a box (pixels, top-left corner),
+    or a polygon, mask, keypoint object or tag with its geometry, whose box follows from it."""
     authorize(ctx, "add_review_queue_label", project_id=project_id)
+    if geometry_type != "box":
+        x, y, w, h = implied_box(geometry_type, geometry, None if None in (x, y, w, h) else (x, y, w, h))  # type: ignore[arg-type]
     new_id = review.add_label(
         ctx.session,
         actor=ctx.actor,
@@ -249,6 +263,8 @@ def add_review_label(
         y=y,
         w=w,
         h=h,
+        geometry_type=geometry_type,
+        geometry=geometry,
     )
     found = ctx.session.get(Annotation, new_id)
     assert found is not None

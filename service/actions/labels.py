@@ -11,10 +11,8 @@ from sqlmodel import col, select
 
 from lineage import labels as ann
 from lineage.errors import InvalidInput, NotFound
-from lineage.labels.geometry import polygon_bbox
+from lineage.labels.geometry import implied_box
 from lineage.models import Annotation, DatasetVersion, Item, ProvenanceKind, Review, ReviewDecision, Role
-from quality_gates.errors import InputFormatError
-from quality_gates.rle import Rle
 from service.actions.context import Context, authorize
 from service.actions.versions import find_version
 
@@ -42,29 +40,14 @@ class LabelSpec:
     geometry: dict[str, Any] | None = None
 
     def box(self) -> tuple[float | None, float | None, float | None, float | None]:
-        """The row's ``x, y, w, h``: given, or implied by the geometry (None where it cannot be read: the
-        record's validation then names what is wrong)."""
-        none = (None, None, None, None)
-        g = self.geometry if isinstance(self.geometry, dict) else {}
-        try:
-            if self.geometry_type == "polygon":
-                return polygon_bbox(g["polygons"])
-            if self.geometry_type == "mask":
-                h, w = g["rle"]["size"]
-                x, y, bw, bh = Rle.from_string(g["rle"]["counts"], int(h), int(w)).bbox.tolist()
-                return float(x), float(y), float(bw), float(bh)
-            if self.geometry_type == "keypoints" and self.bbox is None:
-                seen = [(float(p[0]), float(p[1])) for p in g["keypoints"] if p[2] > 0]
-                xs, ys = [p[0] for p in seen], [p[1] for p in seen]
-                return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
-        except (KeyError, TypeError, ValueError, IndexError, InputFormatError):
-            return none
-        return self.bbox if self.bbox is not None else none
+        """The row's ``x, y, w, h``: given, or implied by the geometry (``lineage.labels.geometry.implied_box``)."""
+        return implied_box(self.geometry_type, self.geometry, self.bbox)
 
 
 @dataclass(frozen=True, slots=True)
 class Correction:
-    """What a correction changes: the class, any of the box's ``x, y, w, h``, the attributes (None: kept)."""
+    """What a correction changes: the class, any of the box's ``x, y, w, h``, the attributes, the geometry of a
+    polygon, mask or keypoint object (None: kept)."""
 
     category: str | None = None
     x: float | None = None
@@ -72,17 +55,30 @@ class Correction:
     w: float | None = None
     h: float | None = None
     attributes: dict[str, Any] | None = None
+    geometry: dict[str, Any] | None = None
 
     @classmethod
     def of_box(
-        cls, category: str | None, bbox: Sequence[float] | None, attributes: dict[str, Any] | None = None
+        cls,
+        category: str | None,
+        bbox: Sequence[float] | None,
+        attributes: dict[str, Any] | None = None,
+        geometry: dict[str, Any] | None = None,
     ) -> Correction:
         """A correction giving the whole box ``(x, y, w, h)`` at once (or none of it)."""
         x, y, w, h = bbox if bbox is not None else (None, None, None, None)
-        return cls(category=category, x=x, y=y, w=w, h=h, attributes=attributes)
+        return cls(category=category, x=x, y=y, w=w, h=h, attributes=attributes, geometry=geometry)
 
     def change(self) -> ann.BoxChange:
-        return ann.BoxChange(category=self.category, x=self.x, y=self.y, w=self.w, h=self.h, attributes=self.attributes)
+        return ann.BoxChange(
+            category=self.category,
+            x=self.x,
+            y=self.y,
+            w=self.w,
+            h=self.h,
+            attributes=self.attributes,
+            geometry=self.geometry,
+        )
 
 
 def live_labels(

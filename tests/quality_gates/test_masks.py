@@ -552,3 +552,13 @@ def test_bulk_conversion_names_the_first_bad_object(bad: Any, message: str) -> N
     with pytest.raises(InputFormatError, match=message) as err:
         rles_from_segmentations(segs, [12] * 4, [10] * 4, names=names)
     assert "annotations[2].segmentation" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [[2**63 - 1, 2**63 - 1, 8002], [2**64 - 1, 1], np.array([2**63 + 5, 3], dtype=np.uint64), [10**30, 1], [8001, 0]],
+)
+def test_counts_that_would_wrap_around_or_overrun_the_mask_are_refused(counts: object) -> None:
+    """Huge runs must not sum past int64 into a plausible total (a mask that never encodes)."""
+    with pytest.raises(InputFormatError):
+        Rle(80, 100, counts)

@@ -182,3 +182,34 @@ def test_an_item_s_image_is_served_as_committed_and_drawn_under_its_labels(env: 
     drawn = draw_labels([polygon], image=picture, classes=[{"name": "road", "geometry": "polygon"}])
     assert drawn.image.size[0] >= 40 and drawn.image.getpixel((35, 25))[:3] == (10, 90, 200)  # outside: the pixels
     assert drawn.image.getpixel((10, 10))[:3] != (10, 90, 200)  # inside: the polygon's fill over them
+
+
+def test_a_correction_replaces_a_polygon_and_its_box_follows(env: Env) -> None:
+    r = env.post(
+        {"item_uri": "a.png", "category": "road", "geometry_type": "polygon",
+         "geometry": {"polygons": [[1, 1, 10, 1, 10, 10]]}, "attributes": {"coco": {"area": 40.5, "iscrowd": 0}}},
+        {"item_uri": "a.png", "category": "night", "geometry_type": "tag"},
+    )  # fmt: skip
+    polygon_id, tag_id = r.json()["ids"]
+    url = f"{API}/projects/{env.world.project.id}/annotations"
+    fixed = env.client.post(
+        f"{url}/{polygon_id}/corrections",
+        json={"geometry": {"polygons": [[2, 3, 30, 3, 30, 20, 2, 20]]}, "reason": "traced the road again"},
+        headers=env.world.headers("admin"),
+    )
+    assert fixed.status_code == 201, fixed.text
+    new = fixed.json()
+    assert (new["x"], new["y"], new["w"], new["h"]) == (2, 3, 28, 17) and new["supersedes_id"] == polygon_id
+    assert new["attributes"] == {"coco": {"iscrowd": 0}}  # the source's area described the old outline
+    bad = env.client.post(
+        f"{url}/{new['id']}/corrections",
+        json={"geometry": {"polygons": [[2, 3, 30, 3]]}},
+        headers=env.world.headers("admin"),
+    )
+    assert bad.status_code == 422 and "3" in bad.json()["error"]["message"]
+    retagged = env.client.post(
+        f"{url}/{tag_id}/corrections", json={"category": "night"}, headers=env.world.headers("admin")
+    )
+    assert retagged.status_code == 201 and retagged.json()["geometry_type"] == "tag" and retagged.json()["x"] is None
+    live = {a.id: a for a in env.rows() if a.geometry_type == "polygon"}
+    assert live[new["id"]].geometry == {"polygons": [[2, 3, 30, 3, 30, 20, 2, 20]]}

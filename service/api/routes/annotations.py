@@ -69,7 +69,7 @@ def bulk_create_annotations(
 
 
 def _correction(body: CorrectionIn) -> Correction:
-    return Correction.of_box(body.category, body.bbox, body.attributes)
+    return Correction.of_box(body.category, body.bbox, body.attributes, body.geometry)
 
 
 @router.post(ANNOTATION + "/corrections", name="correct_annotation", response_model=AnnotationPublic, status_code=201)

@@ -199,9 +199,18 @@ def decide_review_queue_item(project_id: RowId, queue_id: RowId, body: DecisionI
 
 @router.post(QUEUE + "/labels", name="add_review_queue_label", response_model=LabelPublic, status_code=201)
 def add_review_queue_label(project_id: RowId, queue_id: RowId, body: NewBoxIn, ctx: ContextDep) -> Annotation:
-    """Add a box the model missed (a ``human`` label)."""
+    """Add a label the model missed (a ``human`` label): a box, or a polygon, mask, keypoints or tag."""
     return actions.add_review_label(
-        ctx, project_id, queue_id, category=body.category, x=body.x, y=body.y, w=body.w, h=body.h
+        ctx,
+        project_id,
+        queue_id,
+        category=body.category,
+        x=body.x,
+        y=body.y,
+        w=body.w,
+        h=body.h,
+        geometry_type=body.geometry_type,
+        geometry=body.geometry,
     )
 
 

@@ -10,7 +10,8 @@ from pydantic import Field, computed_field
 
 from inference.review import QueueEntry
 from lineage.models import ReviewDecision, RunState
-from service.api.schemas.common import InputModel, OutputModel, RowId, Seed
+from lineage.schemas import GeometryType
+from service.api.schemas.common import FreeJson, InputModel, OutputModel, RowId, Seed
 
 __all__ = [
     "BoxIn",
@@ -163,11 +164,14 @@ class QueuePublic(OutputModel):
 
 
 class BoxIn(InputModel):
+    """A correction (None: kept): the class, the box, or the geometry of a polygon, mask or keypoint object."""
+
     category: str | None = Field(default=None, max_length=100)
     x: float | None = None
     y: float | None = None
     w: float | None = None
     h: float | None = None
+    geometry: FreeJson | None = None
 
 
 class DecisionIn(InputModel):
@@ -187,11 +191,16 @@ class DecisionPublic(OutputModel):
 
 
 class NewBoxIn(InputModel):
+    """A label the model missed: a box ``x, y, w, h``, or another ``geometry_type`` with its ``geometry`` (a
+    ``tag`` has neither; see ``LabelIn``)."""
+
     category: str = Field(min_length=1, max_length=100)
-    x: float
-    y: float
-    w: float
-    h: float
+    geometry_type: GeometryType = "box"
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
+    geometry: FreeJson | None = None
 
 
 class ResolveIn(InputModel):

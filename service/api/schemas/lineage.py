@@ -208,9 +208,13 @@ class AnnotationPublic(OutputModel):
 
 
 class CorrectionIn(InputModel):
+    """What changes (None: kept): the class, the box, the attributes, or the geometry of a polygon, mask or
+    keypoint object (as ``LabelIn`` gives it; the box then follows from it)."""
+
     category: str | None = Field(default=None, min_length=1, max_length=100)
     bbox: list[float] | None = Field(default=None, min_length=4, max_length=4)
     attributes: FreeJson | None = None
+    geometry: FreeJson | None = None
     reason: str = Field(default="", max_length=2000)
 
 
