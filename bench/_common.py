@@ -28,6 +28,12 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from quality_gates.coco import CocoDataset, parse_coco_instances  # noqa: E402
+from quality_gates.coco_shapes import (  # noqa: E402
+    parse_coco_keypoints,
+    parse_coco_masks,
+    parse_keypoint_results,
+    parse_mask_results,
+)
 from quality_gates.errors import InputFormatError  # noqa: E402
 from quality_gates.keypoints import KeypointSet  # noqa: E402
 from quality_gates.masks import MaskSet  # noqa: E402
@@ -221,133 +227,19 @@ def make_keypoint_data(
     return {"images": images, "categories": cats, "annotations": anns}, dets, sigmas
 
 
-def _fail(source: str, field: str, message: str) -> InputFormatError:
-    return InputFormatError(source, field, message)
-
-
-def _field(records: list[Any], key: str, *, source: str, section: str) -> list[Any]:
-    """``record[key]`` of every record, or an error naming the first record without it."""
-    try:
-        return [r[key] for r in records]
-    except (KeyError, TypeError):
-        for i, r in enumerate(records):
-            if not isinstance(r, dict):
-                raise _fail(source, f"{section}[{i}]", f"must be an object, got {type(r).__name__}") from None
-            if key not in r:
-                raise _fail(source, f"{section}[{i}].{key}", "missing") from None
-        raise
-
-
-def _ints(values: list[Any], records: list[Any], *, source: str, section: str, key: str) -> np.ndarray:
-    arr = np.array(values) if values else np.zeros(0, dtype=np.int64)
-    if arr.ndim == 1 and arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise _fail(source, f"{section}[{i}].{key}", f"must be an integer, got {v!r}")
-    raise _fail(source, f"{section}.{key}", "could not be read as integers")
-
-
-def _lookup(values: np.ndarray, known: np.ndarray, *, source: str, section: str, key: str) -> np.ndarray:
-    pos = np.minimum(np.searchsorted(known, values), len(known) - 1)
-    bad = known[pos] != values
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise _fail(source, f"{section}[{i}].{key}", f"unknown id {int(values[i])}")
-    return pos.astype(np.int64)
-
-
-def _results_columns(
-    data: Any, ds: CocoDataset, *, source: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Validated ``image_id`` (ids), image index, category index and ``score`` columns of a results list."""
-    if not isinstance(data, list) or not data:
-        raise _fail(source, "", "must be a non-empty COCO results list")
-    img = _ints(_field(data, "image_id", source=source, section=""), data, source=source, section="", key="image_id")
-    cat = _ints(
-        _field(data, "category_id", source=source, section=""), data, source=source, section="", key="category_id"
-    )
-    raw = _field(data, "score", source=source, section="")
-    try:
-        score = np.array(raw, dtype=np.float64)
-    except (TypeError, ValueError):
-        score = np.full(len(raw), np.nan)
-    bad = ~np.isfinite(score) | (score < 0) | np.array([isinstance(v, bool | str) for v in raw])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise _fail(source, f"[{i}].score", f"must be a finite number >= 0, got {raw[i]!r}")
-    img_idx = _lookup(img, ds.image_ids, source=source, section="", key="image_id")
-    cat_idx = _lookup(cat, ds.category_ids, source=source, section="", key="category_id")
-    return img, img_idx, cat_idx, score
-
-
-def _image_hw(ds: CocoDataset, img_idx: np.ndarray, *, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Integer heights and widths of the images ``img_idx`` (masks need whole-pixel sizes)."""
-    wh = ds.image_size
-    if not np.array_equal(wh, np.round(wh)):
-        i = int(np.flatnonzero((wh != np.round(wh)).any(axis=1))[0])
-        raise _fail(source, f"images (id {int(ds.image_ids[i])})", "width and height must be whole pixels for masks")
-    return wh[img_idx, 1].astype(np.int64), wh[img_idx, 0].astype(np.int64)
-
-
 def parse_segm(gt: dict[str, Any], dets: list[dict[str, Any]]) -> tuple[CocoDataset, MaskSet, MaskSet]:
-    """COCO instances dict and RLE results list to ground-truth and detection :class:`MaskSet` s, validated.
-
-    Ground truth: ``parse_coco_instances`` (ids, boxes, ``area``, ``iscrowd``) plus ``rles_from_segmentations``
-    of every ``segmentation`` (polygons and RLEs, sizes checked against the image). Results: ``image_id``,
-    ``category_id``, ``score`` validated and looked up; ``segmentation`` through ``rles_from_segmentations``;
-    ``MaskSet.build`` gives mask area and box (pycocotools' ``loadRes`` for results without ``bbox``).
-    """
+    """COCO instances dict and RLE results list to ground-truth and detection :class:`MaskSet` s, validated, by
+    the parsers ``labelgate gate check`` runs (``quality_gates.coco`` and ``quality_gates.coco_shapes``)."""
     ds = parse_coco_instances(gt)
-    anns = gt["annotations"]
-    segs = _field(anns, "segmentation", source="ground truth", section="annotations")
-    pos = np.searchsorted(ds.image_ids, ds.boxes.image)
-    h, w = _image_hw(ds, pos, source="ground truth")
-    names = [f"annotations[{i}].segmentation" for i in range(len(anns))]
-    g = MaskSet(ds.boxes, tuple(rles_from_segmentations(segs, h, w, names=names)))
-    img, img_idx, cat, score = _results_columns(dets, ds, source="results")
-    segs = _field(dets, "segmentation", source="results", section="")
-    h, w = _image_hw(ds, img_idx, source="results")
-    rles = rles_from_segmentations(segs, h, w, names=[f"[{i}].segmentation" for i in range(len(dets))])
-    return ds, g, MaskSet.build(img, cat, rles, score=score)
+    return ds, parse_coco_masks(gt, ds), parse_mask_results(dets, ds, source="results")
 
 
 def parse_keypoints(gt: dict[str, Any], dets: list[dict[str, Any]]) -> tuple[CocoDataset, KeypointSet, KeypointSet]:
-    """COCO keypoints dict and results list to :class:`KeypointSet` s, validated.
-
-    Ground truth: ``parse_coco_instances`` plus ``keypoints`` (3K numbers each, K from the categories'
-    ``keypoints`` names) and ``num_keypoints``. Results: ``image_id``, ``category_id``, ``score`` validated and
-    looked up, ``keypoints`` (3K numbers) through ``KeypointSet.build`` (box and area from the points' extent,
-    as ``loadRes``).
-    """
+    """COCO keypoints dict and results list to :class:`KeypointSet` s, validated, by the parsers ``labelgate
+    gate check`` runs; K is the categories' ``keypoints`` list's length."""
     ds = parse_coco_instances(gt)
     ks = {len(c.get("keypoints", [])) for c in gt["categories"]}
     if len(ks) != 1 or 0 in ks:
-        raise _fail("ground truth", "categories", "every category needs the same non-empty 'keypoints' list")
-    k = ks.pop()
-
-    def points(records: list[Any], source: str, section: str) -> np.ndarray:
-        raw = _field(records, "keypoints", source=source, section=section)
-        try:
-            arr = np.array(raw, dtype=np.float64)
-        except (TypeError, ValueError):
-            arr = np.zeros(0)
-        if arr.shape != (len(records), 3 * k):
-            for i, v in enumerate(raw):
-                if not isinstance(v, list) or len(v) != 3 * k:
-                    raise _fail(source, f"{section}[{i}].keypoints", f"must be a list of {3 * k} numbers")
-            raise _fail(source, f"{section}.keypoints", "could not be read as numbers")
-        return arr.reshape(len(records), k, 3)
-
-    anns = gt["annotations"]
-    kp = points(anns, "ground truth", "annotations")
-    nk = _ints(
-        _field(anns, "num_keypoints", source="ground truth", section="annotations"), anns,
-        source="ground truth", section="annotations", key="num_keypoints",
-    )  # fmt: skip
-    g = KeypointSet(ds.boxes, kp, nk)
-    img, _, cat, score = _results_columns(dets, ds, source="results")
-    return ds, g, KeypointSet.build(img, cat, points(dets, "results", ""), score=score)
-
-
-__all__ = ["cpu_model", "machine", "make_keypoint_data", "make_segm_data", "parse_keypoints", "parse_segm"]
+        raise InputFormatError("ground truth", "categories", "every category needs the same non-empty 'keypoints' list")
+    gt_set = parse_coco_keypoints(gt, ds)
+    return ds, gt_set, parse_keypoint_results(dets, ds, num_points=ks.pop(), source="results")

@@ -8,9 +8,9 @@ duplicates and false positives) is held in memory as a COCO keypoints dict and a
 with its own sigmas (pycocotools evaluates one sigma vector, so one category per dataset). Each timed run
 starts from those Python objects and ends with the 10 summary stats:
 
-- labelgate: ``_common.parse_keypoints`` (quality_gates has no parser of COCO keypoint results yet, so the
-  benchmark's conversion is timed: ``parse_coco_instances``, the ``keypoints`` and ``num_keypoints`` fields
-  validated, the results' ids and scores validated and looked up, ``KeypointSet.build``) + ``coco_evaluate``;
+- labelgate: the parsers ``labelgate gate check`` runs (``parse_coco_instances``, then
+  ``quality_gates.coco_shapes.parse_coco_keypoints`` and ``parse_keypoint_results``: points, visibility and
+  ``num_keypoints`` validated, ids and scores looked up) + ``coco_evaluate``;
 - faster-coco-eval: ``COCO(dict)`` + ``loadRes(list)`` + ``COCOeval_faster(..., "keypoints")``
   evaluate/accumulate/summarize;
 - pycocotools: ``COCO`` + ``loadRes`` + ``COCOeval(..., "keypoints")``, at ``--pycocotools-size`` images

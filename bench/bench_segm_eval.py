@@ -6,9 +6,9 @@ regions as uncompressed RLE; detections as compressed RLE, as real models give: 
 class confusions, duplicates and false positives) is held in memory as a COCO instances dict and a results
 list. Each timed run starts from those Python objects and ends with the 12 summary stats:
 
-- labelgate: ``_common.parse_segm`` (quality_gates has no parser of COCO segmentation results yet, so the
-  benchmark's conversion is timed: ``parse_coco_instances``, ``rles_from_segmentations`` of every polygon and
-  RLE, the results' ids and scores validated and looked up, ``MaskSet.build``) + ``coco_evaluate``;
+- labelgate: the parsers ``labelgate gate check`` runs (``parse_coco_instances``, then
+  ``quality_gates.coco_shapes.parse_coco_masks`` and ``parse_mask_results``: every polygon rasterised and
+  RLE decoded, ids and scores validated and looked up) + ``coco_evaluate``;
 - faster-coco-eval: ``COCO(dict)`` + ``loadRes(list)`` + ``COCOeval_faster(..., "segm")``
   evaluate/accumulate/summarize (its defaults, so up to 8 threads for mask IoU);
 - pycocotools: ``COCO`` + ``loadRes`` + ``COCOeval(..., "segm")``, at ``--pycocotools-size`` images

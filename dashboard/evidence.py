@@ -183,9 +183,29 @@ def plots(evaluation: Mapping[str, Any]) -> None:
         _classification(classification)
 
 
+#: The classify gates whose evidence is the classification report at the model's threshold.
+_CLASSIFY_GATES = ("accuracy", "f1", "precision", "recall", "hamming_loss")
+
+
+def _from_gate(ev: Mapping[str, Any]) -> dict[str, Any]:
+    """A classify gate's evidence (``quality_gates.evidence_classify.ClassificationEvidence``: per-class
+    ``precision``/``recall``/``f1``/``support`` maps) in the shape :func:`_classification` draws."""
+    names = [str(n) for n in (ev.get("support") or {})]
+    per = {n: {k: (ev.get(k) or {}).get(n) for k in ("precision", "recall", "f1", "support")} for n in names}
+    f1s = [v for v in (per[n]["f1"] for n in names) if isinstance(v, int | float)]
+    keys = ("multi_label", "accuracy", "hamming_loss", "n_items", "n_missing", "threshold")
+    return {**{k: ev.get(k) for k in keys}, "macro": {"f1": sum(f1s) / len(f1s) if f1s else None}, "per_class": per}
+
+
 def classification_of(evaluation: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The classification evidence of a report: ``evidence.classification`` (else a top-level
-    ``classification``); None when the report has none."""
+    """The classification evidence of a report: the evidence of its first classify gate (accuracy, f1,
+    precision, recall, hamming_loss: the classification report at the model's threshold), else
+    ``evidence.classification`` or a top-level ``classification``; None when the report has none."""
+    for name in _CLASSIFY_GATES:
+        gate = _gate_by_name(evaluation, name)
+        ev = gate.get("evidence") if gate is not None else None
+        if isinstance(ev, Mapping) and isinstance(ev.get("support"), Mapping):
+            return _from_gate(ev)
     evidence = evaluation.get("evidence") or {}
     found = evidence.get("classification") if isinstance(evidence, Mapping) else None
     if found is None:

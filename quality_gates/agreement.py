@@ -13,7 +13,8 @@ distances δ² are the package's (nominal, ordinal, interval, ratio), so both gi
 (:func:`alpha_reference` wraps the package for cross-checks). Alpha is NaN when undefined: fewer than two
 distinct values, or no unit coded by two coders.
 
-For detection, boxes are first grouped into *object units* across annotators by IoU; an annotator who
+For detection, boxes are first grouped into *object units* across annotators by IoU (mask IoU for instance
+masks, OKS for keypoint objects, the unit's first object giving OKS its scale); an annotator who
 labelled the image but has no box in a unit contributes the value "no object", one who did not label the
 image contributes nothing (missing). Per-class alpha is Krippendorff's category-specific alpha: the data
 reduced to "class c" versus "anything else" (including "no object").
@@ -21,7 +22,7 @@ reduced to "class c" versus "anything else" (including "no object").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,11 +31,13 @@ import numpy as np
 from quality_gates._types import FloatArray, IntArray
 from quality_gates.boxes import BoxSet, LabelSet
 from quality_gates.matching import match_by_iou
+from quality_gates.shapes import concat, overlap_fn, rows_of
 
 __all__ = [
     "AgreementReport",
     "Level",
     "ObjectUnits",
+    "alpha_from_counts",
     "alpha_per_class",
     "alpha_reference",
     "detection_agreement",
@@ -94,6 +97,47 @@ def _distance(domain: FloatArray, n_v: FloatArray, level: Level) -> FloatArray:
     raise ValueError(f"unknown level of measurement {level!r}; expected nominal, ordinal, interval or ratio")
 
 
+def alpha_from_counts(
+    counts: FloatArray,
+    *,
+    level: Level = "nominal",
+    domain: FloatArray | None = None,
+    weights: FloatArray | None = None,
+) -> float:
+    """Krippendorff's alpha from unit-by-value counts (:func:`value_counts`' first result), NaN when undefined.
+
+    Args:
+        counts: (units, V) how many coders gave each unit each value.
+        level ("nominal"): level of measurement.
+        domain (None): (V,) the sorted values (needed beyond nominal); default ``0..V-1``.
+        weights (None): (units,) how many units each row stands for (rows of equal counts gathered once).
+    """
+    c_all = np.asarray(counts, dtype=np.float64)
+    m = c_all.sum(axis=1)
+    pairable = m >= 2
+    n_values = c_all.shape[1]
+    if weights is not None:
+        pairable &= np.asarray(weights) > 0
+    if n_values < 2 or not pairable.any():
+        return float("nan")
+    c = c_all[pairable]
+    w = 1.0 / (m[pairable] - 1)
+    if weights is not None:
+        w = w * np.asarray(weights, dtype=np.float64)[pairable]
+    cw = c * w[:, None]
+    o = cw.T @ c
+    o[np.diag_indices_from(o)] -= cw.sum(axis=0)
+    n_v = o.sum(axis=0)
+    n = n_v.sum()
+    e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1)
+    dom = np.arange(n_values, dtype=np.float64) if domain is None else np.asarray(domain, dtype=np.float64)
+    d = _distance(dom, n_v, level)
+    denom = float((e * d).sum())
+    if denom == 0:
+        return float("nan")
+    return float(1 - (o * d).sum() / denom)
+
+
 def krippendorff_alpha(
     data: FloatArray,
     *,
@@ -109,22 +153,7 @@ def krippendorff_alpha(
             default the distinct values present.
     """
     counts, domain = value_counts(data, value_domain=value_domain)
-    m = counts.sum(axis=1)
-    pairable = m >= 2
-    if len(domain) < 2 or not pairable.any():
-        return float("nan")
-    c = counts[pairable]
-    w = 1.0 / (m[pairable] - 1)
-    o = (c * w[:, None]).T @ c
-    o[np.diag_indices_from(o)] -= (c * w[:, None]).sum(axis=0)
-    n_v = o.sum(axis=0)
-    n = n_v.sum()
-    e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1)
-    d = _distance(domain, n_v, level)
-    denom = float((e * d).sum())
-    if denom == 0:
-        return float("nan")
-    return float(1 - (o * d).sum() / denom)
+    return alpha_from_counts(counts, level=level, domain=domain)
 
 
 def alpha_reference(data: FloatArray, *, level: Level = "nominal", value_domain: Any = None) -> float:
@@ -169,39 +198,49 @@ class ObjectUnits:
     no_object: int
 
 
-def object_units(label_sets: Mapping[str, LabelSet], *, num_classes: int, iou: float = 0.5) -> ObjectUnits:
-    """Group boxes across annotators into object units by IoU.
+def object_units(
+    label_sets: Mapping[str, LabelSet],
+    *,
+    num_classes: int,
+    iou: float = 0.5,
+    sigmas: Sequence[float] | FloatArray | None = None,
+) -> ObjectUnits:
+    """Group objects across annotators into object units by overlap.
 
-    Annotators are taken in name order. The first one's boxes open units; each next annotator's boxes are
-    matched one-to-one to the existing units of the same image by descending IoU (class-agnostic, so a
-    class disagreement stays inside one unit), against the box that opened the unit; unmatched boxes open
-    new units. Each annotator contributes at most one box per unit.
+    Annotators are taken in name order. The first one's objects open units; each next annotator's objects
+    are matched one-to-one to the existing units of the same image by descending overlap (class-agnostic, so
+    a class disagreement stays inside one unit), against the object that opened the unit; unmatched objects
+    open new units. Each annotator contributes at most one object per unit.
 
     Args:
-        label_sets: annotator name → labels and the images they labelled (None: all images seen).
+        label_sets: annotator name → labels (boxes, masks or keypoint objects, all of one kind) and the images
+            they labelled (None: all images seen).
         num_classes: K; "no object" is coded as K.
-        iou (0.5): IoU needed to join a unit.
+        iou (0.5): overlap needed to join a unit: box IoU, mask IoU, or OKS (the unit's first object giving
+            the scale).
+        sigmas (None): OKS sigmas, required for keypoint objects.
     """
     names = tuple(sorted(label_sets))
-    all_images = np.unique(
-        np.concatenate([ls.boxes.image for ls in label_sets.values()] or [np.zeros(0, dtype=np.int64)])
-    )
-    unit_img = np.zeros(0, dtype=np.int64)
-    unit_box = np.zeros((0, 4))
+    sets: list[Any] = [label_sets[n].boxes for n in names]  # one kind for all: BoxSet, MaskSet or KeypointSet
+    all_images = np.unique(np.concatenate([rows_of(s).image for s in sets] or [np.zeros(0, dtype=np.int64)]))
+    openers: list[Any] = []  # per coder, the objects that opened units, in unit order
     members: list[tuple[IntArray, IntArray]] = []  # per coder: (unit index, class)
-    for name in names:
-        b = label_sets[name].boxes
-        units = BoxSet(unit_img, np.zeros(len(unit_img), dtype=np.int64), unit_box)
-        mine = BoxSet(b.image, np.zeros(len(b), dtype=np.int64), b.xywh)
-        dt_match, _, _ = match_by_iou(units, mine, iou_threshold=iou, classwise=False)
+    n_units = 0
+    for mine in sets:
+        b = rows_of(mine)
+        units = concat(openers, like=mine) if openers else mine.select(np.zeros(0, dtype=np.int64))
+        u = rows_of(units)
+        fn = overlap_fn(mine, units, sigmas=sigmas, crowd=False)
+        plain_units = BoxSet(u.image, np.zeros(len(u), dtype=np.int64), u.xywh)
+        plain_mine = BoxSet(b.image, np.zeros(len(b), dtype=np.int64), b.xywh)
+        dt_match, _, _ = match_by_iou(plain_units, plain_mine, iou_threshold=iou, classwise=False, iou_fn=fn)
         new = dt_match < 0
-        first_new = len(unit_img)
         unit_of = dt_match.copy()
-        unit_of[new] = first_new + np.arange(int(new.sum()))
-        unit_img = np.concatenate([unit_img, b.image[new]])
-        unit_box = np.concatenate([unit_box, b.xywh[new]])
+        unit_of[new] = n_units + np.arange(int(new.sum()))
+        n_units += int(new.sum())
+        openers.append(mine.select(new))
         members.append((unit_of, b.category))
-    n_units = len(unit_img)
+    unit_img = np.concatenate([rows_of(o).image for o in openers] or [np.zeros(0, dtype=np.int64)])
     data = np.full((len(names), n_units), np.nan)
     for row, name in enumerate(names):
         imgs = label_sets[name].images
@@ -236,16 +275,18 @@ def detection_agreement(
     num_classes: int,
     iou: float = 0.5,
     level: Level = "nominal",
+    sigmas: Sequence[float] | FloatArray | None = None,
 ) -> AgreementReport:
     """Alpha over object units formed by :func:`object_units`, overall and per class.
 
     Args:
-        label_sets: annotator name → labels (two or more annotators).
+        label_sets: annotator name → labels (two or more annotators; boxes, masks or keypoint objects).
         num_classes: K.
-        iou (0.5): IoU for grouping boxes into a unit.
+        iou (0.5): overlap for grouping objects into a unit (box IoU, mask IoU or OKS).
         level ("nominal"): level of measurement of the overall alpha (class labels are nominal).
+        sigmas (None): OKS sigmas, required for keypoint objects.
     """
-    units = object_units(label_sets, num_classes=num_classes, iou=iou)
+    units = object_units(label_sets, num_classes=num_classes, iou=iou, sigmas=sigmas)
     n_pairable = int(((~np.isnan(units.data)).sum(axis=0) >= 2).sum())
     domain = np.arange(num_classes + 1, dtype=np.float64)
     alpha = krippendorff_alpha(units.data, level=level, value_domain=domain)

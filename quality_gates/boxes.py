@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from quality_gates._types import BoolArray, FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from quality_gates.keypoints import KeypointSet
+    from quality_gates.masks import MaskSet
 
 __all__ = ["BoxColumns", "BoxSet", "LabelSet", "box_iou", "iou_at", "pair_iou"]
 
@@ -215,13 +220,14 @@ class LabelSet:
     """One source's labels together with the images it labelled.
 
     Attributes:
-        boxes: the labels.
+        boxes: the labels: boxes, or for segmentation a :class:`~quality_gates.masks.MaskSet`, for pose a
+            :class:`~quality_gates.keypoints.KeypointSet` (the field keeps its name for every kind).
         images (None): (m,) int64 ids of the images this source labelled; an image listed here without
             boxes means "no object", an image not listed means "not labelled" (missing). None: every image
             in scope counts as labelled.
     """
 
-    boxes: BoxSet
+    boxes: BoxSet | MaskSet | KeypointSet
     images: IntArray | None = None
 
     def __post_init__(self) -> None:

@@ -23,9 +23,10 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
 
@@ -38,6 +39,7 @@ __all__ = [
     "SPLIT_NAMES",
     "ClassFileFormat",
     "ClassTable",
+    "LineRecords",
     "class_table_from_paths",
     "read_class_table",
     "to_class_labels",
@@ -54,6 +56,47 @@ SPLIT_NAMES = frozenset({"train", "val", "valid", "validation", "test"})
 _COLUMNS = frozenset({"item", "class", "score"})
 
 
+class LineRecords(Sequence[str]):
+    """``("line 2", "line 3", ...)`` from the rows' line numbers, each string made only when asked for (a
+    million-row file's records cost an int64 array, not a million strings). Equal to the tuple it spells."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, lines: IntArray) -> None:
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        if isinstance(index, slice):
+            return tuple(f"line {n}" for n in self._lines[index].tolist())
+        return f"line {int(self._lines[index])}"
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"line {n}" for n in self._lines.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LineRecords):
+            return bool(np.array_equal(self._lines, other._lines))
+        return (
+            isinstance(other, Sequence)
+            and len(other) == len(self)
+            and all(a == b for a, b in zip(self, other, strict=True))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LineRecords({len(self)} rows)"
+
+
 @dataclass(frozen=True, eq=False)
 class ClassTable:
     """The (item, class[, score]) records of one file, checked and indexed; rows in file order.
@@ -65,7 +108,8 @@ class ClassTable:
         item_index: (n,) int64 row -> index into ``items``.
         class_index: (n,) int64 row -> index into ``classes``.
         scores: (n,) float64 in [0, 1] for predictions, None for labels.
-        records: per row, how errors name it (``"line 4"``, ``'["cat/1.jpg"]'``).
+        records: per row, how errors name it (``"line 4"``, ``'["cat/1.jpg"]'``); a tuple, or for a CSV read
+            whole-column a :class:`LineRecords` that spells ``"line N"`` on demand.
     """
 
     source: str
@@ -74,7 +118,7 @@ class ClassTable:
     item_index: IntArray
     class_index: IntArray
     scores: FloatArray | None
-    records: tuple[str, ...]
+    records: Sequence[str]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -145,7 +189,7 @@ def _score(value: Any, source: str, record: str) -> float:
     return s
 
 
-def _read_csv(text: str, source: str) -> ClassTable:
+def _read_csv_rows(text: str, source: str) -> ClassTable:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header: list[str] | None = None
     out = _Builder(source)
@@ -173,6 +217,114 @@ def _read_csv(text: str, source: str) -> ClassTable:
     if header is None:
         raise InputFormatError(source, "", "empty file: need a header row item,class[,score]")
     return out.build(with_scores="score" in cols)
+
+
+_WS_BYTES = np.zeros(256, dtype=bool)
+_WS_BYTES[[9, 11, 12, 28, 29, 30, 31, 32]] = True  # ASCII whitespace str.strip() removes, less the line breaks
+_UNICODE_WS = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+"""Non-ASCII characters ``str.isspace()`` accepts: with none of them, whitespace is decided byte by byte."""
+
+
+def _read_csv_fast(text: str, source: str) -> ClassTable | None:
+    """The whole-column form of :func:`_read_csv_rows`, or None where it cannot decide alone.
+
+    Only plain files take it: no quote, no NUL, no line break but ``\\n``/``\\r\\n``, no non-ASCII whitespace,
+    no line longer than the csv module's field limit. Their cells are exactly ``line.split(",")``, so the file
+    is split as a whole and checked column by column (header, column counts, empty items and classes, scores,
+    repeated pairs). Any failed check returns None: the row-by-row path then names the first bad record exactly
+    as it always has.
+    """
+    if '"' in text or "\x00" in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    if not text.isascii() and _UNICODE_WS.search(text):
+        return None
+    data = text.encode("utf-8")
+    raw = np.frombuffer(data, dtype=np.uint8)
+    size = len(raw)
+    ends = np.flatnonzero(raw == 10)
+    if not size or raw[-1] != 10:
+        ends = np.append(ends, size)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if len(ends) and int((ends - starts).max()) > csv.field_size_limit():
+        return None
+    low = np.flatnonzero((raw < 33) & (raw != 10))
+    ws = low[_WS_BYTES[raw[low]]]  # the whitespace bytes str.strip() removes (line breaks aside)
+    commas = np.flatnonzero(raw == 44)
+    commas_in = np.searchsorted(commas, ends) - np.searchsorted(commas, starts)
+    soft_in = commas_in
+    if len(ws):
+        soft = np.union1d(commas, ws)
+        soft_in = np.searchsorted(soft, ends) - np.searchsorted(soft, starts)
+    solid = soft_in < ends - starts  # a line of nothing but commas and whitespace is skipped
+    filled = np.flatnonzero(solid)
+    if not len(filled):
+        return None
+    h = int(filled[0])
+    header = [c.strip().lower() for c in data[starts[h] : ends[h]].decode("utf-8").split(",")]
+    if (
+        any(c not in _COLUMNS for c in header)
+        or len(set(header)) != len(header)
+        or not {"item", "class"} <= set(header)
+    ):
+        return None
+    ncol = len(header)
+    rows = filled[1:]
+    n = len(rows)
+    if (commas_in[rows] != ncol - 1).any():
+        return None
+    if not n:
+        cells: list[str] = []
+    elif int(rows[-1]) - h == n:  # the rows are the lines right after the header (blank lines only after them)
+        cells = data[starts[h + 1] : ends[rows[-1]]].decode("utf-8").replace("\n", ",").split(",")
+    else:
+        lines = text.split("\n")
+        cells = ",".join([lines[i] for i in rows.tolist()]).split(",")
+    # whitespace at a line's or a cell's edge: some cell needs strip()
+    needs_strip = bool(len(ws)) and bool(
+        (ws == 0).any()
+        or (ws == size - 1).any()
+        or np.isin(raw[ws[ws > 0] - 1], (10, 44)).any()
+        or np.isin(raw[ws[ws < size - 1] + 1], (10, 44)).any()
+    )
+    col = {name: cells[i::ncol] for i, name in enumerate(header)}
+    if needs_strip:
+        col = {name: list(map(str.strip, values)) for name, values in col.items()}
+    items, classes = col["item"], col["class"]
+    if "" in items or "" in classes:
+        return None
+    scores = None
+    if "score" in col:
+        try:
+            scores = np.fromiter(map(float, col["score"]), dtype=np.float64, count=n)
+        except ValueError:
+            return None
+        if not (np.isfinite(scores).all() and ((scores >= 0.0) & (scores <= 1.0)).all()):
+            return None
+    import pandas as pd  # its hash-based factorize: codes in order of first appearance, as _Builder numbers them
+
+    item_codes, item_uniques = pd.factorize(np.asarray(items, dtype=object))
+    class_codes, class_uniques = pd.factorize(np.asarray(classes, dtype=object))
+    item_names: tuple[str, ...] = tuple(item_uniques.tolist())
+    seen_classes: list[str] = class_uniques.tolist()
+    class_names = tuple(sorted(seen_classes))
+    remap = np.empty(len(class_names), dtype=np.int64)
+    remap[np.argsort(np.asarray(seen_classes, dtype=object), kind="stable")] = np.arange(len(class_names))
+    item_index = item_codes.astype(np.int64, copy=False)
+    class_index = remap[class_codes] if n else np.zeros(0, dtype=np.int64)
+    pair = np.sort(item_index * max(len(class_names), 1) + class_index)
+    if (pair[1:] == pair[:-1]).any():
+        return None
+    return ClassTable(source, item_names, class_names, item_index, class_index, scores, LineRecords(rows + 1))
+
+
+def _read_csv(text: str, source: str) -> ClassTable:
+    """The CSV form: whole columns at once where the file allows, else (and to name an error) row by row."""
+    table = _read_csv_fast(text, source)
+    return _read_csv_rows(text, source) if table is None else table
 
 
 def _read_json(doc: Any, source: str) -> ClassTable:

@@ -22,13 +22,14 @@ are in :mod:`quality_gates.classification_golden`, :mod:`quality_gates.classific
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias, TypeVar
 
 import numpy as np
 
-from quality_gates._types import BoolArray, FloatArray, JsonDict
+from quality_gates._types import BoolArray, FloatArray, IntArray, JsonDict
 
 __all__ = [
     "ClassLabels",
@@ -78,7 +79,9 @@ class ClassLabels:
     num_classes: int
     multi_label: bool = False
     scores: FloatArray | None = None
-    _row: dict[ItemId, int] = field(init=False, repr=False)
+    _row: dict[ItemId, int] | None = field(init=False, repr=False, compare=False)
+    # (items of the set this one was cut from, row here of each of its rows or -1): lookups without a dict
+    _origin: tuple[tuple[ItemId, ...], IntArray] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
@@ -86,21 +89,71 @@ class ClassLabels:
         if np.shape(self.indicator) != (len(self.items), self.num_classes):
             raise ValueError(f"indicator must have shape {(len(self.items), self.num_classes)}")
         object.__setattr__(self, "indicator", np.asarray(self.indicator, dtype=bool))
-        row = {item: i for i, item in enumerate(self.items)}
-        if len(row) != len(self.items):
+        if len(set(self.items)) != len(self.items):
             raise ValueError("item ids must be unique")
         if not self.multi_label and len(self.items):
             bad = np.nonzero(self.indicator.sum(axis=1) != 1)[0]
             if len(bad):
                 raise ValueError(f"item {self.items[int(bad[0])]!r}: single-label needs exactly one class")
-        object.__setattr__(self, "_row", row)
+        object.__setattr__(self, "_row", None)  # built on first use: many sets are never looked up by item
+        object.__setattr__(self, "_origin", None)
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def _rows_by_item(self) -> dict[ItemId, int]:
+        if self._row is None:
+            object.__setattr__(self, "_row", {item: i for i, item in enumerate(self.items)})
+        assert self._row is not None
+        return self._row
+
     def row(self, item: ItemId) -> int:
         """Row of ``item``, -1 when absent."""
-        return self._row.get(item, -1)
+        return self._rows_by_item().get(item, -1)
+
+    def rows(self, items: Sequence[ItemId]) -> IntArray:
+        """(len(items),) the row of each of ``items``, -1 where absent (one pass; the same item tuple, as
+        sources built from one file share, costs nothing)."""
+        if items is self.items or (len(items) == len(self.items) and items == self.items):
+            return np.arange(len(items), dtype=np.int64)
+        origin = self._origin
+        if origin is not None and (items is origin[0] or (len(items) == len(origin[0]) and items == origin[0])):
+            return origin[1].copy()
+        get = self._rows_by_item().get
+        return np.fromiter((get(i, -1) for i in items), dtype=np.int64, count=len(items))
+
+    def at_threshold(self, threshold: float) -> ClassLabels:
+        """The predicted classes scoring at least ``threshold`` (all of them without scores): multi-label
+        keeps each class on its own; single-label keeps an item only when its class does (else it has no
+        prediction)."""
+        if self.scores is None or (threshold <= 0.0 and (self.scores[self.indicator] >= 0).all()):
+            return self
+        keep = self.indicator & (self.scores >= threshold)
+        if self.multi_label:
+            return ClassLabels(self.items, keep, self.num_classes, True, self.scores)
+        rows = keep.any(axis=1)
+        if rows.all():
+            return self
+        items = tuple(np.asarray(self.items, dtype=object)[rows].tolist())
+        out = object.__new__(ClassLabels)  # rows of a checked set: unique items, one class each
+        origin = np.full(len(self.items), -1, dtype=np.int64)
+        origin[rows] = np.arange(len(items))
+        for name, value in (("items", items), ("indicator", self.indicator[rows]), ("num_classes", self.num_classes),
+                            ("multi_label", False), ("scores", self.scores[rows]), ("_row", None),
+                            ("_origin", (self.items, origin))):  # fmt: skip
+            object.__setattr__(out, name, value)
+        return out
+
+    def content_hash(self, *, items_sha256: bytes | None = None) -> str:
+        """SHA-256 hex of the contents: items (with their types), the class sets, K, the mode and the scores.
+        ``items_sha256`` (None): :func:`items_digest` of ``items`` when already known (sources sharing one
+        item tuple hash it once)."""
+        h = hashlib.sha256(b"labelgate.classlabels.v1")
+        h.update(np.array([self.num_classes, int(self.multi_label), len(self.items)], dtype=np.int64).tobytes())
+        h.update(items_sha256 if items_sha256 is not None else items_digest(self.items))
+        h.update(np.packbits(self.indicator).tobytes())
+        h.update(b"\x00" if self.scores is None else b"\x01" + np.ascontiguousarray(self.scores).tobytes())
+        return h.hexdigest()
 
     @classmethod
     def from_mapping(
@@ -160,6 +213,20 @@ class ClassLabels:
         return cls(tuple(i for i, ok in zip(items, keep, strict=True) if ok), ind[keep], k, False, mat[keep])
 
 
+def items_digest(items: tuple[ItemId, ...]) -> bytes:
+    """SHA-256 of an item tuple (types and values), part of :meth:`ClassLabels.content_hash`."""
+    h = hashlib.sha256()
+    try:  # the common case, in one piece: every item with its length
+        text = "".join(items)  # type: ignore[arg-type]
+        h.update(b"str" + np.fromiter(map(len, items), np.int64, len(items)).tobytes())  # type: ignore[arg-type]
+        h.update(text.encode())
+    except TypeError:
+        for item in items:
+            piece = f"{type(item).__name__}:{item}".encode()
+            h.update(len(piece).to_bytes(8, "little") + piece)
+    return h.digest()
+
+
 def _align(truth: ClassLabels, pred: ClassLabels) -> tuple[BoolArray, BoolArray, BoolArray, int]:
     """Truth rows, prediction rows aligned to them (all False where missing), the present mask, n_extra."""
     if (truth.num_classes, truth.multi_label) != (pred.num_classes, pred.multi_label):
@@ -167,11 +234,11 @@ def _align(truth: ClassLabels, pred: ClassLabels) -> tuple[BoolArray, BoolArray,
             f"truth has K={truth.num_classes}, multi_label={truth.multi_label}; predictions have "
             f"K={pred.num_classes}, multi_label={pred.multi_label}: they must agree"
         )
-    rows = np.array([pred.row(i) for i in truth.items], dtype=np.int64)
+    rows = pred.rows(truth.items)
     present = rows >= 0
     p = np.zeros_like(truth.indicator)
     p[present] = pred.indicator[rows[present]]
-    n_extra = sum(truth.row(i) < 0 for i in pred.items)
+    n_extra = len(pred) - int(present.sum())
     return truth.indicator, p, present, n_extra
 
 

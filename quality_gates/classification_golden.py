@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quality_gates._types import JsonDict
-from quality_gates.classification import ClassLabels, ItemId, _align, _names, _ratio
+from quality_gates.classification import ClassLabels, ItemId, _names, _ratio
 from quality_gates.intervals import clopper_pearson_interval, wilson_interval
 
 __all__ = [
@@ -106,31 +106,49 @@ def classification_golden_error(
         confidence (0.95): coverage of the intervals, in (0, 1).
         source ("labels"): name carried into the result.
     """
-    if scope is not None:
-        wanted = set(scope)
-        keep = np.array([i in wanted for i in golden.items], dtype=bool)
-        golden = ClassLabels(
-            tuple(i for i, ok in zip(golden.items, keep, strict=True) if ok),
-            golden.indicator[keep],
-            golden.num_classes,
-            golden.multi_label,
-        )
-    t, p, present, _ = _align(golden, labels)
-    wrong = ~present | (t != p).any(axis=1)
-    if golden.multi_label:
-        differs = (t != p) | ~present[:, None]
-        per = {c: (int(differs[:, c].sum()), len(golden)) for c in range(golden.num_classes)}
+    _check_mode(golden, labels)
+    rows = labels.rows(golden.items)
+    if scope is None:
+        keep = None
+    elif scope is labels.items:  # the items the source labelled: those it has a row for
+        keep = rows >= 0
     else:
-        per = {c: (int((wrong & t[:, c]).sum()), int(t[:, c].sum())) for c in range(golden.num_classes)}
+        wanted = set(scope)
+        keep = np.fromiter((i in wanted for i in golden.items), dtype=bool, count=len(golden))
+    t = golden.indicator if keep is None else golden.indicator[keep]
+    r = rows if keep is None else rows[keep]
+    present = r >= 0
+    p = np.zeros_like(t)
+    p[present] = labels.indicator[r[present]]
+    wrong = ~present | (t != p).any(axis=1)
+    n = len(t)
+    if golden.multi_label:
+        differs = ((t != p) | ~present[:, None]).sum(axis=0)
+        per = {c: (int(differs[c]), n) for c in range(golden.num_classes)}
+    else:
+        wrong_of = np.bincount(t[wrong].argmax(axis=1), minlength=golden.num_classes) if n else t.sum(axis=0)
+        support = t.sum(axis=0)
+        per = {c: (int(wrong_of[c]), int(support[c])) for c in range(golden.num_classes)}
+    judged = np.arange(len(golden)) if keep is None else np.flatnonzero(keep)
+    bad = judged[wrong]
+    wrong_items = tuple(np.asarray(golden.items, dtype=object)[bad].tolist()) if len(bad) else ()
     return ClassificationGoldenError.from_counts(
         source,
         int(wrong.sum()),
-        len(golden),
+        n,
         missing=int((~present).sum()),
         per_class=per,
-        wrong_items=tuple(i for i, w in zip(golden.items, wrong, strict=True) if w),
+        wrong_items=wrong_items,
         confidence=confidence,
     )
+
+
+def _check_mode(golden: ClassLabels, labels: ClassLabels) -> None:
+    if (golden.num_classes, golden.multi_label) != (labels.num_classes, labels.multi_label):
+        raise ValueError(
+            f"truth has K={golden.num_classes}, multi_label={golden.multi_label}; predictions have "
+            f"K={labels.num_classes}, multi_label={labels.multi_label}: they must agree"
+        )
 
 
 @dataclass(frozen=True)

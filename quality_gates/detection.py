@@ -6,19 +6,24 @@ in descending score, the predictions at or above a threshold are matched exactly
 not exist. So counts at any threshold, whole PR curves and the F1-optimal threshold per class come from
 cumulative sums over that one matching. Predictions matched to crowd boxes count neither way.
 
+The objects may be boxes, instance masks or keypoint objects (:mod:`quality_gates.shapes`): the matching's
+overlap is then mask IoU or OKS (``iou`` is that overlap's threshold).
+
 Undefined ratios (``0 / 0``) are NaN, never silently 0 or 1: precision without predictions, recall without
 ground truth.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from quality_gates._types import BoolArray, FloatArray, IntArray
 from quality_gates.boxes import BoxSet
-from quality_gates.matching import match_greedy
+from quality_gates.matching import Matching, PairIouFn, match_greedy
+from quality_gates.shapes import Instances, overlap_fn, rows_of
 
 __all__ = [
     "DetectionCounts",
@@ -179,36 +184,51 @@ class DetectionMatch:
         return np.array([c.best_threshold for c in self.curves()], dtype=np.float64)
 
 
-def match_detections(gt: BoxSet, dt: BoxSet, *, num_classes: int, iou: float = 0.5) -> DetectionMatch:
+def match_detections(
+    gt: Instances,
+    dt: Instances,
+    *,
+    num_classes: int,
+    iou: float = 0.5,
+    sigmas: Sequence[float] | FloatArray | None = None,
+) -> DetectionMatch:
     """Match predictions to ground truth once (class-wise, greedy by score) for threshold-based metrics.
 
     Args:
-        gt: ground truth (crowd boxes act as ignore regions).
-        dt: predictions with ``score``; an unscored set counts as all scores 1.0.
+        gt: ground truth: boxes, masks or keypoint objects (crowd objects act as ignore regions).
+        dt: predictions of the same kind with ``score``; an unscored set counts as all scores 1.0.
         num_classes: K; class indices are ``0..K-1``.
-        iou (0.5): IoU threshold in (0, 1].
+        iou (0.5): overlap threshold in (0, 1]: box IoU, mask IoU or OKS.
+        sigmas (None): OKS sigmas, required for keypoint objects.
     """
-    score = dt.score if dt.score is not None else np.ones(len(dt))
-    scored = BoxSet(dt.image, dt.category, dt.xywh, score=score)
-    m = match_greedy(gt, scored, iou_thresholds=(iou,))
+    g, d = rows_of(gt), rows_of(dt)
+    m = _match(g, d, iou, overlap_fn(dt, gt, sigmas=sigmas))
+    score = d.score if d.score is not None else np.ones(len(d))
     row = m.dt_match[0]
-    crowd = gt.crowd
+    crowd = g.crowd
     hit = row >= 0
-    ignored = np.zeros(len(dt), dtype=bool)
+    ignored = np.zeros(len(d), dtype=bool)
     ignored[hit] = crowd[row[hit]]
     gt_by = np.where(crowd, -1, m.gt_match[0])
-    n_gt = np.bincount(gt.category[~crowd], minlength=num_classes)[:num_classes].astype(np.int64)
-    return DetectionMatch(float(iou), num_classes, dt.category, score, hit & ~ignored, ignored, gt_by, n_gt)
+    n_gt = np.bincount(g.category[~crowd], minlength=num_classes)[:num_classes].astype(np.int64)
+    return DetectionMatch(float(iou), num_classes, d.category, score, hit & ~ignored, ignored, gt_by, n_gt)
+
+
+def _match(gt: BoxSet, dt: BoxSet, iou: float, fn: PairIouFn | None) -> Matching:
+    score = dt.score if dt.score is not None else np.ones(len(dt))
+    scored = BoxSet(dt.image, dt.category, dt.xywh, score=score)
+    return match_greedy(gt, scored, iou_thresholds=(iou,), iou_fn=fn)
 
 
 def confusion_matrix(
-    gt: BoxSet,
-    dt: BoxSet,
+    gt: Instances,
+    dt: Instances,
     *,
     num_classes: int,
     iou: float = 0.5,
     threshold: float = 0.0,
     match: DetectionMatch | None = None,
+    sigmas: Sequence[float] | FloatArray | None = None,
 ) -> IntArray:
     """Confusion matrix with a background row and column, shape (K + 1, K + 1).
 
@@ -221,14 +241,31 @@ def confusion_matrix(
     Crowd boxes and predictions matched to them are left out.
 
     Args:
-        gt, dt: ground truth and predictions.
+        gt, dt: ground truth and predictions (boxes, masks or keypoint objects, both of one kind).
         num_classes: K.
-        iou (0.5): IoU threshold.
+        iou (0.5): overlap threshold (box IoU, mask IoU or OKS).
         threshold (0.0): predictions with ``score >= threshold`` count.
         match (None): a :class:`DetectionMatch` from the same inputs and IoU, to avoid matching twice.
+        sigmas (None): OKS sigmas, required for keypoint objects.
     """
     k = num_classes
-    dm = match or match_detections(gt, dt, num_classes=k, iou=iou)
+    dm = match or match_detections(gt, dt, num_classes=k, iou=iou, sigmas=sigmas)
+    base = overlap_fn(dt, gt, sigmas=sigmas)
+    return _confusion(rows_of(gt), rows_of(dt), dm, base, k=k, iou=iou, threshold=threshold)
+
+
+def _remap(base: PairIouFn, d_rows: IntArray, g_rows: IntArray) -> PairIouFn:
+    """``base`` read through row subsets: row ``i`` of the subset is row ``rows[i]`` of the full set."""
+
+    def fn(di: IntArray, gi: IntArray) -> FloatArray:
+        return base(d_rows[di], g_rows[gi])
+
+    return fn
+
+
+def _confusion(
+    gt: BoxSet, dt: BoxSet, dm: DetectionMatch, base: PairIouFn | None, *, k: int, iou: float, threshold: float
+) -> IntArray:
     cm = np.zeros((k + 1, k + 1), dtype=np.int64)
     active = (dm.score >= threshold) & ~dm.ignored
     hit = active & dm.matched
@@ -244,6 +281,7 @@ def confusion_matrix(
         BoxSet(dt.image[d_rows], dt.category[d_rows], dt.xywh[d_rows], score=dm.score[d_rows]),
         iou_thresholds=(iou,),
         classwise=False,
+        iou_fn=None if base is None else _remap(base, d_rows, g_rows),
     )
     pair = sub.dt_match[0]
     ok = pair >= 0

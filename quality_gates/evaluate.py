@@ -8,6 +8,12 @@ With golden labels and predictions, the report's evidence holds the plot data (:
 PR curves per class and the confusion matrix, at the precision (else recall) gate's IoU (default 0.5) and
 the model threshold (:func:`~quality_gates.gates.model_threshold`), for the predictions on the golden images
 (all of them when ``golden_images`` is not given).
+
+The policy's task must be the inputs' (:class:`~quality_gates.errors.PolicyError` otherwise). Masks are matched
+by mask IoU and judged by COCO ``segm``, keypoint objects by OKS with the inputs' sigmas and COCO
+``keypoints``; classification (:mod:`quality_gates.evaluate_classify`) measures items: accuracy, Hamming
+loss, micro P/R/F1, the misclassification rate and alpha over items, and its plot data are the PR curves of
+the class scores and the item confusion matrix.
 """
 
 from __future__ import annotations
@@ -16,15 +22,17 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from quality_gates.classification import ClassLabels
 from quality_gates.drift import jensen_shannon, psi
-from quality_gates.errors import MissingInputError
-from quality_gates.gates import GATE_FUNCTIONS, model_threshold
+from quality_gates.errors import MissingInputError, PolicyError
+from quality_gates.gates import gate_functions, model_threshold
 from quality_gates.inputs import GateInputs, Measurements
 from quality_gates.plots import ReportEvidence, detection_evidence
 from quality_gates.policy import Policy, policy_hash
+from quality_gates.shapes import rows_of
 from quality_gates.verdict import METRIC_KEYS, GateReport
 
-__all__ = ["PHASES", "Progress", "evaluate", "missing_inputs"]
+__all__ = ["CLASSIFY_PHASES", "PHASES", "Progress", "evaluate", "missing_inputs", "phases"]
 
 #: Told the name of each phase of an evaluation as it starts (for a progress line; never part of the result).
 Progress = Callable[[str], None]
@@ -43,6 +51,25 @@ PHASES: dict[str, str] = {
     "expectations": "Great Expectations…",
     "review_coverage": "review coverage…",
 }
+
+#: The phases of a classification evaluation.
+CLASSIFY_PHASES: dict[str, str] = {
+    "golden_set_error": "golden-set error: comparing labels with the golden items…",
+    "krippendorff_alpha": "Krippendorff's alpha over the annotators' items…",
+    "precision": "scoring predictions against the golden items…",
+    "recall": "scoring predictions against the golden items…",
+    "f1": "scoring predictions against the golden items…",
+    "accuracy": "scoring predictions against the golden items…",
+    "hamming_loss": "scoring predictions against the golden items…",
+    "class_drift_psi": "class drift…",
+    "class_drift_js": "class drift…",
+    "review_coverage": "review coverage…",
+}
+
+
+def phases(task: str) -> dict[str, str]:
+    """Gate name → the phase :func:`evaluate` announces for it, for ``task``."""
+    return CLASSIFY_PHASES if task == "classify" else PHASES
 
 
 def missing_inputs(policy: Policy, inputs: GateInputs) -> list[MissingInputError]:
@@ -65,7 +92,7 @@ def missing_inputs(policy: Policy, inputs: GateInputs) -> list[MissingInputError
         )
     if g.krippendorff_alpha is not None:
         need(len(ann) >= 2, "krippendorff_alpha", f"label sets of two or more annotators (got {len(ann)})")
-    for name in ("precision", "recall", "f1", "map", "ap50"):
+    for name in ("precision", "recall", "f1", "accuracy", "hamming_loss", "map", "ap50"):
         gate = getattr(g, name)
         if gate is None:
             continue
@@ -176,7 +203,8 @@ def _metrics(policy: Policy, m: Measurements, per_class: dict[str, dict[str, Any
             len(m.expectations(duplicate_iou=g.expectations.duplicate_iou, gate="expectations").failed)
         )
     if inp.predictions is not None:
-        n_pred = inp.predictions.at_threshold(thr).class_counts(len(names))
+        assert not isinstance(inp.predictions, ClassLabels)
+        n_pred = rows_of(inp.predictions).at_threshold(thr).class_counts(len(names))
         for k in range(len(names)):
             row(k)["n_pred"] = int(n_pred[k])
     return out
@@ -191,8 +219,9 @@ def _plots(policy: Policy, m: Measurements) -> ReportEvidence:
     match = m.detection_match(baseline="golden", iou=iou, gate="plots")
     predictions = m.predictions(gate="plots", baseline="golden")
     return detection_evidence(
-        inp.golden, predictions, match, class_names=inp.class_names, threshold=model_threshold(policy)
-    )
+        m.baseline("golden", gate="plots"), predictions, match, class_names=inp.class_names,
+        threshold=model_threshold(policy), sigmas=inp.sigmas,
+    )  # fmt: skip
 
 
 def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = None) -> GateReport:
@@ -208,9 +237,17 @@ def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = 
         a frozen :class:`~quality_gates.verdict.GateReport`; ``passed`` is true only if every gate passed.
 
     Raises:
+        PolicyError: the policy's task (``detect`` when unset) is not the inputs' task.
         MissingInputError: a configured gate lacks its input (the message names the gate and the input, and
             how many other gates lack theirs).
     """
+    if policy.effective_task != inputs.task:
+        unset = " (unset: detect)" if policy.task is None else ""
+        raise PolicyError(
+            "task",
+            f"the policy gates task {policy.effective_task!r}{unset} but the labels are {inputs.task!r}; "
+            f"set `task: {inputs.task}` and {inputs.task} gates in the policy",
+        )
     missing = missing_inputs(policy, inputs)
     if missing:
         first = missing[0]
@@ -219,8 +256,14 @@ def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = 
             if others:
                 raise MissingInputError(first.gate, first.missing, hint=f"also missing inputs for: {others}")
         raise first
-    m = Measurements(inputs)
+    if inputs.task == "classify":
+        from quality_gates.class_measure import ClassMeasurements
+
+        m: Measurements = ClassMeasurements(inputs)
+    else:
+        m = Measurements(inputs)
     announced: set[str] = set()
+    functions, phase_of = gate_functions(inputs.task), phases(inputs.task)
 
     def phase(name: str) -> None:
         if progress is not None and name not in announced:
@@ -229,12 +272,18 @@ def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = 
 
     results = []
     for name in policy.gates.configured():
-        phase(PHASES.get(name, name))
-        results.append(GATE_FUNCTIONS[name](getattr(policy.gates, name), m, policy))
+        phase(phase_of.get(name, name))
+        results.append(functions[name](getattr(policy.gates, name), m, policy))
     per_class: dict[str, dict[str, Any]] = {n: {} for n in inputs.class_names}
     phase("metrics for the report…")
-    metrics = _metrics(policy, m, per_class)
-    evidence = _plots(policy, m)
+    if inputs.task == "classify":
+        from quality_gates.evaluate_classify import class_metrics, class_plots
+
+        metrics = class_metrics(policy, m, per_class)
+        evidence = class_plots(policy, m)
+    else:
+        metrics = _metrics(policy, m, per_class)
+        evidence = _plots(policy, m)
     return GateReport(
         passed=all(r.passed for r in results),
         policy_name=policy.name,
@@ -244,4 +293,5 @@ def evaluate(policy: Policy, inputs: GateInputs, *, progress: Progress | None = 
         per_class=per_class,
         data_hashes=inputs.content_hashes(),
         evidence=evidence,
+        task=inputs.task,
     )

@@ -17,6 +17,10 @@ class_drift_psi, _js        :class:`DriftEvidence`: class shares of both version
 expectations                :class:`ExpectationsEvidence`: every expectation's outcome
 review_coverage             :class:`ReviewEvidence`: review counts and the routed share
 ==========================  ==============================================================================
+
+Segmentation and pose gates carry the same types (their ``iou`` is mask IoU or OKS). A classification
+report's gates carry the types of :mod:`quality_gates.evidence_classify` where they differ
+(:func:`evidence_types` gives the table of each task).
 """
 
 from __future__ import annotations
@@ -25,13 +29,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from quality_gates._json import Fields, as_int, as_list, as_number, as_scalar, finite_or_none
+from quality_gates._json import Fields, finite_or_none
 from quality_gates._types import JsonDict
 from quality_gates.errors import ReportFormatError
-from quality_gates.expectations import ExpectationOutcome
+from quality_gates.evidence_checks import DriftEvidence, ExpectationsEvidence, ReviewEvidence
+from quality_gates.evidence_classify import (
+    ClassAgreementEvidence,
+    ClassGoldenEvidence,
+    ClassificationEvidence,
+)
 from quality_gates.golden import GoldenError
 
 __all__ = [
+    "CLASSIFY_EVIDENCE_TYPES",
     "EVIDENCE_TYPES",
     "AgreementEvidence",
     "CocoEvidence",
@@ -43,6 +53,7 @@ __all__ = [
     "ReviewEvidence",
     "SourceError",
     "evidence_from_dict",
+    "evidence_types",
 ]
 
 Interval: TypeAlias = tuple[float, float]
@@ -227,116 +238,6 @@ class CocoEvidence:
         return out
 
 
-@dataclass(frozen=True)
-class DriftEvidence:
-    """Evidence of ``class_drift_psi`` and ``class_drift_js``: class shares of this version and of its parent
-    (class name → share in [0, 1]), the schema changes still to acknowledge, and PSI's epsilon (None for
-    Jensen–Shannon)."""
-
-    current: Mapping[str, float]
-    parent: Mapping[str, float]
-    pending_schema_changes: tuple[str, ...]
-    epsilon: float | None = None
-
-    def to_dict(self) -> JsonDict:
-        """``{current, parent[, epsilon], pending_schema_changes}``."""
-        out: JsonDict = {"current": dict(self.current), "parent": dict(self.parent)}
-        if self.epsilon is not None:
-            out["epsilon"] = self.epsilon
-        out["pending_schema_changes"] = list(self.pending_schema_changes)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: object, *, key: str = "evidence") -> DriftEvidence:
-        f = Fields(data, key)
-        current = {k: as_number(v, path) for k, v, path in f.entries("current")}
-        parent = {k: as_number(v, path) for k, v, path in f.entries("parent")}
-        epsilon = f.number("epsilon") if "epsilon" in f else None
-        out = cls(current, parent, f.texts("pending_schema_changes"), epsilon)
-        f.done()
-        return out
-
-
-def _outcome_dict(o: ExpectationOutcome) -> JsonDict:
-    return {
-        "name": o.name,
-        "expectation": o.expectation,
-        "column": o.column,
-        "success": o.success,
-        "element_count": o.element_count,
-        "unexpected_count": o.unexpected_count,
-        "examples": [list(e) for e in o.examples],
-    }
-
-
-def _outcome_from(data: object, key: str) -> ExpectationOutcome:
-    f = Fields(data, key)
-    examples = []
-    for i, e in enumerate(as_list(f.get("examples"), f.at("examples"))):
-        at = f"{f.at('examples')}[{i}]"
-        row, value = as_list(e, at, length=2)
-        examples.append((as_int(row, f"{at}[0]"), as_scalar(value, f"{at}[1]")))
-    out = ExpectationOutcome(f.text("name"), f.text("expectation"), f.text("column"), f.flag("success"),
-                             f.count("element_count"), f.count("unexpected_count"), tuple(examples))  # fmt: skip
-    f.done()
-    return out
-
-
-@dataclass(frozen=True)
-class ExpectationsEvidence:
-    """Evidence of ``expectations``: the suite and every expectation's outcome, with up to five offending
-    ``(row, value)`` examples each."""
-
-    suite: str
-    outcomes: tuple[ExpectationOutcome, ...]
-
-    def to_dict(self) -> JsonDict:
-        """``{suite, outcomes: [{name, expectation, column, success, element_count, unexpected_count,
-        examples: [[row, value]]}]}``."""
-        return {"suite": self.suite, "outcomes": [_outcome_dict(o) for o in self.outcomes]}
-
-    @classmethod
-    def from_dict(cls, data: object, *, key: str = "evidence") -> ExpectationsEvidence:
-        f = Fields(data, key)
-        listed = as_list(f.get("outcomes"), f.at("outcomes"))
-        out = cls(f.text("suite"), tuple(_outcome_from(o, f"{f.at('outcomes')}[{i}]") for i, o in enumerate(listed)))
-        f.done()
-        return out
-
-
-@dataclass(frozen=True)
-class ReviewEvidence:
-    """Evidence of ``review_coverage``: model labels, those reviewed, those routed to the review queue and
-    routed ones reviewed, the routed share reviewed (None when nothing was routed) and the policy's
-    ``min_routed`` (None when unset)."""
-
-    model_labels: int
-    reviewed: int
-    routed: int
-    routed_reviewed: int
-    routed_reviewed_share: float | None
-    min_routed: float | None = None
-
-    def to_dict(self) -> JsonDict:
-        """``{model_labels, reviewed, routed, routed_reviewed, routed_reviewed_share, min_routed}``."""
-        return {
-            "model_labels": self.model_labels,
-            "reviewed": self.reviewed,
-            "routed": self.routed,
-            "routed_reviewed": self.routed_reviewed,
-            "routed_reviewed_share": self.routed_reviewed_share,
-            "min_routed": self.min_routed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: object, *, key: str = "evidence") -> ReviewEvidence:
-        f = Fields(data, key)
-        out = cls(f.count("model_labels"), f.count("reviewed"), f.count("routed"), f.count("routed_reviewed"),
-                  f.optional_number("routed_reviewed_share"), f.optional_number("min_routed"))  # fmt: skip
-        f.done()
-        return out
-
-
 GateEvidence: TypeAlias = (
     GoldenErrorEvidence
     | AgreementEvidence
@@ -345,9 +246,12 @@ GateEvidence: TypeAlias = (
     | DriftEvidence
     | ExpectationsEvidence
     | ReviewEvidence
+    | ClassGoldenEvidence
+    | ClassAgreementEvidence
+    | ClassificationEvidence
 )
 
-#: Gate name → the type of its evidence.
+#: Gate name → the type of its evidence (tasks detect, segment and pose).
 EVIDENCE_TYPES: dict[str, type[GateEvidence]] = {
     "golden_set_error": GoldenErrorEvidence,
     "krippendorff_alpha": AgreementEvidence,
@@ -363,13 +267,47 @@ EVIDENCE_TYPES: dict[str, type[GateEvidence]] = {
 }
 
 
-def evidence_from_dict(gate: str, data: object, *, key: str = "evidence") -> GateEvidence:
+#: Gate name → the type of its evidence, task classify.
+CLASSIFY_EVIDENCE_TYPES: dict[str, type[GateEvidence]] = {
+    "golden_set_error": ClassGoldenEvidence,
+    "krippendorff_alpha": ClassAgreementEvidence,
+    "precision": ClassificationEvidence,
+    "recall": ClassificationEvidence,
+    "f1": ClassificationEvidence,
+    "accuracy": ClassificationEvidence,
+    "hamming_loss": ClassificationEvidence,
+    "class_drift_psi": DriftEvidence,
+    "class_drift_js": DriftEvidence,
+    "review_coverage": ReviewEvidence,
+}
+
+_CLASSIFY_ONLY = frozenset(CLASSIFY_EVIDENCE_TYPES) - frozenset(EVIDENCE_TYPES)
+
+
+def evidence_types(task: str) -> dict[str, type[GateEvidence]]:
+    """Gate name → evidence type for a report of ``task`` (``detect``, ``segment``, ``pose`` or ``classify``)."""
+    return CLASSIFY_EVIDENCE_TYPES if task == "classify" else EVIDENCE_TYPES
+
+
+def evidence_from_dict(gate: str, data: object, *, key: str = "evidence", task: str | None = None) -> GateEvidence:
     """The evidence of gate ``gate`` from its dict form.
+
+    Args:
+        gate: the gate's name.
+        data: the dict form.
+        key ("evidence"): where it sits in the report, for errors.
+        task (None): the report's task; None: ``classify`` for the gates only classification has
+            (accuracy, hamming_loss), else ``detect``.
 
     Raises:
         ReportFormatError: an unknown gate, or a malformed dict (naming the key under ``key``).
     """
-    kind = EVIDENCE_TYPES.get(gate)
+    if task is None:
+        task = "classify" if gate in _CLASSIFY_ONLY else "detect"
+    types = evidence_types(task)
+    kind = types.get(gate)
     if kind is None:
-        raise ReportFormatError(key, f"no evidence type for gate {gate!r}; known gates: {', '.join(EVIDENCE_TYPES)}")
+        raise ReportFormatError(
+            key, f"no evidence type for gate {gate!r} of task {task!r}; known gates: {', '.join(types)}"
+        )
     return kind.from_dict(data, key=key)

@@ -1,5 +1,9 @@
 """One function per gate: a policy entry plus the shared measurements → a :class:`GateResult`.
 
+These are the gates of the object tasks (detect, segment, pose: :data:`GATE_FUNCTIONS`); the overlap is box
+IoU, mask IoU or OKS as the inputs' task says, and the explanations name it. Classification's are in
+:mod:`quality_gates.gates_classify`; :func:`gate_functions` gives a task's table.
+
 Each explanation is one line that says what was measured against which bound and, when the gate blocks,
 where to look first (the worst source, class or expectation).
 """
@@ -29,7 +33,7 @@ from quality_gates.evidence import (
 from quality_gates.inputs import Measurements
 from quality_gates.verdict import GateResult, Op
 
-__all__ = ["GATE_FUNCTIONS", "model_threshold"]
+__all__ = ["GATE_FUNCTIONS", "gate_functions", "model_threshold"]
 
 
 def _f(x: float) -> str:
@@ -42,12 +46,18 @@ def _pct(x: float) -> str:
 
 def model_threshold(policy: pol.Policy) -> float:
     """The confidence threshold applied to model labels outside the P/R/F1 gates: the first one set among
-    precision, recall, f1 and golden_set_error; 0.0 (every prediction counts) when none is."""
+    precision, recall, f1, accuracy, hamming_loss and golden_set_error; 0.0 (every prediction counts) when
+    none is."""
     g = policy.gates
-    for gate in (g.precision, g.recall, g.f1, g.golden_set_error):
+    for gate in (g.precision, g.recall, g.f1, g.accuracy, g.hamming_loss, g.golden_set_error):
         if gate is not None and gate.threshold is not None:
             return float(gate.threshold)
     return 0.0
+
+
+def _ov(m: Measurements) -> str:
+    """What ``iou`` means for these inputs: IoU, mask IoU or OKS."""
+    return {"segment": "mask IoU", "pose": "OKS"}.get(m.inputs.task, "IoU")
 
 
 def _result(
@@ -79,7 +89,7 @@ def golden_set_error_gate(gate: pol.GoldenSetErrorGate, m: Measurements, policy:
         o.clopper_pearson,
         {name: SourceError.of(g) for name, g in rep.per_source.items()},
     )
-    head = f"golden-set error {_pct(o.error)} vs max {_pct(gate.max)} (IoU {gate.iou:g}, {o.trials} trials)"
+    head = f"golden-set error {_pct(o.error)} vs max {_pct(gate.max)} ({_ov(m)} {gate.iou:g}, {o.trials} trials)"
     worst = rep.worst()
     hint = ""
     if worst is not None:
@@ -102,6 +112,8 @@ def krippendorff_alpha_gate(gate: pol.KrippendorffAlphaGate, m: Measurements, po
         f"Krippendorff's alpha {_f(rep.alpha)} vs min {gate.min:g} ({len(rep.coders)} annotators, "
         f"{rep.n_pairable} object units)"
     )
+    if m.inputs.task != "detect":
+        head += f" grouped by {_ov(m)} {gate.iou:g}"
     finite = {k: v for k, v in per.items() if v is not None}
     hint = ""
     if finite:
@@ -133,7 +145,7 @@ def _prf_gate(name: str, gate: pol.PrecisionGate | pol.RecallGate | pol.F1Gate, 
         {names[k]: finite_or_none(best[k]) for k in range(len(names))},
     )
     thr_text = f"threshold {thr:g}" if gate.threshold is not None else "all predictions (no threshold set)"
-    head = f"{name} {_f(value)} vs min {gate.min:g} at {thr_text}, IoU {gate.iou:g}, baseline {gate.baseline}"
+    head = f"{name} {_f(value)} vs min {gate.min:g} at {thr_text}, {_ov(m)} {gate.iou:g}, baseline {gate.baseline}"
     hint = ""
     errors, what = {
         "precision": (counts.fp, "false positives"),
@@ -172,7 +184,8 @@ def _ap_gate(name: str, gate: pol.MapGate, m: Measurements) -> GateResult:
     per_ap = res.per_class_ap() if name == "map" else res.per_class_ap(iou=0.5)
     per = {names[k]: finite_or_none(per_ap[k]) for k in range(len(names))}
     label = "mAP@[.50:.95]" if name == "map" else "AP50"
-    head = f"COCO {label} {_f(value)} vs min {gate.min:g} (baseline {gate.baseline})"
+    kind = {"segment": " segm", "pose": " keypoints"}.get(m.inputs.task, "")
+    head = f"COCO{kind} {label} {_f(value)} vs min {gate.min:g} (baseline {gate.baseline})"
     finite = {k: v for k, v in per.items() if v is not None}
     hint = ""
     if finite:
@@ -286,3 +299,12 @@ GATE_FUNCTIONS: dict[str, Callable[[Any, Measurements, pol.Policy], GateResult]]
     "expectations": expectations_gate,
     "review_coverage": review_coverage_gate,
 }
+
+
+def gate_functions(task: str) -> dict[str, Callable[[Any, Measurements, pol.Policy], GateResult]]:
+    """Gate name → gate function for ``task``."""
+    if task == "classify":
+        from quality_gates.gates_classify import CLASSIFY_GATE_FUNCTIONS
+
+        return CLASSIFY_GATE_FUNCTIONS
+    return GATE_FUNCTIONS

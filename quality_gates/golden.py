@@ -1,7 +1,9 @@
 """Golden-set error of label sources (annotators, model runs) against expert labels.
 
-Objects are matched by class and IoU. Human labels (no scores) are matched one-to-one by descending IoU;
-scored model labels greedily by score (COCO's rule) after the confidence threshold is applied.
+Objects are matched by class and overlap: box IoU for boxes, mask IoU for instance masks, OKS for
+keypoint objects (the golden object giving the scale; :mod:`quality_gates.shapes`). Human labels (no scores)
+are matched one-to-one by descending overlap; scored model labels greedily by score (COCO's rule) after the
+confidence threshold is applied.
 
 Definition. With TP matched pairs, FP labels that match no golden object and FN golden objects that no label
 matches::
@@ -21,15 +23,16 @@ charged with missing its objects).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from quality_gates._types import IntArray
-from quality_gates.boxes import BoxSet, LabelSet
+from quality_gates._types import FloatArray, IntArray
+from quality_gates.boxes import LabelSet
 from quality_gates.intervals import clopper_pearson_interval, wilson_interval
 from quality_gates.matching import match_by_iou, match_greedy
+from quality_gates.shapes import Instances, overlap_fn, rows_of
 
 __all__ = ["GoldenError", "GoldenSetReport", "golden_error", "golden_set_error"]
 
@@ -102,23 +105,29 @@ class GoldenSetReport:
         return max(rated, key=lambda g: g.error) if rated else None
 
 
-def _counts(golden: BoxSet, labels: BoxSet, *, num_classes: int, iou: float) -> tuple[IntArray, IntArray, IntArray]:
-    regular = ~golden.crowd
-    g = golden.select(regular)
-    if labels.score is None:
-        dt_match, _, _ = match_by_iou(g, labels, iou_threshold=iou)
+Sigmas = Sequence[float] | FloatArray | None
+
+
+def _counts(
+    golden: Instances, labels: Instances, *, num_classes: int, iou: float, sigmas: Sigmas = None
+) -> tuple[IntArray, IntArray, IntArray]:
+    g = golden.select(~rows_of(golden).crowd)
+    fn_ = overlap_fn(labels, g, sigmas=sigmas, crowd=False)
+    gr, lr = rows_of(g), rows_of(labels)
+    if lr.score is None:
+        dt_match, _, _ = match_by_iou(gr, lr, iou_threshold=iou, iou_fn=fn_)
         hit = dt_match >= 0
     else:
-        hit = match_greedy(g, labels, iou_thresholds=(iou,)).dt_match[0] >= 0
+        hit = match_greedy(gr, lr, iou_thresholds=(iou,), iou_fn=fn_).dt_match[0] >= 0
     k = num_classes
-    tp = np.bincount(labels.category[hit], minlength=k)[:k].astype(np.int64)
-    fp = np.bincount(labels.category[~hit], minlength=k)[:k].astype(np.int64)
-    fn = np.bincount(g.category, minlength=k)[:k].astype(np.int64) - tp
+    tp = np.bincount(lr.category[hit], minlength=k)[:k].astype(np.int64)
+    fp = np.bincount(lr.category[~hit], minlength=k)[:k].astype(np.int64)
+    fn = np.bincount(gr.category, minlength=k)[:k].astype(np.int64) - tp
     return tp, fp, fn
 
 
 def golden_error(
-    golden: BoxSet,
+    golden: Instances,
     labels: LabelSet,
     *,
     num_classes: int,
@@ -127,32 +136,38 @@ def golden_error(
     confidence: float = 0.95,
     source: str = "labels",
     golden_images: IntArray | None = None,
+    sigmas: Sigmas = None,
 ) -> GoldenError:
     """Golden-set error of one label source.
 
     Args:
-        golden: the expert labels.
-        labels: the source's labels and the images it labelled (None: every golden image).
+        golden: the expert labels (boxes, masks or keypoint objects).
+        labels: the source's labels (of the same kind) and the images it labelled (None: every golden image).
         num_classes: K.
-        iou (0.5): IoU threshold for a match, in (0, 1].
+        iou (0.5): overlap threshold for a match, in (0, 1]: box IoU, mask IoU or OKS.
         threshold (0.0): scored labels below this confidence are dropped first.
         confidence (0.95): coverage of the intervals.
         source ("labels"): name carried into the result.
         golden_images (None): ids of the golden set's images, including those without objects (labels
             there are false positives); default: the images that have golden boxes.
+        sigmas (None): (K_points,) OKS sigmas, required for keypoint objects.
     """
-    scope = np.unique(golden.image) if golden_images is None else np.asarray(golden_images, dtype=np.int64)
+    g_rows = rows_of(golden)
+    scope = np.unique(g_rows.image) if golden_images is None else np.asarray(golden_images, dtype=np.int64)
     if labels.images is not None:
         scope = np.intersect1d(scope, labels.images)
-    g = golden.select(np.isin(golden.image, scope))
-    boxes = labels.boxes.at_threshold(threshold)
-    boxes = boxes.select(np.isin(boxes.image, scope))
-    tp, fp, fn = _counts(g, boxes, num_classes=num_classes, iou=iou)
+    g = golden.select(np.isin(g_rows.image, scope))
+    mine = labels.boxes
+    m_rows = rows_of(mine)
+    keep = np.isin(m_rows.image, scope)
+    if m_rows.score is not None:
+        keep &= m_rows.score >= threshold
+    tp, fp, fn = _counts(g, mine.select(keep), num_classes=num_classes, iou=iou, sigmas=sigmas)
     return GoldenError.from_counts(source, tp, fp, fn, confidence=confidence)
 
 
 def golden_set_error(
-    golden: BoxSet,
+    golden: Instances,
     sources: Mapping[str, LabelSet],
     *,
     num_classes: int,
@@ -160,6 +175,7 @@ def golden_set_error(
     thresholds: Mapping[str, float] | None = None,
     confidence: float = 0.95,
     golden_images: IntArray | None = None,
+    sigmas: Sigmas = None,
 ) -> GoldenSetReport:
     """Golden-set error per source and pooled (counts summed over sources, then the same formula).
 
@@ -171,6 +187,7 @@ def golden_set_error(
         thresholds (None): name → confidence threshold for scored sources (default 0.0).
         confidence (0.95): coverage of the intervals.
         golden_images (None): the golden set's image ids, see :func:`golden_error`.
+        sigmas (None): OKS sigmas for keypoint objects.
     """
     thr = dict(thresholds or {})
     per = {
@@ -183,6 +200,7 @@ def golden_set_error(
             confidence=confidence,
             source=name,
             golden_images=golden_images,
+            sigmas=sigmas,
         )
         for name, ls in sources.items()
     }

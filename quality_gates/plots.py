@@ -1,11 +1,15 @@
 """The report-level evidence (:class:`ReportEvidence`): what the dashboard plots beside the gates' own
 evidence, computed once when the gates run: precision–recall curve points per class and the confusion
-matrix (with background) of the model's predictions against the golden set.
+matrix (with background) of the model's predictions against the golden set. For masks and keypoint objects
+the matching is by mask IoU or OKS; for classification (:func:`classification_evidence`) the curves sweep the
+model's class scores and the matrix counts items (no ``iou``).
 
 Dict form (``to_dict``; empty without golden labels and predictions)::
 
     {"pr_curves": {class: {"thresholds": [...], "precision": [...], "recall": [... | null]}},
      "confusion_matrix": {"labels": [class..., "background"], "matrix": [[count]], "iou": float}}
+
+(``iou`` absent for classification.)
 
 Curve thresholds descend; a curve keeps at most :data:`MAX_CURVE_POINTS` points, evenly spaced along them.
 """
@@ -18,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from quality_gates._json import Fields, as_int, as_list, as_number, as_optional_number
-from quality_gates._types import JsonDict
-from quality_gates.boxes import BoxSet
+from quality_gates._types import FloatArray, IntArray, JsonDict
 from quality_gates.detection import DetectionMatch, PRCurve, confusion_matrix
 from quality_gates.errors import ReportFormatError
+from quality_gates.shapes import Instances
 
 __all__ = [
     "BACKGROUND",
@@ -29,6 +33,7 @@ __all__ = [
     "ConfusionMatrixPlot",
     "PRCurvePoints",
     "ReportEvidence",
+    "classification_evidence",
     "detection_evidence",
 ]
 
@@ -81,15 +86,23 @@ class PRCurvePoints:
 class ConfusionMatrixPlot:
     """The confusion matrix as plotted: ``labels`` are the classes then :data:`BACKGROUND`; ``matrix[g][p]``
     counts golden objects of label ``g`` matched to predictions of label ``p`` (rows: golden, columns:
-    predicted), at the model threshold and IoU ``iou``."""
+    predicted), at the model threshold and overlap ``iou`` (box IoU, mask IoU or OKS).
+
+    Classification (``iou`` None, absent from the dict form): single-label, golden items of class ``g``
+    predicted ``p``, the background column holding items without a prediction at the threshold; multi-label,
+    each class is its own decision: true positives on the diagonal, missed classes in the background column,
+    false positives in the background row."""
 
     labels: tuple[str, ...]
     matrix: tuple[tuple[int, ...], ...]
-    iou: float
+    iou: float | None
 
     def to_dict(self) -> JsonDict:
-        """``{labels, matrix, iou}``."""
-        return {"labels": list(self.labels), "matrix": [list(r) for r in self.matrix], "iou": self.iou}
+        """``{labels, matrix[, iou]}``."""
+        out: JsonDict = {"labels": list(self.labels), "matrix": [list(r) for r in self.matrix]}
+        if self.iou is not None:
+            out["iou"] = self.iou
+        return out
 
     @classmethod
     def from_dict(cls, data: object, *, key: str = "confusion_matrix") -> ConfusionMatrixPlot:
@@ -103,7 +116,7 @@ class ConfusionMatrixPlot:
             tuple(as_int(v, f"{at}[{i}][{j}]") for j, v in enumerate(as_list(r, f"{at}[{i}]", length=len(labels))))
             for i, r in enumerate(rows)
         )
-        out = cls(labels, matrix, f.number("iou"))
+        out = cls(labels, matrix, f.number("iou") if "iou" in f else None)
         f.done()
         return out
 
@@ -138,25 +151,38 @@ class ReportEvidence:
 
 
 def detection_evidence(
-    golden: BoxSet,
-    predictions: BoxSet,
+    golden: Instances,
+    predictions: Instances,
     match: DetectionMatch,
     *,
     class_names: Sequence[str],
     threshold: float,
+    sigmas: Sequence[float] | FloatArray | None = None,
 ) -> ReportEvidence:
     """PR curve points per class and the confusion matrix of ``predictions`` against ``golden``.
 
     Args:
-        golden: the golden boxes.
-        predictions: the scored predictions judged (those on golden images).
+        golden: the golden objects (boxes, masks or keypoint objects).
+        predictions: the scored predictions judged (those on golden images), of the same kind.
         match: :func:`~quality_gates.detection.match_detections` of the two; its IoU is the matrix's.
-        class_names: K names, class ``k`` of both box sets is ``class_names[k]``.
+        class_names: K names, class ``k`` of both sets is ``class_names[k]``.
         threshold: the model threshold: predictions with ``score >= threshold`` enter the matrix.
+        sigmas (None): OKS sigmas, required for keypoint objects.
     """
     curves = {name: PRCurvePoints.of(c) for name, c in zip(class_names, match.curves(), strict=True)}
     cm = confusion_matrix(
-        golden, predictions, num_classes=len(class_names), iou=match.iou, threshold=float(threshold), match=match
-    )
+        golden, predictions, num_classes=len(class_names), iou=match.iou, threshold=float(threshold), match=match,
+        sigmas=sigmas,
+    )  # fmt: skip
     matrix = tuple(tuple(int(v) for v in row) for row in cm)
     return ReportEvidence(curves, ConfusionMatrixPlot((*map(str, class_names), BACKGROUND), matrix, float(match.iou)))
+
+
+def classification_evidence(
+    curves: Sequence[PRCurve], matrix: IntArray, *, class_names: Sequence[str]
+) -> ReportEvidence:
+    """PR curve points per class (the curves of the model's class scores, see
+    :func:`quality_gates.class_measure.decision_match`) and the (K + 1, K + 1) item confusion matrix."""
+    points = {name: PRCurvePoints.of(c) for name, c in zip(class_names, curves, strict=True)}
+    rows = tuple(tuple(int(v) for v in row) for row in matrix)
+    return ReportEvidence(points, ConfusionMatrixPlot((*map(str, class_names), BACKGROUND), rows, None))

@@ -17,6 +17,21 @@ Example (every gate is optional, at least one is required)::
       approver_roles: [compliance_officer, reviewer]
       four_eyes: true
 
+A policy names its task (``task: detect | segment | pose | classify``; unset means ``detect``) and the gates it
+configures for it. Which gates apply:
+
+==================================  =======================================================================
+gate                                tasks
+==================================  =======================================================================
+golden_set_error, krippendorff_     every task; ``iou`` is box IoU (detect), mask IoU (segment) or OKS (pose);
+alpha, precision, recall, f1        classify matches items, so ``iou`` may not be set (and alpha is nominal)
+map, ap50                           detect (COCO bbox), segment (COCO segm), pose (COCO keypoints)
+accuracy, hamming_loss              classify only
+class_drift_psi, class_drift_js,    every task
+review_coverage
+expectations                        detect, segment, pose (the suite checks boxes; classify refuses it)
+==================================  =======================================================================
+
 Every model forbids unknown fields and coerces nothing (``"0.9"`` is not a number). Errors come back as one
 :class:`~quality_gates.errors.PolicyError` with the field path, a message and the YAML line. The policy
 hash is the SHA-256 of the validated model as canonical JSON (``quality_gates.canonical``: keys sorted,
@@ -29,16 +44,44 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from quality_gates.canonical import canonical_json_nonfinite
 from quality_gates.errors import PolicyError
+from quality_gates.policy_gates import (
+    GATE_NAMES,
+    TASK_GATES,
+    TASKS,
+    AccuracyGate,
+    Ap50Gate,
+    ClassDriftJsGate,
+    ClassDriftPsiGate,
+    ExpectationsGate,
+    F1Gate,
+    Gates,
+    GoldenSetErrorGate,
+    HammingLossGate,
+    KrippendorffAlphaGate,
+    MapGate,
+    PrecisionGate,
+    RecallGate,
+    ReviewCoverageGate,
+    Strict,
+    Task,
+    TaskError,
+    check_task,
+)
+
+Role = Literal["admin", "ml_engineer", "annotator", "reviewer", "compliance_officer", "ci"]
 
 __all__ = [
     "GATE_NAMES",
+    "TASKS",
+    "TASK_GATES",
+    "AccuracyGate",
     "Ap50Gate",
     "ClassDriftJsGate",
     "ClassDriftPsiGate",
@@ -46,6 +89,7 @@ __all__ = [
     "F1Gate",
     "Gates",
     "GoldenSetErrorGate",
+    "HammingLossGate",
     "KrippendorffAlphaGate",
     "MapGate",
     "Policy",
@@ -53,6 +97,7 @@ __all__ = [
     "RecallGate",
     "ReleaseRules",
     "ReviewCoverageGate",
+    "Task",
     "golden_gates",
     "parse_golden_ref",
     "parse_policy",
@@ -60,131 +105,8 @@ __all__ = [
     "policy_hash",
 ]
 
-Role = Literal["admin", "ml_engineer", "annotator", "reviewer", "compliance_officer", "ci"]
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class GoldenSetErrorGate(_Strict):
-    """Block when the pooled golden-set error exceeds ``max``.
-
-    max: highest allowed error in [0, 1]. iou (0.5): IoU for a match. threshold (None): confidence cut for
-    model labels; None takes the precision/recall/f1 gate's threshold, else 0.
-    """
-
-    max: Unit
-    iou: float = Field(0.5, gt=0.0, le=1.0)
-    threshold: float | None = Field(None, ge=0.0, le=1.0)
-
-
-class KrippendorffAlphaGate(_Strict):
-    """Block when Krippendorff's alpha between annotators is below ``min``.
-
-    min: lowest allowed alpha in [-1, 1]. level ("nominal"): level of measurement. iou (0.5): IoU for
-    grouping boxes into object units.
-    """
-
-    min: float = Field(ge=-1.0, le=1.0)
-    level: Literal["nominal", "ordinal", "interval", "ratio"] = "nominal"
-    iou: float = Field(0.5, gt=0.0, le=1.0)
-
-
-class _AgainstBaseline(_Strict):
-    min: Unit
-    iou: float = Field(0.5, gt=0.0, le=1.0)
-    baseline: str = Field("golden", min_length=1)
-    threshold: float | None = Field(None, ge=0.0, le=1.0)
-
-
-class PrecisionGate(_AgainstBaseline):
-    """Block when overall (micro) precision is below ``min``.
-
-    min in [0, 1]; iou (0.5); baseline ("golden", or a reference version's name); threshold (None):
-    confidence cut in [0, 1], None counts every prediction.
-    """
-
-
-class RecallGate(_AgainstBaseline):
-    """Block when overall (micro) recall is below ``min``; fields as :class:`PrecisionGate`."""
-
-
-class F1Gate(_AgainstBaseline):
-    """Block when overall (micro) F1 is below ``min``; fields as :class:`PrecisionGate`."""
-
-
-class MapGate(_Strict):
-    """Block when COCO mAP (AP at IoU 0.50:0.95) is below ``min``; baseline as :class:`PrecisionGate`."""
-
-    min: Unit
-    baseline: str = Field("golden", min_length=1)
-
-
-class Ap50Gate(MapGate):
-    """Block when COCO AP at IoU 0.50 is below ``min``."""
-
-
-class ClassDriftPsiGate(_Strict):
-    """Block when the PSI of the class distribution against the parent exceeds ``max`` (>= 0), or when
-    schema changes are not acknowledged. epsilon (1e-4): proportion floor."""
-
-    max: float = Field(ge=0.0)
-    epsilon: float = Field(1e-4, gt=0.0, lt=1.0)
-
-
-class ClassDriftJsGate(_Strict):
-    """Block when the Jensen–Shannon divergence (base 2, in [0, 1]) against the parent exceeds ``max``."""
-
-    max: Unit
-
-
-class ExpectationsGate(_Strict):
-    """Block when any expectation of the suite fails. suite ("default"): the label-aware default suite."""
-
-    suite: Literal["default"] = "default"
-    duplicate_iou: float = Field(0.95, gt=0.0, le=1.0)
-
-
-class ReviewCoverageGate(_Strict):
-    """Block when the share of model labels reviewed by a human is below ``min`` (in [0, 1]), or, when
-    ``min_routed`` is set, the share of routed low-confidence labels reviewed is below it."""
-
-    min: Unit
-    min_routed: float | None = Field(None, ge=0.0, le=1.0)
-
-
-class Gates(_Strict):
-    """The configured gates; each key is optional, at least one must be present."""
-
-    golden_set_error: GoldenSetErrorGate | None = None
-    krippendorff_alpha: KrippendorffAlphaGate | None = None
-    precision: PrecisionGate | None = None
-    recall: RecallGate | None = None
-    f1: F1Gate | None = None
-    map: MapGate | None = None
-    ap50: Ap50Gate | None = None
-    class_drift_psi: ClassDriftPsiGate | None = None
-    class_drift_js: ClassDriftJsGate | None = None
-    expectations: ExpectationsGate | None = None
-    review_coverage: ReviewCoverageGate | None = None
-
-    @model_validator(mode="after")
-    def _at_least_one(self) -> Gates:
-        if not self.configured():
-            raise ValueError(f"no gate configured; choose from: {', '.join(GATE_NAMES)}")
-        return self
-
-    def configured(self) -> list[str]:
-        """Names of the configured gates, in the canonical order of :data:`GATE_NAMES`."""
-        return [n for n in GATE_NAMES if getattr(self, n) is not None]
-
-
-GATE_NAMES: tuple[str, ...] = tuple(Gates.model_fields)
-
-
-class ReleaseRules(_Strict):
+class ReleaseRules(Strict):
     """What a release needs after the gates pass.
 
     approvals (1): number of distinct approvers (>= 0). approver_roles: roles allowed to approve.
@@ -223,14 +145,18 @@ def golden_gates(gates: Gates) -> list[str]:
     return uses
 
 
-class Policy(_Strict):
+class Policy(Strict):
     """A validated gate policy.
 
-    golden (None): the golden set ``NAME@VERSION`` that the golden-based gates (:func:`golden_gates`)
-    measure against; a check of a dataset version on the record needs it (or an explicit override).
+    task (None): ``detect``, ``segment``, ``pose`` or ``classify``; None means ``detect`` (and leaves the hash
+    of policies written before tasks existed unchanged). Gates that do not apply to the task are refused
+    (:data:`TASK_GATES`). golden (None): the golden set ``NAME@VERSION`` that the golden-based gates
+    (:func:`golden_gates`) measure against; a check of a dataset version on the record needs it (or an
+    explicit override).
     """
 
     name: str = Field(min_length=1)
+    task: Task | None = None
     golden: str | None = None
     gates: Gates
     release: ReleaseRules = ReleaseRules()
@@ -244,6 +170,16 @@ class Policy(_Strict):
             except ValueError:
                 raise ValueError(f"a golden set is named {_GOLDEN_FORM}") from None
         return value
+
+    @model_validator(mode="after")
+    def _gates_fit_the_task(self) -> Policy:
+        check_task(self.effective_task, self.gates)
+        return self
+
+    @property
+    def effective_task(self) -> Task:
+        """The task the policy gates: ``task``, or ``"detect"`` when unset."""
+        return self.task or "detect"
 
     def golden_gates(self) -> list[str]:
         """Names of the configured gates that need the golden set (empty: the policy needs none)."""
@@ -302,6 +238,10 @@ def _fields_of(path: tuple[str | int, ...]) -> list[str]:
 def _policy_error(exc: ValidationError, text: str | None) -> PolicyError:
     err = exc.errors()[0]
     loc = tuple(err["loc"])
+    task_error = (err.get("ctx") or {}).get("error")
+    if isinstance(task_error, TaskError):
+        line = _line_of(text, task_error.loc) if text is not None else None
+        return PolicyError(".".join(task_error.loc), task_error.message, line=line)
     path = ".".join(str(p) for p in loc)
     line = _line_of(text, loc) if text is not None else None
     if err["type"] == "extra_forbidden":
@@ -323,7 +263,8 @@ def policy_from_dict(data: Any, *, text: str | None = None) -> Policy:
     """Validate an already-loaded policy mapping.
 
     Raises:
-        PolicyError: the first problem, with its field path (and line, when ``text`` is the YAML source).
+        PolicyError: the first problem, with its field path (and line, when ``text`` is the YAML source); a
+            gate that does not apply to the policy's ``task`` names the gate and the task.
     """
     if not isinstance(data, dict):
         raise PolicyError("", f"a policy must be a mapping with 'name' and 'gates', got {type(data).__name__}")

@@ -5,7 +5,7 @@ one JSON shape the CLI, the API and the evidence bundle share, and ``GateReport.
 exactly (``from_dict(r.to_dict()) == r``), refusing a malformed dict with a
 :class:`~quality_gates.errors.ReportFormatError` that names the key::
 
-    {"report_version": 1, "passed", "policy_name", "policy_hash",
+    {"report_version": 1, "passed", "policy_name", "policy_hash", ["task",]
      "gates": [{"name", "metric", "value", "threshold", "op", "passed", "explanation", "evidence"}],
      "metrics": {"precision", "recall", "f1", "ap50", "map", "golden_error", "krippendorff_alpha", ...},
      "per_class": {class name: {"n_gt", "tp", ..., "golden_error", "krippendorff_alpha", "n_pred"}},
@@ -14,6 +14,11 @@ exactly (``from_dict(r.to_dict()) == r``), refusing a malformed dict with a
 
 A gate's ``evidence`` is typed per gate kind (:mod:`quality_gates.evidence`); the report's ``evidence`` is
 its plot data (:mod:`quality_gates.plots`). ``report_version`` changes whenever the shape does.
+
+``task`` (``segment``, ``pose`` or ``classify``) is written only for those: a detection report has no
+``task`` key, so detection reports keep the very bytes they had before tasks existed, and reports stored
+then read back as ``task == "detect"``. A classification report's ``metrics`` also hold
+:data:`CLASSIFY_METRIC_KEYS` and its gates carry the evidence of :mod:`quality_gates.evidence_classify`.
 """
 
 from __future__ import annotations
@@ -28,8 +33,19 @@ from quality_gates._types import JsonDict
 from quality_gates.errors import ReportFormatError
 from quality_gates.evidence import GateEvidence, evidence_from_dict
 from quality_gates.plots import ReportEvidence
+from quality_gates.policy import TASKS, Task
 
-__all__ = ["COUNT_KEYS", "METRIC_KEYS", "PER_CLASS_KEYS", "REPORT_VERSION", "GateReport", "GateResult", "Op"]
+__all__ = [
+    "CLASSIFY_METRIC_KEYS",
+    "COUNT_KEYS",
+    "METRIC_KEYS",
+    "PER_CLASS_KEYS",
+    "REPORT_VERSION",
+    "GateReport",
+    "GateResult",
+    "Op",
+    "metric_keys",
+]
 
 #: The version of the dict form; a reader refuses any other.
 REPORT_VERSION = 1
@@ -50,6 +66,15 @@ METRIC_KEYS: tuple[str, ...] = (
     "expectations_failed",
     "threshold",
 )
+
+#: Keys a classification report's ``metrics`` hold beyond :data:`METRIC_KEYS` (``ap50`` and ``map`` stay None).
+CLASSIFY_METRIC_KEYS: tuple[str, ...] = ("accuracy", "hamming_loss")
+
+
+def metric_keys(task: str) -> tuple[str, ...]:
+    """The keys of ``GateReport.metrics`` for a report of ``task``."""
+    return METRIC_KEYS + CLASSIFY_METRIC_KEYS if task == "classify" else METRIC_KEYS
+
 
 #: Keys a ``GateReport.per_class`` row may hold (those the inputs allow), in the order they are written.
 PER_CLASS_KEYS: tuple[str, ...] = (
@@ -132,8 +157,9 @@ class GateResult:
         }
 
     @classmethod
-    def from_dict(cls, data: object, *, key: str = "gate") -> GateResult:
-        """Read :meth:`to_dict`'s form back; the evidence type follows ``name``.
+    def from_dict(cls, data: object, *, key: str = "gate", task: str | None = None) -> GateResult:
+        """Read :meth:`to_dict`'s form back; the evidence type follows ``name`` and the report's ``task``
+        (None: see :func:`~quality_gates.evidence.evidence_from_dict`).
 
         Raises:
             ReportFormatError: naming the first malformed key.
@@ -154,7 +180,7 @@ class GateResult:
             ">=" if op == ">=" else "<=",
             f.flag("passed"),
             f.text("explanation"),
-            evidence_from_dict(name, f.get("evidence"), key=f.at("evidence")),
+            evidence_from_dict(name, f.get("evidence"), key=f.at("evidence"), task=task),
         )
         f.done()
         return out
@@ -179,11 +205,12 @@ class GateReport:
         passed: every gate passed.
         policy_name, policy_hash: which policy (see :func:`quality_gates.policy.policy_hash`).
         gates: one result per configured gate, in the policy's canonical order.
-        metrics: every key of :data:`METRIC_KEYS` (None when not computable from the inputs).
+        metrics: every key of :func:`metric_keys` of the task (None when not computable from the inputs).
         per_class: class name → metrics of that class (keys among :data:`PER_CLASS_KEYS`).
         data_hashes: input name → SHA-256 hex of what was evaluated.
         evidence (empty): the plot data (:class:`~quality_gates.plots.ReportEvidence`; its dict form is
             accepted too).
+        task ("detect"): what was judged: ``detect``, ``segment``, ``pose`` or ``classify``.
 
     NaN in ``metrics`` and ``per_class`` is stored as None, numpy scalars as Python numbers.
     """
@@ -196,8 +223,11 @@ class GateReport:
     per_class: Mapping[str, Mapping[str, float | None]]
     data_hashes: Mapping[str, str]
     evidence: ReportEvidence = field(default_factory=ReportEvidence)
+    task: Task = "detect"
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ReportFormatError("task", f"expected one of {', '.join(TASKS)}, got {self.task!r}")
         object.__setattr__(self, "gates", tuple(self.gates))
         object.__setattr__(self, "metrics", jsonable(self.metrics))
         object.__setattr__(self, "per_class", jsonable(self.per_class))
@@ -215,12 +245,16 @@ class GateReport:
         return next((g for g in self.gates if g.name == name), None)
 
     def to_dict(self) -> JsonDict:
-        """The dict form (see the module docstring); JSON-ready, no NaN."""
-        return {
+        """The dict form (see the module docstring); JSON-ready, no NaN; ``task`` only when not ``detect``."""
+        head: JsonDict = {
             "report_version": REPORT_VERSION,
             "passed": self.passed,
             "policy_name": self.policy_name,
             "policy_hash": self.policy_hash,
+        }
+        if self.task != "detect":
+            head["task"] = self.task
+        return head | {
             "gates": [g.to_dict() for g in self.gates],
             "metrics": dict(self.metrics),
             "per_class": {name: dict(row) for name, row in self.per_class.items()},
@@ -233,8 +267,8 @@ class GateReport:
         """Read :meth:`to_dict`'s form back, exactly.
 
         Raises:
-            ReportFormatError: another ``report_version``, a missing, unknown or mistyped key (named), or
-                ``passed`` that disagrees with the gates.
+            ReportFormatError: another ``report_version``, a missing, unknown or mistyped key (named), an
+                unknown ``task``, or ``passed`` that disagrees with the gates.
         """
         f = Fields(data, "")
         if "report_version" not in f:
@@ -242,17 +276,22 @@ class GateReport:
         version = f.get("report_version")
         if version != REPORT_VERSION or isinstance(version, bool):
             raise ReportFormatError("report_version", f"this labelgate reads version {REPORT_VERSION}, got {version!r}")
+        task = f.text("task") if "task" in f else "detect"
+        if task not in TASKS:
+            raise ReportFormatError("task", f"expected one of {', '.join(TASKS)}, got {task!r}")
         gates = tuple(
-            GateResult.from_dict(g, key=f"gates[{i}]") for i, g in enumerate(as_list(f.get("gates"), "gates"))
+            GateResult.from_dict(g, key=f"gates[{i}]", task=task)
+            for i, g in enumerate(as_list(f.get("gates"), "gates"))
         )
         passed = f.flag("passed")
         if passed != all(g.passed for g in gates):
             blocking = [g.name for g in gates if not g.passed]
             raise ReportFormatError("passed", f"is {passed} but the gates say otherwise (blocking: {blocking})")
         metrics: dict[str, float | None] = {}
+        known = metric_keys(task)
         for name, value, path in f.entries("metrics"):
-            if name not in METRIC_KEYS:
-                raise ReportFormatError(path, f"unknown metric; known: {', '.join(METRIC_KEYS)}")
+            if name not in known:
+                raise ReportFormatError(path, f"unknown metric; known: {', '.join(known)}")
             metrics[name] = as_optional_number(value, path)
         out = cls(
             passed,
@@ -263,6 +302,7 @@ class GateReport:
             {name: _per_class_row(row, path) for name, row, path in f.entries("per_class")},
             {name: as_text(v, path) for name, v, path in f.entries("data_hashes")},
             ReportEvidence.from_dict(f.get("evidence"), key="evidence"),
+            task,  # checked against TASKS above
         )
         f.done()
         return out

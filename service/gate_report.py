@@ -12,13 +12,16 @@ measured against with its version and size (items, labels); a re-check of a rele
   ``headline``, ``target``, ``policy`` ({name, version, hash, source}), ``golden_set`` ({name, version,
   items, labels, ...} or null) and ``evaluation`` ({id, purpose, release_evidence_id} on the record),
   indented, NaN as null.
-- text: the headline, one line per gate (each blocking gate with its one-line, actionable explanation),
-  the headline metrics and the full policy hash.
+- text: the headline, the task when it is not detection (``task: classify``), one line per gate (each
+  blocking gate with its one-line, actionable explanation), the headline metrics and the full policy hash.
+  A classification report's metrics include accuracy and Hamming loss; a gate's explanation names the
+  overlap it matched by (mask IoU for segmentation, OKS for pose).
 - JUnit XML, in the shape CI parsers read (Jenkins' ``junit-10.xsd``, Surefire, GitLab, GitHub test
   reporters): ``<testsuites>`` holding one ``<testsuite name="labelgate.gates">`` with one ``<testcase>`` per
   gate and a ``<failure>`` for each blocking gate; ``tests``/``failures``/``errors``/``skipped`` on both
   levels count the test cases; inside a suite, ``<properties>`` first, the test cases, then ``<system-out>``
-  (the headline); inside a test case, its ``<failure>``/``<error>`` before its ``<system-out>``.
+  (the headline); inside a test case, its ``<failure>``/``<error>`` before its ``<system-out>``. A report of
+  another task than detection has a ``task`` property.
 - The error report: JSON ``{status: "error", passed: false, exit_code, headline, target, policy_source,
   error: {kind, type, field, message}}``; JUnit, one ``gate check`` test case with an ``<error>`` (bad input,
   exit 2; an internal error, exit 3) or a ``<failure>`` (refused by the record, exit 1) naming the file, flag
@@ -168,6 +171,8 @@ def render_text(report: GateReport, *, target: str | None = None, header: Report
     """Human-readable summary; every blocking gate gets its explanation on one line."""
     header = header or ReportHeader(target=target)
     lines = [headline(report, header)]
+    if report.task != "detect":
+        lines.append(f"task: {report.task}")
     evaluation = _evaluation_line(header)
     if evaluation:
         lines.append(evaluation)
@@ -245,6 +250,8 @@ def render_junit(
     }
     for key in ("name", "version", "items", "labels", "manifest_hash", "sha256"):
         props[f"golden_set_{key}"] = (header.golden or {}).get(key)
+    if report.task != "detect":
+        props["task"] = report.task
     cases = [
         _testcase(
             g.name,

@@ -142,7 +142,9 @@ def import_annotations(
     named ``source_name``. ``annotator_id``: record the labels as ``human`` work of that user, who must be
     a member with an annotating role, attributed by an ML engineer or admin (``lineage.labels.attribution``).
     ``batch_size`` (50,000): rows per insert batch and per audit event. A source whose SHA-256 was already
-    imported into the version writes nothing (``status="already_imported"``) unless ``reimport``.
+    imported into the version with the same attribution writes nothing (``status="already_imported"``)
+    unless ``reimport``; the same bytes attributed to another annotator are another delivery (the next
+    generation).
     """
     dataset = session.get(Dataset, version.dataset_id)
     assert dataset is not None
@@ -181,9 +183,12 @@ def import_annotations(
             duplicate_of=prior.describe(),
         )
 
+    same = prior_import(
+        session, version_id=version.id or 0, source_sha256=parsed.source_sha256, annotator_id=annotator_id
+    )
+    if same is not None and not reimport:
+        return already(same)
     prior = prior_import(session, version_id=version.id or 0, source_sha256=parsed.source_sha256)
-    if prior is not None and not reimport:
-        return already(prior)
     record = LabelImport(
         dataset_version_id=version.id or 0,
         source_sha256=parsed.source_sha256,
@@ -200,8 +205,10 @@ def import_annotations(
     )
     if not claim(session, record):
         # A concurrent import of the same source committed first (PostgreSQL; SQLite serialises writers).
-        winner = prior_import(session, version_id=version.id or 0, source_sha256=parsed.source_sha256)
-        if reimport or winner is None:
+        winner = prior_import(
+            session, version_id=version.id or 0, source_sha256=parsed.source_sha256, annotator_id=annotator_id
+        )
+        if reimport or winner is None:  # None: the concurrent one was another annotator's delivery
             raise refuse_race(ref, parsed.source_sha256)
         return already(winner)
     writer = RowWriter(session)

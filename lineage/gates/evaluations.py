@@ -43,6 +43,7 @@ __all__ = [
     "get_evaluation",
     "latest_evaluation",
     "project_evaluations",
+    "report_columns",
     "report_of",
     "stale_hashes",
     "version_evaluations",
@@ -102,18 +103,12 @@ def evaluate_version(
         report = evaluate(policy, inputs)
     except GateError as exc:
         raise InvalidInput(str(exc), field="policy") from None
-    as_dict = report.to_dict()
     record = GateEvaluation(
         dataset_version_id=version.id or 0,
         policy_id=policy_record.id or 0,
-        policy_hash=report.policy_hash,
         golden_set_id=chosen.id if chosen is not None else None,
-        passed=report.passed,
-        gates=as_dict["gates"],
-        metrics=as_dict["metrics"],
-        evidence={"per_class": as_dict["per_class"], "golden_set": info, **as_dict["evidence"]},
-        data_hashes=as_dict["data_hashes"],
         created_by=actor.user_id,
+        **report_columns(report, golden_info=info),
     )
     session.add(record)
     session.flush()
@@ -137,7 +132,7 @@ def evaluate_version(
             "purpose": evaluation_purpose(record, release),
             "passed": report.passed,
             "blocking": [g.name for g in report.blocking],
-            "data_hashes": as_dict["data_hashes"],
+            "data_hashes": record.data_hashes,
         },
         rows=[record],
     )
@@ -161,14 +156,35 @@ class StoredReportError(LabelgateError):
         self.key = key
 
 
+def report_columns(report: GateReport, *, golden_info: dict[str, Any] | None) -> dict[str, Any]:
+    """The columns of a :class:`GateEvaluation` that hold ``report`` (:func:`report_of` reads them back):
+    ``policy_hash``, ``passed``, ``gates``, ``metrics``, ``data_hashes`` and ``evidence`` (the per-class
+    table, the golden set as recorded, the task when it is not detection, and the plot data)."""
+    as_dict = report.to_dict()
+    return {
+        "policy_hash": report.policy_hash,
+        "passed": report.passed,
+        "gates": as_dict["gates"],
+        "metrics": as_dict["metrics"],
+        "evidence": {
+            "per_class": as_dict["per_class"],
+            "golden_set": golden_info,
+            **({"task": as_dict["task"]} if "task" in as_dict else {}),  # detect reports name none
+            **as_dict["evidence"],
+        },
+        "data_hashes": as_dict["data_hashes"],
+    }
+
+
 #: The keys of a stored evaluation's ``evidence`` that are not the report's plot data.
-_RECORD_EVIDENCE = ("per_class", "golden_set")
+_RECORD_EVIDENCE = ("per_class", "golden_set", "task")
 
 
 def report_of(record: GateEvaluation, policy_name: str) -> GateReport:
     """The report ``record`` holds, read back from the columns :func:`evaluate_version` stored it in:
-    ``gates``, ``metrics``, ``data_hashes``, ``evidence["per_class"]``, and the plot data (the rest of
-    ``evidence`` but ``golden_set``). ``policy_name`` is its policy's name (the record keeps the policy's id).
+    ``gates``, ``metrics``, ``data_hashes``, ``evidence["per_class"]``, ``evidence["task"]`` (absent for
+    detection), and the plot data (the rest of ``evidence`` but ``golden_set``). ``policy_name`` is its
+    policy's name (the record keeps the policy's id).
 
     Raises:
         StoredReportError: the columns do not parse as :meth:`GateReport.from_dict` reads them; it names the
@@ -189,6 +205,8 @@ def report_of(record: GateEvaluation, policy_name: str) -> GateReport:
     }
     if "per_class" in evidence:
         data["per_class"] = evidence["per_class"]
+    if "task" in evidence:  # a segment, pose or classify report; detect reports (and earlier ones) have none
+        data["task"] = evidence["task"]
     try:
         return GateReport.from_dict(data)
     except ReportFormatError as exc:

@@ -2,6 +2,8 @@
 
 - images are matched across versions by content (item SHA-256), so a golden set in its own (golden)
   dataset judges any version holding the same images;
+- the **task** is the schema's (:func:`lineage.schema_classes.schema_task`): labels become boxes, masks,
+  keypoint objects or class sets (:mod:`lineage.gates.shapes`); a pose schema's OKS sigmas come with them;
 - **golden**: the live labels of the golden set's version; **predictions**: the version's live ``model``
   labels with their confidences; **annotators**: its live ``human`` labels per annotator, each annotator's
   images being those they labelled;
@@ -16,12 +18,15 @@ golden manifest), so a release can refuse a version whose data or labels changed
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from lineage.gates.shapes import box_set, class_labels, keypoint_set, mask_set, pose_sigmas
 from lineage.labels.labelset import live_labels, manifest_hash
 from lineage.models import (
     Annotation,
@@ -34,7 +39,9 @@ from lineage.models import (
     ReviewQueueItem,
     User,
 )
-from quality_gates import BoxSet, GateInputs, LabelSet, ReviewCoverage
+from lineage.schema_classes import Task, schema_task
+from lineage.schemas import version_classes, version_options
+from quality_gates import GateInputs, LabelSet, ReviewCoverage
 
 __all__ = ["build_inputs", "current_data_hashes", "review_coverage_of"]
 
@@ -47,35 +54,55 @@ def _class_names(session: Session, version: DatasetVersion, labels: list[Annotat
     return sorted({a.category for a in labels})
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """How one version's rows become the pure layer's sets: its task and what that task needs."""
+
+    task: Task
+    index: Mapping[str, int]
+    items: Mapping[int, Item]
+    multi_label: bool = False
+    num_points: int = 0
+    #: classify: image id → the name the gates report an item by (its URI in this version, else the golden
+    #: set's), so a blocking gate's examples are files a person can open.
+    names: Mapping[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, session: Session, version: DatasetVersion, names: list[str], items: Mapping[int, Item]) -> _Shape:
+        sv = session.get(LabelSchemaVersion, version.schema_version_id) if version.schema_version_id else None
+        index = {n: i for i, n in enumerate(names)}
+        if sv is None:
+            return cls("detect", index, items)
+        classes = version_classes(sv)
+        task = schema_task(classes)
+        points = max((len(c.keypoints.names) for c in classes if c.keypoints is not None), default=0)
+        return cls(task, index, items, version_options(sv).multi_label, points)
+
+    def sigmas(self, session: Session, version: DatasetVersion) -> tuple[float, ...] | None:
+        if self.task != "pose":
+            return None
+        sv = session.get(LabelSchemaVersion, version.schema_version_id)
+        return pose_sigmas(version_classes(sv)) if sv is not None else None
+
+    def labels(self, rows: list[Annotation], image_of: Mapping[int, int], *, scored: bool) -> Any:
+        if self.task == "segment":
+            return mask_set(rows, image_of, self.index, self.items, scored=scored)
+        if self.task == "pose":
+            return keypoint_set(rows, image_of, self.index, self.num_points, scored=scored)
+        if self.task == "classify":
+            named = {iid: self.names.get(img, str(img)) for iid, img in image_of.items()}
+            return class_labels(rows, named, self.index, multi_label=self.multi_label, scored=scored)
+        return box_set(rows, image_of, self.index, scored=scored)
+
+    def annotator(self, rows: list[Annotation], image_of: Mapping[int, int]) -> Any:
+        found = self.labels(rows, image_of, scored=False)
+        if self.task == "classify":
+            return found
+        return LabelSet(boxes=found, images=np.array(sorted({image_of[a.item_id] for a in rows}), dtype=np.int64))
+
+
 def _labels(session: Session, version_id: int) -> list[Annotation]:
     return list(session.exec(live_labels(version_id).order_by(col(Annotation.id))))
-
-
-def _box_set(rows: list[Annotation], image_of: dict[int, int], index: dict[str, int], *, scored: bool) -> BoxSet:
-    rows = [a for a in rows if a.item_id in image_of and a.category in index and a.w is not None]
-    if not rows:
-        return BoxSet.empty(scored=scored)
-    extras = None if scored else [_coco_extras(a) for a in rows]
-    return BoxSet(
-        image=np.array([image_of[a.item_id] for a in rows], dtype=np.int64),
-        category=np.array([index[a.category] for a in rows], dtype=np.int64),
-        xywh=np.array([[a.x, a.y, a.w, a.h] for a in rows], dtype=np.float64),
-        score=np.array([a.confidence for a in rows], dtype=np.float64) if scored else None,
-        area=None if extras is None else np.array([e[0] for e in extras], dtype=np.float64),
-        iscrowd=None if extras is None else np.array([e[1] for e in extras], dtype=np.bool_),
-    )
-
-
-def _coco_extras(a: Annotation) -> tuple[float, bool]:
-    """A label's COCO ``area`` and ``iscrowd`` as its source gave them (``lineage.formats.coco`` keeps them
-    under the ``coco`` attribute; older imports kept a top-level ``iscrowd``), else ``w·h`` and not crowd."""
-    attrs = a.attributes if isinstance(a.attributes, dict) else {}
-    found = attrs.get("coco")
-    coco: dict[str, Any] = found if isinstance(found, dict) else {}
-    area = coco.get("area")
-    if not isinstance(area, int | float) or isinstance(area, bool) or area < 0:
-        area = float(a.w or 0) * float(a.h or 0)
-    return float(area), bool(coco.get("iscrowd") == 1 or attrs.get("iscrowd") == 1)
 
 
 def current_data_hashes(session: Session, version: DatasetVersion, golden: GoldenSet | None) -> dict[str, str]:
@@ -97,7 +124,6 @@ def build_inputs(
 
     labels = _labels(session, version.id or 0)
     names = _class_names(session, version, labels)
-    index = {n: i for i, n in enumerate(names)}
     items = {i.id: i for i in session.exec(select(Item).where(Item.dataset_version_id == version.id))}
     by_sha = sorted({i.sha256 for i in items.values()})
     golden_labels: list[Annotation] = []
@@ -111,6 +137,12 @@ def build_inputs(
     image_id = {sha: n for n, sha in enumerate(by_sha)}
     image_of = {iid: image_id[i.sha256] for iid, i in items.items() if iid is not None}
     golden_image_of = {iid: image_id[i.sha256] for iid, i in golden_items.items() if iid is not None}
+    known = {iid: i for iid, i in (*items.items(), *golden_items.items()) if iid is not None}
+    shape = _Shape.of(session, version, names, known)
+    if shape.task == "classify":
+        uris = {image_id[i.sha256]: i.uri for i in golden_items.values()}
+        uris.update({image_id[i.sha256]: i.uri for i in items.values()})
+        shape = replace(shape, names=uris)
 
     model_rows = [a for a in labels if a.kind == "model"]
     human_rows: dict[str, list[Annotation]] = defaultdict(list)
@@ -118,13 +150,7 @@ def build_inputs(
     for a in labels:
         if a.kind == "human" and a.annotator_id is not None:
             human_rows[users.get(a.annotator_id, str(a.annotator_id))].append(a)
-    annotators = {
-        who: LabelSet(
-            boxes=_box_set(rows, image_of, index, scored=False),
-            images=np.array(sorted({image_of[a.item_id] for a in rows}), dtype=np.int64),
-        )
-        for who, rows in sorted(human_rows.items())
-    }
+    annotators = {who: shape.annotator(rows, image_of) for who, rows in sorted(human_rows.items())}
     parent_distribution: dict[str, float] | None = None
     parent_names: list[str] | None = None
     if version.parent_id is not None:
@@ -161,9 +187,11 @@ def build_inputs(
     )
     return GateInputs(
         class_names=names,
-        golden=_box_set(golden_labels, golden_image_of, index, scored=False) if golden is not None else None,
+        task=shape.task,
+        golden=shape.labels(golden_labels, golden_image_of, scored=False) if golden is not None else None,
         golden_images=np.array(sorted(set(golden_image_of.values())), dtype=np.int64) if golden is not None else None,
-        predictions=_box_set(model_rows, image_of, index, scored=True) if model_rows else None,
+        predictions=shape.labels(model_rows, image_of, scored=True) if model_rows else None,
+        oks_sigmas=shape.sigmas(session, version),
         model_name=", ".join(sorted({models.get(a.model_version_id, "?") for a in model_rows})) or "model",
         annotators=annotators or None,
         parent_distribution=parent_distribution,

@@ -39,8 +39,10 @@ def coco_extras(a: Annotation) -> tuple[float | None, bool]:
     found = attrs.get("coco")
     coco: dict[str, Any] = found if isinstance(found, dict) else {}
     area = coco.get("area")
-    ok = isinstance(area, int | float) and not isinstance(area, bool) and area >= 0
-    return (float(area) if ok else None), bool(coco.get("iscrowd") == 1 or attrs.get("iscrowd") == 1)
+    crowd = bool(coco.get("iscrowd") == 1 or attrs.get("iscrowd") == 1)
+    if isinstance(area, int | float) and not isinstance(area, bool) and area >= 0:
+        return float(area), crowd
+    return None, crowd
 
 
 def _known(rows: Sequence[Annotation], image_of: Mapping[int, int], index: Mapping[str, int]) -> list[Annotation]:
@@ -152,18 +154,19 @@ def keypoint_set(
 
 def class_labels(
     rows: Sequence[Annotation],
-    image_of: Mapping[int, int],
+    image_of: Mapping[int, Any],
     index: Mapping[str, int],
     *,
     multi_label: bool,
     scored: bool,
 ) -> ClassLabels:
-    """One row per image with its tag classes. Predictions (``scored``) carry each predicted class's
+    """One row per image (``image_of`` maps an item to its image's id: an int, or the name the gates report
+    it by) with its tag classes. Predictions (``scored``) carry each predicted class's
     confidence as its score (0 for classes not predicted). A single-label source that gave one image two
     classes is refused, naming the image's labels."""
     k = len(index)
-    classes: dict[int, dict[int, float]] = defaultdict(dict)
-    label_ids: dict[int, list[int]] = defaultdict(list)
+    classes: dict[Any, dict[int, float]] = defaultdict(dict)
+    label_ids: dict[Any, list[int]] = defaultdict(list)
     for a in _known(rows, image_of, index):
         if a.geometry_type != "tag":
             continue

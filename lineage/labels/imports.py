@@ -39,15 +39,26 @@ class PriorImport:
         )
 
 
-def prior_import(session: Session, *, version_id: int, source_sha256: str) -> PriorImport | None:
-    """The newest import of this source into this version, if any."""
-    row = session.exec(
+#: ``prior_import``'s ``annotator_id`` when any attribution will do.
+ANY_ATTRIBUTION = -1
+
+
+def prior_import(
+    session: Session, *, version_id: int, source_sha256: str, annotator_id: int | None = ANY_ATTRIBUTION
+) -> PriorImport | None:
+    """The newest import of this source into this version, if any; with ``annotator_id`` (a user id, or None
+    for unattributed imports), the newest one attributed so. The same file delivered by two annotators is two
+    deliveries: an import is a duplicate only of one with the same source and the same attribution."""
+    stmt = (
         select(LabelImport, User.username)
         .join(User, col(User.id) == col(LabelImport.created_by), isouter=True)
         .where(LabelImport.dataset_version_id == version_id, LabelImport.source_sha256 == source_sha256)
-        .order_by(col(LabelImport.generation).desc())
-        .limit(1)
-    ).first()
+    )
+    if annotator_id is None:
+        stmt = stmt.where(col(LabelImport.annotator_id).is_(None))
+    elif annotator_id != ANY_ATTRIBUTION:
+        stmt = stmt.where(LabelImport.annotator_id == annotator_id)
+    row = session.exec(stmt.order_by(col(LabelImport.generation).desc()).limit(1)).first()
     if row is None:
         return None
     imp, username = row

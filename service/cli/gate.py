@@ -1,8 +1,18 @@
-"""``labelgate gate check``: the CI gate, offline over COCO files (no server, no database, no torch).
+"""``labelgate gate check``: the CI gate, offline over COCO or classification files (no server, no database,
+no torch).
 
     labelgate gate check --policy policy.yaml --gt golden_coco.json --pred predictions_coco_results.json \
         [--annotations alice=alice.json --annotations bob=bob.json] [--parent parent_coco.json] \
+        [--sigmas 0.026,0.025,...] [--multi-label] [--classes classes.txt] \
         [--format text|json|junit] [--output report.xml] [--progress | --quiet]
+
+The task comes from ``--gt`` (``service.cli.gate_offline``): COCO annotations with ``keypoints`` are pose
+(``--sigmas``: the OKS sigmas, one per point; default the COCO person sigmas for 17 points, any other count
+without ``--sigmas`` exits 2), with ``segmentation`` segment (results carry RLE ``segmentation``), else detect;
+a classification file (``golden.csv`` with columns ``item,class``, or ``golden.json`` mapping each item to its
+class or classes) is classify, single-label unless ``--multi-label``, its classes those of ``--classes`` (one
+name a line) or the ones ``--gt`` uses; predictions then carry scores (a ``score`` column, or
+``{"item": {"class": score}}``). The policy's ``task`` must match (unset means detect).
 
 and on the record, for a dataset version of the workspace (the service form, registered by ``service.cli.main``):
 
@@ -224,12 +234,25 @@ def check(
         str | None, typer.Argument(help="DATASET@VERSION to check through the service (not available offline)")
     ] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="gate policy YAML file")] = None,
-    gt: Annotated[Path | None, typer.Option("--gt", help="golden set, COCO instances JSON")] = None,
-    pred: Annotated[Path | None, typer.Option("--pred", help="model predictions, COCO results JSON")] = None,
+    gt: Annotated[
+        Path | None, typer.Option("--gt", help="golden set: COCO instances JSON, or classification CSV/JSON")
+    ] = None,
+    pred: Annotated[
+        Path | None, typer.Option("--pred", help="model predictions: COCO results JSON, or scored classes")
+    ] = None,
     annotations: Annotated[
         list[str] | None, typer.Option("--annotations", help="NAME=coco.json, one annotator's labels; repeatable")
     ] = None,
     parent: Annotated[Path | None, typer.Option("--parent", help="parent version's labels, COCO JSON")] = None,
+    sigmas: Annotated[
+        str | None, typer.Option("--sigmas", help="pose: OKS sigmas, one per keypoint, comma-separated")
+    ] = None,
+    multi_label: Annotated[
+        bool, typer.Option("--multi-label", help="classification: an item may have several classes")
+    ] = False,
+    classes: Annotated[
+        Path | None, typer.Option("--classes", help="classification: the class names, one a line")
+    ] = None,
     golden: Annotated[
         str | None,
         typer.Option(
@@ -257,7 +280,10 @@ def check(
         else:
             loud = not quiet and (progress or _stderr_is_terminal())
             say = _progress(sink.started) if loud else None
-            report, header = _offline_check(policy, gt, pred, annotations or [], parent, golden, progress=say)
+            report, header = _offline_check(
+                policy, gt, pred, annotations or [], parent, golden, progress=say,
+                sigmas=sigmas, multi_label=multi_label, classes=classes,
+            )  # fmt: skip
             if say is not None:
                 say("evaluated; writing the report" if output is not None else "evaluated")
     except (typer.Exit, typer.Abort, typer.TyperException):

@@ -1,4 +1,12 @@
-"""The offline form of ``gate check``: COCO files → :class:`~quality_gates.inputs.GateInputs` → a report.
+"""The offline form of ``gate check``: COCO or classification files → :class:`~quality_gates.inputs.GateInputs`
+→ a report.
+
+The task comes from ``--gt``: a COCO instances file whose annotations carry ``keypoints`` is pose (OKS sigmas
+from ``--sigmas``, else the COCO person sigmas for 17-point objects), ``segmentation`` segment, else detect; a
+classification file (``.csv``, or a ``.json`` object of item → class(es), :mod:`quality_gates.classfile`) is
+classify, single-label unless ``--multi-label``, its classes those of ``--classes FILE`` (one name a line) or
+the ones ``--gt`` uses. The results files follow: COCO results with ``bbox``, ``segmentation`` (RLE) or
+``keypoints`` records; classification predictions with scores. The policy's ``task`` must be the files'.
 
 How the files feed the gates: ``--gt`` is the golden set and the schema; ``--pred`` the model's predictions
 (scored; the policy's threshold applies); each ``--annotations NAME=FILE`` one annotator's labels of the
@@ -14,26 +22,27 @@ gate without its input names the flag that supplies it (:data:`MISSING_INPUT_HIN
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lineage.errors import InvalidInput
-from quality_gates.boxes import LabelSet
-from quality_gates.coco import CocoDataset, CocoResults, check_same_categories, parse_coco_instances, parse_coco_results
+from quality_gates.boxes import BoxSet, LabelSet
+from quality_gates.classification import ClassLabels
+from quality_gates.coco import CocoDataset, check_same_categories, parse_coco_instances
+from quality_gates.coco_shapes import (
+    coco_task,
+)
 from quality_gates.coverage import review_coverage_from_flags
 from quality_gates.errors import GateError, InputFormatError, MissingInputError
 from quality_gates.evaluate import Progress, evaluate, missing_inputs
 from quality_gates.gates import model_threshold
 from quality_gates.inputs import GateInputs
 from quality_gates.policy import Policy, parse_policy
+from quality_gates.shapes import Instances, rows_of
 from quality_gates.verdict import GateReport
+from service.cli.gate_files import CheckRefused, Shapes, class_inputs, gc_paused, is_coco, read_json
 from service.gate_report import ReportHeader
 
 __all__ = ["MISSING_INPUT_HINTS", "CheckRefused", "missing_input_hint", "offline_check", "offline_inputs"]
@@ -41,10 +50,6 @@ __all__ = ["MISSING_INPUT_HINTS", "CheckRefused", "missing_input_hint", "offline
 
 def _silent(phase: str) -> None:
     """Progress that says nothing."""
-
-
-class CheckRefused(InvalidInput):
-    """Bad input to ``gate check`` (exit 2): ``field`` names the file or flag, ``message`` what is wrong."""
 
 
 #: What to pass offline for each input a configured gate can lack, by the start of the ``missing`` text of
@@ -89,54 +94,6 @@ def _missing_message(errors: list[MissingInputError]) -> str:
     return "; ".join(parts)
 
 
-def _read_json(path: Path) -> tuple[Any, str]:
-    """Load a JSON file; returns the data and the SHA-256 of its bytes. Raises InputFormatError."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputFormatError(str(path), "", f"cannot read file: {exc.strerror or exc}") from None
-    if not raw.strip():
-        raise InputFormatError(str(path), "", "is empty")
-    digest = hashlib.sha256(raw).hexdigest()
-    try:
-        import orjson  # faster for large files; the stdlib parser below gives the message on failure
-
-        return orjson.loads(raw), digest
-    except ImportError:
-        pass
-    except ValueError:
-        pass  # possibly NaN literals, which orjson refuses and json accepts (and the parser then names)
-    try:
-        return json.loads(raw), digest
-    except UnicodeDecodeError:
-        raise InputFormatError(str(path), "", "is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InputFormatError(str(path), f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from None
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _load_instances(path: Path) -> tuple[CocoDataset, str]:
-    """Read and parse a COCO instances file; the decoded JSON is released on return."""
-    data, digest = _read_json(path)
-    return parse_coco_instances(data, source=str(path)), digest
-
-
-def _load_results(path: Path, gt: CocoDataset) -> tuple[CocoResults, str]:
-    """Read and parse a COCO results file against ``gt``."""
-    data, digest = _read_json(path)
-    return parse_coco_results(data, dataset=gt, source=str(path)), digest
-
-
 def _annotation_args(values: list[str]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for v in values:
@@ -176,7 +133,7 @@ def _box_frame(b: Any, wh: Any, names: Any, **columns: Any) -> Any:
 def _annotation_frame(
     gt: CocoDataset,
     annotators: dict[str, CocoDataset],
-    pred: CocoResults | None,
+    pred: BoxSet | None,
     pred_sha: str,
     threshold: float,
 ) -> Any:
@@ -189,7 +146,7 @@ def _annotation_frame(
         wh = _rows(ds, b.image)
         parts.append(_box_frame(b, wh, names, score=np.full(len(b), np.nan), provenance_kind="human", annotator=name))
     if pred is not None:
-        b = pred.boxes.at_threshold(threshold)
+        b = pred.at_threshold(threshold)
         wh = _rows(gt, b.image)
         parts.append(
             _box_frame(
@@ -216,13 +173,18 @@ def offline_inputs(
     parent_path: Path | None = None,
     policy_sha256: str = "",
     progress: Progress | None = None,
+    sigmas: str | None = None,
+    multi_label: bool = False,
+    classes_path: Path | None = None,
 ) -> GateInputs:
-    """Read and validate the offline files and assemble :class:`~quality_gates.inputs.GateInputs`;
-    ``progress`` (None) is told each file as it is read.
+    """Read and validate the offline files and assemble :class:`~quality_gates.inputs.GateInputs` of the task
+    ``gt_path`` implies; ``progress`` (None) is told each file as it is read. ``sigmas`` (``"s1,s2,..."``):
+    OKS sigmas of pose files; ``multi_label`` and ``classes_path`` (one class name a line): classification.
 
     Raises:
         InputFormatError: an unreadable, empty or invalid file (naming the file and field), or categories
             that disagree with ``gt_path``.
+        CheckRefused: pose files without usable sigmas (naming ``--sigmas``).
     """
     hashes: dict[str, str] = {}
     if policy_sha256:
@@ -230,27 +192,42 @@ def offline_inputs(
     say = progress or _silent
     # Millions of small dicts: the cyclic GC would rescan them over and over while they are built, and JSON
     # has no cycles, so it is paused while files load. Each file's dicts are dropped as soon as it is parsed.
-    with _gc_paused():
+    with gc_paused():
         say(f"reading golden set {gt_path.name}…")
-        gt, hashes["gt"] = _load_instances(gt_path)
-        say(f"golden set {gt_path.name}: {len(gt.image_ids)} images, {len(gt.boxes)} labels")
-        pred = None
+        if gt_path.suffix.lower() == ".csv":
+            return class_inputs(policy, gt_path, None, pred_path, annotation_paths, parent_path, hashes, say,
+                                 multi_label=multi_label, classes_path=classes_path)  # fmt: skip
+        data, hashes["gt"] = read_json(gt_path)
+        if not is_coco(data):
+            return class_inputs(policy, gt_path, data, pred_path, annotation_paths, parent_path, hashes, say,
+                                 multi_label=multi_label, classes_path=classes_path)  # fmt: skip
+        shapes = Shapes(coco_task(data), sigmas)
+        gt, golden = shapes.instances(data, gt_path)
+        del data
+        say(f"golden set {gt_path.name}: {len(gt.image_ids)} images, {len(gt.boxes)} labels ({shapes.task})")
+        pred: Instances | None = None
+        reviewed = routed = None
         pred_sha = ""
         if pred_path is not None:
             say(f"reading predictions {pred_path.name}…")
-            pred, pred_sha = _load_results(pred_path, gt)
+            raw, pred_sha = read_json(pred_path)
+            pred, reviewed, routed = shapes.results(raw, gt, pred_path)
             hashes["pred"] = pred_sha
         annotators: dict[str, CocoDataset] = {}
+        annotator_sets: dict[str, LabelSet] = {}
         for name, path in (annotation_paths or {}).items():
             say(f"reading annotator {name}'s labels {path.name}…")
-            ds, hashes[f"annotations:{name}"] = _load_instances(path)
+            raw, hashes[f"annotations:{name}"] = read_json(path)
+            ds, objs = shapes.instances(raw, path)
             check_same_categories(gt, ds, source=str(path), reference_name=str(gt_path))
             annotators[name] = ds
+            annotator_sets[name] = LabelSet(objs, images=ds.image_ids)
         parent_dist = None
         parent_names = None
         if parent_path is not None:
             say(f"reading parent labels {parent_path.name}…")
-            parent, hashes["parent"] = _load_instances(parent_path)
+            raw, hashes["parent"] = read_json(parent_path)
+            parent = parse_coco_instances(raw, source=str(parent_path))
             counts = parent.boxes.class_counts(len(parent.class_names))
             parent_dist = {n: float(c) for n, c in zip(parent.class_names, counts.tolist(), strict=True)}
             parent_names = parent.class_names
@@ -258,17 +235,17 @@ def offline_inputs(
     frame = None
     if policy.gates.expectations is not None:
         say("building the annotation table…")
-        frame = _annotation_frame(gt, annotators, pred, pred_sha, thr)
-    review = None
-    if pred is not None and pred.reviewed is not None:
-        review = review_coverage_from_flags(pred.reviewed, pred.routed)
+        frame = _annotation_frame(gt, annotators, rows_of(pred) if pred is not None else None, pred_sha, thr)
+    review = review_coverage_from_flags(reviewed, routed) if reviewed is not None else None
     return GateInputs(
         class_names=gt.class_names,
-        golden=gt.boxes,
+        task=shapes.task,
+        golden=golden,
         golden_images=gt.image_ids,
-        predictions=pred.boxes if pred is not None else None,
+        predictions=pred,
         model_name=pred_path.stem if pred_path is not None else "model",
-        annotators={n: LabelSet(ds.boxes, images=ds.image_ids) for n, ds in annotators.items()} or None,
+        annotators=annotator_sets or None,
+        oks_sigmas=shapes.oks_sigmas(),
         parent_distribution=parent_dist,
         parent_class_names=parent_names,
         annotation_frame=frame,
@@ -280,13 +257,18 @@ def offline_inputs(
 def _offline_header(policy: Policy, policy_path: Path, gt_path: Path, inputs: GateInputs) -> ReportHeader:
     """Offline, the policy is a file (no stored version) and the golden set is the ``--gt`` file."""
     golden = inputs.golden
+    if isinstance(golden, ClassLabels):
+        items, labels = len(golden), int(golden.indicator.sum())
+    else:
+        items = len(inputs.golden_images) if inputs.golden_images is not None else 0
+        labels = len(golden) if golden is not None else 0
     info: dict[str, Any] = {
         "name": gt_path.name,
         "version": None,
         "source": str(gt_path),
         "sha256": inputs.data_hashes.get("gt"),
-        "items": len(inputs.golden_images) if inputs.golden_images is not None else 0,
-        "labels": len(golden) if golden is not None else 0,
+        "items": items,
+        "labels": labels,
     }
     notes: tuple[str, ...] = ()
     if policy.golden:
@@ -304,6 +286,9 @@ def offline_check(
     golden: str | None,
     *,
     progress: Progress | None = None,
+    sigmas: str | None = None,
+    multi_label: bool = False,
+    classes: Path | None = None,
 ) -> tuple[GateReport, ReportHeader]:
     """Check ``policy`` on the files (the flags of ``gate check``); ``progress`` hears each phase.
 
@@ -317,7 +302,10 @@ def offline_check(
     if policy is None:
         raise CheckRefused("missing; pass the gate policy YAML file", field="--policy")
     if gt is None:
-        raise CheckRefused("missing; pass the golden set as a COCO instances JSON file", field="--gt")
+        raise CheckRefused(
+            "missing; pass the golden set as a COCO instances JSON file or a classification CSV/JSON file",
+            field="--gt",
+        )
     where = str(policy)
     try:
         raw = policy.read_bytes()
@@ -333,6 +321,9 @@ def offline_check(
             parent_path=parent,
             policy_sha256=hashlib.sha256(raw).hexdigest(),
             progress=progress,
+            sigmas=sigmas,
+            multi_label=multi_label,
+            classes_path=classes,
         )
         missing = missing_inputs(pol, inputs)
         if missing:

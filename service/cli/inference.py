@@ -14,8 +14,9 @@ file; the API registers only weights already under the server's ``<workspace>/mo
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -30,6 +31,9 @@ from service.cli.door import local, remote, require_local
 from service.cli.lineage import JsonOpt, ProjectOpt
 from service.settings import get_settings
 from service.workspace import open_engine
+
+if TYPE_CHECKING:
+    from inference.tiny_tasks import TinyTask
 
 __all__ = [
     "autolabel_command",
@@ -117,15 +121,30 @@ def model_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"{r.name}@{r.version}  {r.framework}  {r.task}  {r.weights_sha256[:16]}…  {r.weights_uri}")
 
 
+class TinyTaskName(StrEnum):
+    detect = "detect"
+    segment = "segment"
+    pose = "pose"
+    classify = "classify"
+
+
 @model_app.command("tiny")
 @exits_cleanly
 def model_tiny(
     cache: Annotated[Path | None, typer.Option("--cache", help="cache folder (default ~/.cache/labelgate)")] = None,
+    task: Annotated[
+        TinyTaskName, typer.Option("--task", help="detect (the default), segment, pose or classify")
+    ] = TinyTaskName.detect,
 ) -> None:
-    """Train (or load from the cache) the tiny shapes detector used by tests and the demo; print its path."""
+    """Train (or load from the cache) a tiny shapes model used by tests and the demo (a detector, or a
+    segment, pose or classify model); print its path."""
     from inference.tiny import ensure_tiny_model
+    from inference.tiny_tasks import ensure_tiny_task_model
 
-    tiny = ensure_tiny_model(cache)
+    if task is TinyTaskName.detect:
+        tiny = ensure_tiny_model(cache)
+    else:
+        tiny = ensure_tiny_task_model(cast("TinyTask", task.value), cache)
     state = "cached" if tiny.cached else f"trained in {tiny.train_seconds:.0f} s"
     out.print(f"{tiny.weights} ({state}; classes {', '.join(tiny.classes)}; metrics {tiny.metrics})")
 

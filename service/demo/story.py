@@ -32,6 +32,7 @@ from service.cli.common import out
 from service.cli.release import write_bundle
 from service.demo.integrity import integrity_chapter
 from service.demo.scenario import GateScenario, build_gate_scenario
+from service.demo.tasks import tasks_chapter
 from service.gate_report import golden_label, headline, report_from_public
 from service.settings import Settings
 from service.workspace import acting, init_workspace, open_engine
@@ -64,6 +65,7 @@ class DemoState:
     tokens: dict[str, str] = field(default_factory=dict)
     scenario: GateScenario | None = None
     bundle_path: Path | None = None
+    tasks: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # dataset → (v1 passed, v2 passed)
 
     @property
     def project_id(self) -> int:
@@ -331,9 +333,11 @@ def run_demo(
     autolabel_step(state, model_cache=model_cache)
     _step(7, "Which golden set: each policy names its own; a re-check leaves the release's evidence alone")
     which_golden_set(state)
-    _step(8, "What the record proves: a signed checkpoint, the chain, every row, the release; a tamper named")
+    _step(8, "Beyond boxes: a classification and a segmentation dataset, each blocked, fixed and passed")
+    state.tasks = tasks_chapter(state, _say, n_images=max(20, n_images // 2))
+    _step(9, "What the record proves: a signed checkpoint, the chain, every row, the release; a tamper named")
     integrity_chapter(state, _say)
-    _step(9, "Tokens for each demo role")
+    _step(10, "Tokens for each demo role")
     for username, token in state.tokens.items():
         _say(f"{username:<7} {token}")
     _say(f"cora's signing secret (for approvals in the dashboard): {SIGNING_SECRET}")
@@ -372,7 +376,7 @@ def serve_api_and_dashboard(state: DemoState, *, api_port: int = 8000, ui_port: 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _step(10, "Serving (Ctrl-C to stop)")
+    _step(11, "Serving (Ctrl-C to stop)")
     _say(f"API:       http://127.0.0.1:{api_port}/docs")
     _say(f"dashboard: http://127.0.0.1:{ui_port}  (sign in with a token above)")
     try:

@@ -234,3 +234,20 @@ def test_the_review_queue_draws_an_entry_s_labels(gate_http: TestClient, gate_wo
     (image,) = at.image
     assert image.captions == [f"{uri} ({width}×{height} px), routed: low_confidence"]
     assert not texts(at, "warning")
+
+
+def test_a_real_classify_report_shows_its_gates_classification_table() -> None:
+    """A report made by ``quality_gates.evaluate`` (classify, an accuracy gate), as the API serves it: the page
+    reads the classification table from the gate's evidence, with the report's own figures."""
+    from quality_gates import GateInputs, evaluate, parse_policy
+
+    truth = ClassLabels.from_mapping(dict(enumerate([0, 0, 0, 0, 1, 1, 1, 2])), num_classes=3)
+    scores = np.eye(3)[[0, 0, 0, 1, 1, 1, 1, 1]] * 0.9
+    pred = ClassLabels(tuple(range(8)), scores > 0, 3, False, scores)
+    policy = parse_policy("name: p\ntask: classify\ngates:\n  accuracy: {min: 0.9}\n")
+    made = evaluate(policy, GateInputs(["cat", "dog", "bird"], task="classify", golden=truth, predictions=pred))
+    as_api = {**report(None), **made.to_dict()}
+    at = section(as_api)
+    rows = {r["class"]: r for r in table_with(at, "support")}
+    assert rows["cat"]["support"] == 4 and rows["bird"]["support"] == 1
+    assert "0.750" in all_text(at)  # accuracy 6 of 8

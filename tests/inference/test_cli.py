@@ -168,3 +168,19 @@ def test_the_same_commands_through_both_doors(
         event = s.exec(select(AuditEvent).where(AuditEvent.action == "autolabel_run.cancel")).one()
         assert event.payload["reason"] == "enough" and event.actor == "admin"  # the reason came through the API
     engine.dispose()
+
+
+def test_model_tiny_trains_or_loads_each_task(request: pytest.FixtureRequest) -> None:
+    """``labelgate model tiny --task classify`` gives the cached tiny classifier (the one the task tests use);
+    an unknown task exits 2."""
+    from typer.testing import CliRunner
+
+    from service.cli.main import app
+    from tests.inference.conftest import model_cache
+
+    cache = model_cache(request)
+    made = CliRunner().invoke(app, ["model", "tiny", "--task", "classify", "--cache", str(cache)])
+    assert made.exit_code == 0, made.output
+    assert "weights.pt" in made.output and "circle, square, triangle" in made.output
+    bad = CliRunner().invoke(app, ["model", "tiny", "--task", "obb", "--cache", str(cache)])
+    assert bad.exit_code == 2

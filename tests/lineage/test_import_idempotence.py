@@ -90,6 +90,25 @@ def test_a_deliberate_reimport_takes_the_next_generation(
     assert sorted(i.generation for i in _imports(session, version)) == [0, 1]
 
 
+def test_the_same_file_from_two_annotators_is_two_deliveries(
+    session: Session, world: World, ml: Actor, version: DatasetVersion, source: Path
+) -> None:
+    """Idempotence is per source and attribution: byte-identical labels delivered by two annotators are both
+    recorded (the next generation), each attributed; the same annotator's file again is a no-op."""
+    annotator, reviewer = world.users["annotator"].id, world.users["reviewer"].id
+    first = import_annotations(session, actor=ml, version=version, fmt="coco", path=source, annotator_id=annotator)
+    second = import_annotations(session, actor=ml, version=version, fmt="coco", path=source, annotator_id=reviewer)
+    again = import_annotations(session, actor=ml, version=version, fmt="coco", path=source, annotator_id=reviewer)
+    unattributed = import_annotations(session, actor=ml, version=version, fmt="coco", path=source)
+    session.commit()
+    assert (first.status, first.generation) == ("imported", 0)
+    assert (second.status, second.generation, second.kind) == ("imported", 1, "human")
+    assert again.status == "already_imported" and again.import_id == second.import_id
+    assert (unattributed.status, unattributed.generation, unattributed.kind) == ("imported", 2, "import")
+    by = {a.annotator_id for a in session.exec(select(Annotation).where(Annotation.dataset_version_id == version.id))}
+    assert by == {annotator, reviewer, None} and _labels(session, version) == 9
+
+
 def test_concurrent_duplicates_leave_one_import(
     engine: Engine, session: Session, ml: Actor, version: DatasetVersion, source: Path
 ) -> None:

@@ -58,3 +58,48 @@ def test_a_report_of_another_version_or_shape_is_refused_naming_it() -> None:
     broken = public.model_copy(update={"metrics": {**public.metrics, "recal": 0.5}})
     with pytest.raises(ReportFormatError, match=r"metrics\['recal'\]: evaluation #1: unknown metric"):
         report_from_public(broken)
+
+
+def _task_reports() -> dict[str, object]:
+    """A report of each task beyond boxes, with predictions (so with PR curves and a confusion matrix)."""
+    import numpy as np
+
+    from quality_gates import GateInputs, evaluate, parse_policy
+    from quality_gates.classification import ClassLabels
+    from tests.quality_gates.shape_data import pose_data, segment_data
+    from tests.quality_gates.test_gates_pose import POLICY as POSE_POLICY
+    from tests.quality_gates.test_gates_pose import inputs_of as pose_inputs
+    from tests.quality_gates.test_gates_segment import POLICY as SEGMENT_POLICY
+    from tests.quality_gates.test_gates_segment import inputs_of as segment_inputs
+
+    truth = ClassLabels.from_mapping(dict(enumerate([0, 0, 0, 0, 1, 1, 1, 2])), num_classes=3)
+    scores = np.eye(3)[[0, 0, 0, 1, 1, 1, 1, 1]] * np.linspace(0.5, 0.95, 8)[:, None]
+    pred = ClassLabels(tuple(range(8)), scores > 0, 3, False, scores)
+    classify = parse_policy("name: c\ntask: classify\ngates:\n  accuracy: {min: 0.9}\n  f1: {min: 0.5}\n")
+    return {
+        "classify": evaluate(
+            classify, GateInputs(["cat", "dog", "bird"], task="classify", golden=truth, predictions=pred)
+        ),
+        "segment": evaluate(parse_policy(SEGMENT_POLICY), segment_inputs(segment_data(0))),
+        "pose": evaluate(parse_policy(POSE_POLICY), pose_inputs(pose_data(0))),
+    }
+
+
+@pytest.mark.parametrize("task", ["classify", "segment", "pose"])
+def test_a_report_of_each_task_is_stored_served_and_read_back_as_itself(task: str) -> None:
+    """What ``evaluate_version`` stores (``report_columns``) reads back as the report (``report_of``), is served
+    with its task (``evaluation_public``) and is read back from the API's JSON as the same report."""
+    from lineage.gates import report_columns
+    from quality_gates.verdict import GateReport
+
+    report = _task_reports()[task]
+    assert isinstance(report, GateReport) and report.task == task
+    record = GateEvaluation(id=7, dataset_version_id=3, policy_id=1, created_by=1,
+                            **report_columns(report, golden_info=None))  # fmt: skip
+    assert report_of(record, report.policy_name) == report
+    public = evaluation_public(view_of(record))
+    body = json.loads(public.model_dump_json())
+    assert body["task"] == task and body["evidence"].get("confusion_matrix") is not None
+    remote = EvaluationPublic.model_validate_json(public.model_dump_json())
+    read, _ = report_from_public(remote)
+    assert {**read.to_dict(), "policy_name": report.policy_name} == report.to_dict()  # view_of names it default

@@ -146,11 +146,13 @@ class PRCurvePublic(BaseModel):
 
 class ConfusionMatrixPublic(BaseModel):
     """``labels``: the classes then ``background``; ``matrix[g][p]`` counts golden objects of label ``g``
-    matched to predictions of label ``p`` (rows golden, columns predicted) at IoU ``iou``."""
+    matched to predictions of label ``p`` (rows golden, columns predicted) at IoU ``iou`` (mask IoU for
+    segment, OKS for pose). A classify report's matrix counts items by golden and predicted class and has no
+    ``iou``."""
 
     labels: list[str]
     matrix: list[list[int]]
-    iou: float
+    iou: float | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 def _absent(value: object) -> bool:
@@ -178,9 +180,12 @@ _REPORT_FIELDS = frozenset(
 
 class EvaluationPublic(EvaluationSummary):
     """``GateReport.to_dict()`` (version ``report_version``) plus the record's fields
-    (:class:`EvaluationSummary`); ``evidence`` holds the report's plot data and the golden set."""
+    (:class:`EvaluationSummary`); ``evidence`` holds the report's plot data and the golden set. ``task``:
+    what the labels were (``detect`` boxes, ``segment`` masks, ``pose`` keypoints, ``classify`` classes),
+    which decides how each gate matched them and the kind of its evidence."""
 
     report_version: int
+    task: Literal["detect", "segment", "pose", "classify"] = "detect"
     gates: list[GateResultPublic]
     metrics: dict[str, float | None]
     per_class: dict[str, dict[str, int | float | None]]
@@ -191,6 +196,8 @@ class EvaluationPublic(EvaluationSummary):
         """The report's dict form (``GateReport.to_dict()``) the evaluation carries: its fields of that form,
         and its evidence but the golden set (the plot data)."""
         out = self.model_dump(include=set(_REPORT_FIELDS))
+        if self.task != "detect":  # a detection report's dict names no task
+            out["task"] = self.task
         out["evidence"] = self.evidence.model_dump(exclude={"golden_set"})
         return out
 
@@ -288,6 +295,7 @@ def evaluation_public(view: EvaluationView) -> EvaluationPublic:
     return EvaluationPublic(
         **_summary(view, report).model_dump(),
         report_version=as_dict["report_version"],
+        task=as_dict.get("task", "detect"),
         gates=as_dict["gates"],
         metrics=as_dict["metrics"],
         per_class=as_dict["per_class"],
