@@ -482,13 +482,13 @@ def to_class_labels(
         mat[table.item_index, cls] = table.scores
         if multi_label:
             thr = 0.5 if threshold is None else float(threshold)
-            return ClassLabels(table.items, mat >= thr, k, True, mat)
+            return ClassLabels(table.items, mat >= thr, k, True, mat, unique_items=True)
         thr = 0.0 if threshold is None else float(threshold)
         keep = mat.max(axis=1, initial=-np.inf) >= thr if n else np.zeros(0, dtype=bool)
         ind = np.zeros((n, k), dtype=bool)
         ind[np.arange(n), mat.argmax(axis=1) if n else np.zeros(0, dtype=np.int64)] = True
         kept = tuple(np.asarray(table.items, dtype=object)[keep].tolist()) if n else ()
-        return ClassLabels(kept, ind[keep], k, False, mat[keep])
+        return ClassLabels(kept, ind[keep], k, False, mat[keep], unique_items=True)
     if not multi_label and n:
         counts = np.bincount(table.item_index, minlength=n)
         if (counts == 0).any():
@@ -506,4 +506,4 @@ def to_class_labels(
             )
     ind = np.zeros((n, k), dtype=bool)
     ind[table.item_index, cls] = True
-    return ClassLabels(table.items, ind, k, multi_label)
+    return ClassLabels(table.items, ind, k, multi_label, unique_items=True)

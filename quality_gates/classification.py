@@ -79,6 +79,9 @@ class ClassLabels:
     num_classes: int
     multi_label: bool = False
     scores: FloatArray | None = None
+    #: True: the caller built ``items`` unique (factorised codes, a table's distinct keys, a cut of a checked
+    #: set), so the O(n) hashing that checks it is skipped.
+    unique_items: bool = field(default=False, kw_only=True, repr=False, compare=False)
     _row: dict[ItemId, int] | None = field(init=False, repr=False, compare=False)
     # (items of the set this one was cut from, row here of each of its rows or -1): lookups without a dict
     _origin: tuple[tuple[ItemId, ...], IntArray] | None = field(init=False, repr=False, compare=False)
@@ -89,7 +92,7 @@ class ClassLabels:
         if np.shape(self.indicator) != (len(self.items), self.num_classes):
             raise ValueError(f"indicator must have shape {(len(self.items), self.num_classes)}")
         object.__setattr__(self, "indicator", np.asarray(self.indicator, dtype=bool))
-        if len(set(self.items)) != len(self.items):
+        if not self.unique_items and len(set(self.items)) != len(self.items):
             raise ValueError("item ids must be unique")
         if not self.multi_label and len(self.items):
             bad = np.nonzero(self.indicator.sum(axis=1) != 1)[0]
@@ -130,7 +133,7 @@ class ClassLabels:
             return self
         keep = self.indicator & (self.scores >= threshold)
         if self.multi_label:
-            return ClassLabels(self.items, keep, self.num_classes, True, self.scores)
+            return ClassLabels(self.items, keep, self.num_classes, True, self.scores, unique_items=True)
         rows = keep.any(axis=1)
         if rows.all():
             return self
@@ -139,8 +142,8 @@ class ClassLabels:
         origin = np.full(len(self.items), -1, dtype=np.int64)
         origin[rows] = np.arange(len(items))
         for name, value in (("items", items), ("indicator", self.indicator[rows]), ("num_classes", self.num_classes),
-                            ("multi_label", False), ("scores", self.scores[rows]), ("_row", None),
-                            ("_origin", (self.items, origin))):  # fmt: skip
+                            ("multi_label", False), ("scores", self.scores[rows]), ("unique_items", True),
+                            ("_row", None), ("_origin", (self.items, origin))):  # fmt: skip
             object.__setattr__(out, name, value)
         return out
 

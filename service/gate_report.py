@@ -37,13 +37,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from lineage.gates import report_of
-from lineage.models import GateEvaluation
 from quality_gates.errors import ReportFormatError
 from quality_gates.verdict import GateReport, GateResult
 
 if TYPE_CHECKING:
     from service.api.schemas.gates import EvaluationPublic
+
+if TYPE_CHECKING:
+    from lineage.models import GateEvaluation
 
 __all__ = [
     "ErrorKind",
@@ -356,6 +357,8 @@ def header_from_record(
 
 def report_from_record(record: GateEvaluation, policy_name: str) -> GateReport:
     """The report of a stored ``GateEvaluation`` (:func:`lineage.gates.report_of`)."""
+    from lineage.gates import report_of  # the record's side: not loaded by the offline CI gate
+
     return report_of(record, policy_name)
 
 

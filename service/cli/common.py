@@ -26,21 +26,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import wraps
-from typing import Literal, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Literal, NoReturn, ParamSpec, TypeVar
 
 import click
 import typer
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy import Engine
-from sqlmodel import Session
 
-from lineage.audit.chain import appended
-from lineage.db import make_engine, session_scope
 from lineage.errors import Conflict, CredentialRejected, InvalidInput, LabelgateError, NotFound, PermissionDenied
 from quality_gates.errors import GateError
-from service.checkpointing import after_commit
 from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the database side loads when a command opens the store, not for the offline CI gate
+    from sqlalchemy import Engine
+    from sqlmodel import Session
 
 __all__ = [
     "EXIT_BLOCKED",
@@ -127,6 +126,10 @@ def exits_cleanly(fn: Callable[P, R]) -> Callable[P, R]:
 @contextmanager
 def store(settings: Settings | None = None) -> Iterator[Session]:
     """A transaction on the workspace's database; says how to create it when it does not exist."""
+    from lineage.audit.chain import appended
+    from lineage.db import make_engine, session_scope
+    from service.checkpointing import after_commit
+
     settings = settings or get_settings()
     if settings.database_url.startswith("sqlite:///"):
         path = settings.database_url.removeprefix("sqlite:///")

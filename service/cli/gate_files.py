@@ -174,12 +174,14 @@ def _predictions(table: Any, names: tuple[str, ...], multi_label: bool) -> Class
     A file without scores scores its classes 1."""
     if table.scores is None:
         labels = to_class_labels(table, names, multi_label=multi_label)
-        return ClassLabels(labels.items, labels.indicator, len(names), multi_label, labels.indicator.astype(float))
+        return ClassLabels(
+            labels.items, labels.indicator, len(names), multi_label, labels.indicator.astype(float), unique_items=True
+        )
     found = to_class_labels(table, names, multi_label=multi_label, threshold=0.0)
     if not multi_label:
         return found
     assert found.scores is not None
-    return ClassLabels(found.items, found.scores > 0, len(names), True, found.scores)
+    return ClassLabels(found.items, found.scores > 0, len(names), True, found.scores, unique_items=True)
 
 
 def class_inputs(
