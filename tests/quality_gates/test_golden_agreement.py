@@ -146,3 +146,27 @@ def test_detection_agreement_perfect_and_noisy() -> None:
     rep2 = detection_agreement(noisy, num_classes=2)
     assert rep2.alpha < 1.0
     assert rep2.alpha == pytest.approx(alpha_reference(object_units(noisy, num_classes=2).data, level="nominal"))
+
+
+def test_intervals_are_the_doubles_scipy_stats_gives() -> None:
+    """The intervals come from scipy.special (lighter to import); they must be exactly scipy.stats' norm.ppf and
+    beta.ppf, so reports stored before the change re-evaluate to the same bytes."""
+    import random
+
+    from scipy import stats
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        n = rng.choice([1, 2, 7, 60, 999, 10**4, 10**6, 10**9])
+        k = rng.randint(0, n)
+        c = rng.choice([0.5, 0.8, 0.9, 0.95, 0.99, 0.999, rng.random() * 0.98 + 0.01])
+        z = float(stats.norm.ppf(0.5 + c / 2))
+        p = k / n
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        assert wilson_interval(k, n, confidence=c) == (max(0.0, centre - half), min(1.0, centre + half))
+        a = 1 - c
+        low = 0.0 if k == 0 else float(stats.beta.ppf(a / 2, k, n - k + 1))
+        high = 1.0 if k == n else float(stats.beta.ppf(1 - a / 2, k + 1, n - k))
+        assert clopper_pearson_interval(k, n, confidence=c) == (low, high), (k, n, c)

@@ -17,10 +17,11 @@ from lineage.release.bundle import load_public_key, verify_bundle
 from service.cli.main import app
 from service.demo.story import run_demo
 from service.settings import get_settings
+from tests.inference.conftest import model_cache
 
 
 def test_demo_runs_end_to_end(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = Path(request.config.cache.mkdir("labelgate-models"))  # shared with the inference tests
+    cache = model_cache(request)  # shared with the inference tests
     state = run_demo(str(tmp_path / "demo"), serve=False, n_images=20, model_cache=cache)
     with Session(state.engine) as s:
         street = s.exec(select(Dataset).where(Dataset.name == "street")).one()
