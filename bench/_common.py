@@ -23,6 +23,7 @@ def cpu_model() -> str:
 # benchmarks time on labelgate's side (quality_gates has no parser of COCO segmentation/keypoints results yet).
 
 import os  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -243,3 +244,82 @@ def parse_keypoints(gt: dict[str, Any], dets: list[dict[str, Any]]) -> tuple[Coc
         raise InputFormatError("ground truth", "categories", "every category needs the same non-empty 'keypoints' list")
     gt_set = parse_coco_keypoints(gt, ds)
     return ds, gt_set, parse_keypoint_results(dets, ds, num_points=ks.pop(), source="results")
+
+
+# --- the reference libraries and the timing every COCO benchmark shares ------------------------------------
+
+STAT_COUNT = {"bbox": 12, "segm": 12, "keypoints": 10}
+
+
+def fresh_copies(gt: dict[str, Any], dets: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Copies of the records a reference library annotates in place (``loadRes`` and ``createIndex`` add
+    fields), deep enough that every run starts from the same objects."""
+    import copy
+
+    return copy.deepcopy(gt), copy.deepcopy(dets)
+
+
+def faster_coco_stats(
+    gt: dict[str, Any], dets: list[dict[str, Any]], iou_type: str, sigmas: list[float] | None = None
+) -> np.ndarray:
+    """faster-coco-eval's ``COCO(dict)`` + ``loadRes`` + ``COCOeval_faster`` evaluate/accumulate/summarize."""
+    import contextlib
+    import io
+
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    extra = {"kpt_oks_sigmas": sigmas} if sigmas is not None else {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = COCO(gt)
+        cd = cg.loadRes(dets)
+        ev = COCOeval_faster(cg, cd, iou_type, print_function=lambda *a, **k: None, **extra)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return np.asarray(ev.stats[: STAT_COUNT[iou_type]], dtype=np.float64)
+
+
+def pycocotools_stats(
+    gt: dict[str, Any], dets: list[dict[str, Any]], iou_type: str, sigmas: list[float] | None = None
+) -> np.ndarray:
+    """pycocotools' ``COCO`` + ``loadRes`` + ``COCOeval`` evaluate/accumulate/summarize."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = COCO()
+        cg.dataset = gt
+        cg.createIndex()
+        cd = cg.loadRes(dets)
+        ev = COCOeval(cg, cd, iou_type)
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.array(sigmas)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return np.asarray(ev.stats, dtype=np.float64)
+
+
+def timed(
+    fn: Callable[[dict[str, Any], list[dict[str, Any]]], np.ndarray],
+    gt: dict[str, Any],
+    dets: list[dict[str, Any]],
+    *,
+    repeats: int,
+    copy: bool,
+) -> tuple[float, np.ndarray]:
+    """The median seconds of ``repeats`` runs of ``fn(gt, dets)`` and its last stats; with ``copy`` each run gets
+    :func:`fresh_copies` (made before the clock starts)."""
+    import statistics
+    import time
+
+    times, stats = [], np.zeros(0)
+    for _ in range(repeats):
+        g, d = fresh_copies(gt, dets) if copy else (gt, dets)
+        t0 = time.perf_counter()
+        stats = fn(g, d)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), stats

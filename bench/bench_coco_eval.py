@@ -20,80 +20,20 @@ asserts that all stats agree to 1e-9.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import cpu_model
+from _common import faster_coco_stats, machine, pycocotools_stats, timed
 
 from quality_gates.coco import parse_coco_instances, parse_coco_results
 from quality_gates.cocoeval import coco_evaluate
 from service.demo.synthetic import make_coco_gt, make_predictions
 
 
-def machine() -> str:
-    model = cpu_model()
-    return f"{model}, {os.cpu_count()} logical cores, Python {platform.python_version()}, numpy {np.__version__}"
-
-
 def ours(gt: dict[str, Any], dets: list[dict[str, Any]]) -> np.ndarray:
     ds = parse_coco_instances(gt)
     res = parse_coco_results(dets, dataset=ds)
     return coco_evaluate(ds.boxes, res.boxes, num_classes=len(ds.category_ids), image_ids=ds.image_ids).stats
-
-
-def _fresh(gt: dict[str, Any], dets: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    g = dict(gt)
-    g["annotations"] = [dict(a) for a in gt["annotations"]]
-    g["images"] = [dict(i) for i in gt["images"]]
-    return g, [dict(d) for d in dets]
-
-
-def faster(gt: dict[str, Any], dets: list[dict[str, Any]]) -> np.ndarray:
-    from faster_coco_eval import COCO, COCOeval_faster
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO(gt)
-        cd = cg.loadRes(dets)
-        ev = COCOeval_faster(cg, cd, "bbox", print_function=lambda *a, **k: None)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return np.asarray(ev.stats[:12], dtype=np.float64)
-
-
-def pycoco(gt: dict[str, Any], dets: list[dict[str, Any]]) -> np.ndarray:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO()
-        cg.dataset = gt
-        cg.createIndex()
-        cd = cg.loadRes(dets)
-        ev = COCOeval(cg, cd, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return np.asarray(ev.stats, dtype=np.float64)
-
-
-def timed(
-    fn: Callable[..., np.ndarray], gt: dict[str, Any], dets: list[dict[str, Any]], *, repeats: int, copy: bool
-) -> tuple[float, np.ndarray]:
-    times, stats = [], np.zeros(0)
-    for _ in range(repeats):
-        g, d = _fresh(gt, dets) if copy else (gt, dets)
-        t0 = time.perf_counter()
-        stats = fn(g, d)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), stats
 
 
 def main() -> None:
@@ -117,11 +57,11 @@ def main() -> None:
         gt = make_coco_gt(n_images=n, n_classes=10, boxes_per_image=7.0, seed=args.seed)
         dets = make_predictions(gt, seed=args.seed + 1)
         t_ours, s_ours = timed(ours, gt, dets, repeats=args.repeats, copy=False)
-        t_fast, s_fast = timed(faster, gt, dets, repeats=args.repeats, copy=True)
+        t_fast, s_fast = timed(lambda g, d: faster_coco_stats(g, d, "bbox"), gt, dets, repeats=args.repeats, copy=True)
         assert np.allclose(s_ours, s_fast, rtol=0, atol=1e-9), (s_ours, s_fast)
         t_py_text = "-"
         if args.pycocotools and i == 0:
-            t_py, s_py = timed(pycoco, gt, dets, repeats=args.repeats, copy=True)
+            t_py, s_py = timed(lambda g, d: pycocotools_stats(g, d, "bbox"), gt, dets, repeats=args.repeats, copy=True)
             assert np.allclose(s_ours, s_py, rtol=0, atol=1e-9), (s_ours, s_py)
             t_py_text = f"{t_py:.2f}"
         print(

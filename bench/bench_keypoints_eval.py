@@ -26,68 +26,19 @@ all stats agree to 1e-9.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
-import io
-import statistics
-import time
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
-from _common import machine, make_keypoint_data, parse_keypoints
+from _common import faster_coco_stats, machine, make_keypoint_data, parse_keypoints, pycocotools_stats, timed
 
 from quality_gates.cocoeval import CocoEvalParams, coco_evaluate
-
-Fn = Callable[[dict[str, Any], list[dict[str, Any]], list[float]], np.ndarray]
 
 
 def ours(gt: dict[str, Any], dets: list[dict[str, Any]], sigmas: list[float]) -> np.ndarray:
     ds, g, d = parse_keypoints(gt, dets)
     params = CocoEvalParams.keypoints(sigmas)
     return coco_evaluate(g, d, num_classes=len(ds.category_ids), image_ids=ds.image_ids, params=params).stats
-
-
-def faster(gt: dict[str, Any], dets: list[dict[str, Any]], sigmas: list[float]) -> np.ndarray:
-    from faster_coco_eval import COCO, COCOeval_faster
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO(gt)
-        cd = cg.loadRes(dets)
-        ev = COCOeval_faster(cg, cd, "keypoints", kpt_oks_sigmas=sigmas, print_function=lambda *a, **k: None)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return np.asarray(ev.stats[:10], dtype=np.float64)
-
-
-def pycoco(gt: dict[str, Any], dets: list[dict[str, Any]], sigmas: list[float]) -> np.ndarray:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO()
-        cg.dataset = gt
-        cg.createIndex()
-        cd = cg.loadRes(dets)
-        ev = COCOeval(cg, cd, "keypoints")
-        ev.params.kpt_oks_sigmas = np.array(sigmas)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return np.asarray(ev.stats, dtype=np.float64)
-
-
-def timed(
-    fn: Fn, gt: dict[str, Any], dets: list[dict[str, Any]], sigmas: list[float], *, repeats: int, fresh: bool
-) -> tuple[float, np.ndarray]:
-    times, stats = [], np.zeros(0)
-    for _ in range(repeats):
-        g, d = (copy.deepcopy(gt), copy.deepcopy(dets)) if fresh else (gt, dets)
-        t0 = time.perf_counter()
-        stats = fn(g, d, sigmas)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), stats
 
 
 def main() -> None:
@@ -112,15 +63,27 @@ def main() -> None:
     for case, n_kp in (("person17", 17), ("custom5", 5)):
         for n in sorted(set(sizes) | {py_size}):
             gt, dets, sigmas = make_keypoint_data(n_images=n, n_kp=n_kp, objects_per_image=7.0, seed=args.seed)
-            t_ours, s_ours = timed(ours, gt, dets, sigmas, repeats=args.repeats, fresh=False)
+            t_ours, s_ours = timed(partial(ours, sigmas=sigmas), gt, dets, repeats=args.repeats, copy=False)
             t_fast_text, r_fast = "-", "-"
             if n in sizes:
-                t_fast, s_fast = timed(faster, gt, dets, sigmas, repeats=args.repeats, fresh=True)
+                t_fast, s_fast = timed(
+                    partial(faster_coco_stats, iou_type="keypoints", sigmas=sigmas),
+                    gt,
+                    dets,
+                    repeats=args.repeats,
+                    copy=True,
+                )
                 assert np.allclose(s_ours, s_fast, rtol=0, atol=1e-9), (case, s_ours, s_fast)
                 t_fast_text, r_fast = f"{t_fast:.2f}", f"{t_fast / t_ours:.2f}x"
             t_py_text, r_py = "-", "-"
             if n == py_size:
-                t_py, s_py = timed(pycoco, gt, dets, sigmas, repeats=args.pycocotools_repeats, fresh=True)
+                t_py, s_py = timed(
+                    partial(pycocotools_stats, iou_type="keypoints", sigmas=sigmas),
+                    gt,
+                    dets,
+                    repeats=args.pycocotools_repeats,
+                    copy=True,
+                )
                 assert np.allclose(s_ours, s_py, rtol=0, atol=1e-9), (case, s_ours, s_py)
                 t_py_text, r_py = f"{t_py:.2f}", f"{t_py / t_ours:.1f}x"
             print(

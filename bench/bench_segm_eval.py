@@ -24,16 +24,10 @@ all stats agree to 1e-9.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
-import io
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import machine, make_segm_data, parse_segm
+from _common import faster_coco_stats, machine, make_segm_data, parse_segm, pycocotools_stats, timed
 
 from quality_gates.cocoeval import coco_evaluate
 
@@ -41,53 +35,6 @@ from quality_gates.cocoeval import coco_evaluate
 def ours(gt: dict[str, Any], dets: list[dict[str, Any]]) -> np.ndarray:
     ds, g, d = parse_segm(gt, dets)
     return coco_evaluate(g, d, num_classes=len(ds.category_ids), image_ids=ds.image_ids, iou_type="segm").stats
-
-
-def _fresh(gt: dict[str, Any], dets: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    # Deep enough that no reference library can change what the next run sees (pycocotools' loadRes writes
-    # "area", "bbox" and "id" into result records, COCO() may convert segmentations in place).
-    return copy.deepcopy(gt), copy.deepcopy(dets)
-
-
-def faster(gt: dict[str, Any], dets: list[dict[str, Any]]) -> np.ndarray:
-    from faster_coco_eval import COCO, COCOeval_faster
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO(gt)
-        cd = cg.loadRes(dets)
-        ev = COCOeval_faster(cg, cd, "segm", print_function=lambda *a, **k: None)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return np.asarray(ev.stats[:12], dtype=np.float64)
-
-
-def pycoco(gt: dict[str, Any], dets: list[dict[str, Any]]) -> np.ndarray:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO()
-        cg.dataset = gt
-        cg.createIndex()
-        cd = cg.loadRes(dets)
-        ev = COCOeval(cg, cd, "segm")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return np.asarray(ev.stats, dtype=np.float64)
-
-
-def timed(
-    fn: Callable[..., np.ndarray], gt: dict[str, Any], dets: list[dict[str, Any]], *, repeats: int, copy: bool
-) -> tuple[float, np.ndarray]:
-    times, stats = [], np.zeros(0)
-    for _ in range(repeats):
-        g, d = _fresh(gt, dets) if copy else (gt, dets)
-        t0 = time.perf_counter()
-        stats = fn(g, d)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), stats
 
 
 def main() -> None:
@@ -118,12 +65,16 @@ def main() -> None:
             continue
         t_fast_text, r_fast = "-", "-"
         if n in sizes:
-            t_fast, s_fast = timed(faster, gt, dets, repeats=args.repeats, copy=True)
+            t_fast, s_fast = timed(
+                lambda g, d: faster_coco_stats(g, d, "segm"), gt, dets, repeats=args.repeats, copy=True
+            )
             assert np.allclose(s_ours, s_fast, rtol=0, atol=1e-9), (s_ours, s_fast)
             t_fast_text, r_fast = f"{t_fast:.2f}", f"{t_fast / t_ours:.2f}x"
         t_py_text, r_py = "-", "-"
         if n == py_size:
-            t_py, s_py = timed(pycoco, gt, dets, repeats=args.pycocotools_repeats, copy=True)
+            t_py, s_py = timed(
+                lambda g, d: pycocotools_stats(g, d, "segm"), gt, dets, repeats=args.pycocotools_repeats, copy=True
+            )
             assert np.allclose(s_ours, s_py, rtol=0, atol=1e-9), (s_ours, s_py)
             t_py_text, r_py = f"{t_py:.2f}", f"{t_py / t_ours:.1f}x"
         print(
