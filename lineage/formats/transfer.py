@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +29,9 @@ from lineage.formats.classes import CLASS_FORMATS, export_classes, parse_classes
 from lineage.formats.coco import export_coco, parse_coco
 from lineage.formats.common import ItemIndex, ItemRef, ParsedLabels, SchemaInfo
 from lineage.formats.exportdata import export_data, schema_info
+from lineage.formats.results import ExportResult, ImportResult
 from lineage.formats.rows import RowWriter
+from lineage.formats.tool_import import TOOL_FORMATS, tool_import
 from lineage.formats.voc import export_voc, parse_voc
 from lineage.formats.yolo import export_yolo, parse_yolo
 from lineage.labels.annotations import schema_class_names
@@ -44,40 +46,30 @@ from lineage.models import (
 )
 from lineage.openlineage import LineageEmitter, import_event
 
-__all__ = ["FORMATS", "ExportResult", "ImportResult", "export_data", "export_version", "import_annotations"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "FORMATS",
+    "ExportResult",
+    "ImportResult",
+    "export_data",
+    "export_version",
+    "import_annotations",
+]
 
-Format = Literal["coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json"]
-FORMATS: tuple[Format, ...] = ("coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json")
+Format = Literal["coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json", "labelstudio", "cvat"]
+FORMATS: tuple[Format, ...] = (
+    "coco",
+    "yolo",
+    "voc",
+    "classes-folder",
+    "classes-csv",
+    "classes-json",
+    "labelstudio",
+    "cvat",
+)
+#: Formats an export writes (a Label Studio export is read, not written).
+EXPORT_FORMATS: tuple[Format, ...] = tuple(f for f in FORMATS if f != "labelstudio")
 DEFAULT_BATCH = 50_000
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import did. ``status`` is ``imported``, or ``already_imported`` when the same source (same
-    SHA-256) was imported into the version before: nothing was written and ``duplicate_of`` names it."""
-
-    format: str
-    version: str
-    annotations: int
-    images: int
-    files: int
-    source_sha256: str
-    kind: str
-    batches: int
-    status: Literal["imported", "already_imported"] = "imported"
-    import_id: int | None = None
-    generation: int = 0
-    clipped: int = 0
-    duplicate_of: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExportResult:
-    format: str
-    version: str
-    path: str
-    images: int
-    annotations: int
 
 
 def item_index(session: Session, dataset: Dataset, version: DatasetVersion) -> ItemIndex:
@@ -135,6 +127,7 @@ def import_annotations(
     emitter: LineageEmitter | None = None,
     batch_size: int = DEFAULT_BATCH,
     reimport: bool = False,
+    user_map: dict[str, str] | None = None,
 ) -> ImportResult:
     """Import a source into ``version`` (all or nothing; idempotent per content, ``lineage.labels.imports``).
 
@@ -146,6 +139,13 @@ def import_annotations(
     unless ``reimport``; the same bytes attributed to another annotator are another delivery (the next
     generation).
     """
+    if fmt in TOOL_FORMATS:
+        return tool_import(
+            session, actor=actor, version=version, fmt=fmt, path=path, data=data, source_name=source_name,
+            annotator_id=annotator_id, user_map=user_map, emitter=emitter,
+        )  # fmt: skip
+    if user_map:
+        raise InvalidInput("a user map (--users) is for labelstudio and cvat imports", field="users")
     dataset = session.get(Dataset, version.dataset_id)
     assert dataset is not None
     ensure_writable(session, actor=actor, version=version, attempted=f"importing {fmt} annotations")
@@ -350,6 +350,18 @@ def export_version(
         export_yolo(data, out, image_bytes=reader, root=yolo_root)
     elif fmt == "voc":
         export_voc(data, out, image_bytes=reader)
+    elif fmt == "cvat":
+        from lineage.formats.cvat import export_cvat
+
+        target = out if out.suffix == ".xml" else out / "annotations.xml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(export_cvat(data))
+        if reader is not None:
+            for item in data.items:
+                image_path = target.parent / "images" / item.uri
+                image_path.parent.mkdir(parents=True, exist_ok=True)
+                image_path.write_bytes(reader(item.uri))
+        out = target
     else:
         raise InvalidInput(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})", field="format")
     return ExportResult(format=fmt, version=data.version_ref, path=str(out), images=len(data.items), annotations=boxes)

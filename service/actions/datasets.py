@@ -16,6 +16,7 @@ from lineage import datasets, provenance, schemas
 from lineage.errors import InvalidInput, NotFound
 from lineage.formats import import_annotations
 from lineage.formats.coco import export_coco
+from lineage.formats.tool_import import read_user_map
 from lineage.formats.transfer import ExportResult, ImportResult, export_data, export_version
 from lineage.labels import get_annotation
 from lineage.labels.attribution import check_attribution
@@ -239,7 +240,7 @@ def change_state(
 
 
 #: The formats whose source is one file, so it can be uploaded (the others are folders, imported by path).
-UPLOAD_FORMATS = frozenset({"coco", "classes-csv", "classes-json"})
+UPLOAD_FORMATS = frozenset({"coco", "classes-csv", "classes-json", "labelstudio", "cvat"})
 
 
 def import_labels(
@@ -256,6 +257,7 @@ def import_labels(
     annotator: str | None = None,
     reimport: bool = False,
     console: bool = False,
+    user_map: dict[str, str] | None = None,
 ) -> ImportResult:
     """Import labels into the version from one source, all or nothing: ``path`` (a COCO file or a YOLO or
     VOC folder on this machine), ``incoming`` (the same under the workspace's ``incoming/``) or ``upload``
@@ -269,8 +271,8 @@ def import_labels(
         raise InvalidInput("give either an uploaded file or a path under incoming/", field="file")
     if upload is not None and fmt not in UPLOAD_FORMATS:
         raise InvalidInput(
-            "uploads are single files (COCO, classes-csv, classes-json); YOLO, VOC and class folders are imported "
-            "by path",
+            "uploads are single files (COCO, classes-csv, classes-json, labelstudio, cvat); YOLO, VOC and class "
+            "folders are imported by path",
             field="format",
         )
     attributed = (
@@ -289,7 +291,13 @@ def import_labels(
         annotator_id=attributed.id if attributed is not None else None,
         emitter=workspace_emitter(ctx.settings.workspace, console=console),
         reimport=reimport,
+        user_map=user_map,
     )
+
+
+def user_map_of(data: bytes | None, *, source: str) -> dict[str, str] | None:
+    """A tool import's user map (``lineage.formats.tool_import.read_user_map``), None when not given."""
+    return None if data is None else read_user_map(data, source=source)
 
 
 def export_labels(

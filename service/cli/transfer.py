@@ -32,6 +32,7 @@ from service.cli.lineage import ProjectOpt
 __all__ = ["export_command", "import_command", "unpack_export"]
 
 _IMPORT_RESULT = TypeAdapter(ImportResult)
+_MEDIA = {"classes-csv": "text/csv", "cvat": "application/xml"}
 
 
 def _check_format(fmt: str) -> None:
@@ -43,7 +44,10 @@ def _check_format(fmt: str) -> None:
 def import_command(
     ref: Annotated[str, typer.Argument(help="DATASET@VERSION")],
     source: Annotated[
-        Path, typer.Argument(help="COCO JSON file, YOLO folder or VOC folder (with --server: a COCO file)")
+        Path,
+        typer.Argument(
+            help="COCO JSON file, YOLO folder, VOC folder, Label Studio JSON export or CVAT XML (with --server: a file)"
+        ),
     ],
     format: Annotated[str, typer.Option("--format", "-f", help=" | ".join(FORMATS))] = "coco",
     annotator: Annotated[
@@ -60,6 +64,14 @@ def import_command(
         bool,
         typer.Option("--reimport", help="import again a source (same SHA-256) this version already holds"),
     ] = False,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            "--users",
+            help="labelstudio/cvat: a CSV (tool user,labelgate user) or JSON map of the tool's users (id or "
+            "email) to labelgate users; unmapped authors are matched by email, then username",
+        ),
+    ] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Import labels into a version, all or nothing; a source the version already holds (same SHA-256) is
@@ -68,6 +80,7 @@ def import_command(
     2 on bad input naming the file and line or record."""
     _check_format(format)
     dataset, version = split_ref(ref)
+    user_map = _user_map(users)
     with remote() as api:
         if api is not None:
             if openlineage_console:
@@ -77,7 +90,7 @@ def import_command(
                     field="--server",
                 )
             path = api.version_path(api.project_id(project), dataset, version) + "/imports"
-            result = _upload(api, path, source, fmt=format, annotator=annotator, reimport=reimport)
+            result = _upload(api, path, source, fmt=format, annotator=annotator, reimport=reimport, users=user_map)
         else:
             with local() as ctx:
                 result = actions.import_labels(
@@ -90,7 +103,11 @@ def import_command(
                     annotator=annotator,
                     reimport=reimport,
                     console=openlineage_console,
+                    user_map=user_map,
                 )
+    if result.work is not None:
+        _print_work(result)
+        return
     if result.status == "already_imported":
         out.print(
             f"already imported: {result.version} holds this source (sha256 {result.source_sha256}) as "
@@ -105,7 +122,39 @@ def import_command(
     )
 
 
-def _upload(api: Remote, path: str, source: Path, *, fmt: str, annotator: str | None, reimport: bool) -> ImportResult:
+def _user_map(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}", field="--users")
+    return actions.user_map_of(path.read_bytes(), source=str(path))
+
+
+def _print_work(result: ImportResult) -> None:
+    """A Label Studio or CVAT import: what each unit of work became, and who its authors are."""
+    work = result.work or {}
+    authors = ", ".join(f"{k} -> {v}" for k, v in sorted(work.get("authors", {}).items())) or "none (machine work only)"
+    verb = "imported" if result.status == "imported" else "nothing new in"
+    out.print(
+        f"{verb} {result.format} into {result.version} (source sha256 {result.source_sha256}): "
+        f"{work.get('units_added', 0)} unit(s) added, {work.get('units_updated', 0)} updated, "
+        f"{work.get('units_skipped', 0)} already on the record, {work.get('units_deleted', 0)} deleted; "
+        f"{result.annotations} label(s) written, {work.get('tombstones', 0)} superseded without successor",
+        markup=False,
+    )
+    out.print(f"authors: {authors}", markup=False)
+
+
+def _upload(
+    api: Remote,
+    path: str,
+    source: Path,
+    *,
+    fmt: str,
+    annotator: str | None,
+    reimport: bool,
+    users: dict[str, str] | None = None,
+) -> ImportResult:
     """POST a COCO or class-table file to the version's import endpoint, streamed from disk. Its name is sent
     as given, so the server's messages name the file as a local import would."""
     if source.is_dir():
@@ -120,11 +169,13 @@ def _upload(api: Remote, path: str, source: Path, *, fmt: str, annotator: str | 
     form = {"format": fmt, "reimport": "true" if reimport else "false"}
     if annotator:
         form["annotator"] = annotator
+    if users:
+        form["users"] = json.dumps(users)
     with source.open("rb") as fh:
         answer = api.post(
             path,
             data=form,
-            files={"file": (str(source), fh, "text/csv" if fmt == "classes-csv" else "application/json")},
+            files={"file": (str(source), fh, _MEDIA.get(fmt, "application/json"))},
         )
     return _IMPORT_RESULT.validate_python(answer)
 
@@ -164,6 +215,13 @@ def export_command(
     )
 
 
+def _cvat_counts(data: bytes) -> tuple[int, int]:
+    """Images and labels of a CVAT XML export, counted as ``lineage.formats.transfer`` counts them."""
+    root = ET.fromstring(data)
+    images = root.findall("image")
+    return len(images), sum(len(image) for image in images)
+
+
 def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> ExportResult:
     """Write the server's export of ``version_ref`` in ``fmt`` to ``out`` (a ``.json`` file for COCO, else
     ``out/annotations.json``; a folder for YOLO and VOC, whose data.yaml then names ``out``, absolute)."""
@@ -195,6 +253,9 @@ def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> E
             elif fmt in ("classes-csv", "classes-json") and name in ("labels.csv", "labels.json"):
                 images, boxes = _class_counts(data, fmt)
                 written = out / name  # a local export names its table file
+            elif fmt == "cvat" and name == "annotations.xml":
+                images, boxes = _cvat_counts(data)
+                written = out / name
             elif fmt == "classes-folder" and name.count("/") >= 1:
                 images += 1
                 boxes += 1

@@ -24,6 +24,7 @@ from service.api.schemas.lineage import (
     DatasetCreate,
     DatasetPublic,
     ExportFormat,
+    ImportFormat,
     StateChange,
     VersionCreate,
     VersionPublic,
@@ -89,8 +90,14 @@ def import_annotations(
     version: str,
     ctx: ContextDep,
     response: Response,
-    format: Annotated[ExportFormat, Form(description="coco, yolo, voc, classes-folder, classes-csv or classes-json")],
-    file: Annotated[UploadFile | None, File(description="a COCO JSON file or a classes-csv/-json table")] = None,
+    format: Annotated[
+        ImportFormat,
+        Form(description="coco, yolo, voc, classes-folder, classes-csv, classes-json, labelstudio or cvat"),
+    ],
+    file: Annotated[
+        UploadFile | None,
+        File(description="a COCO JSON file, a classes-csv/-json table, a Label Studio JSON export or a CVAT XML file"),
+    ] = None,
     path: Annotated[str | None, Form(description="a source under the workspace's incoming/ folder")] = None,
     annotator: Annotated[
         str | None,
@@ -103,6 +110,13 @@ def import_annotations(
         bool,
         Form(description="import again a source (same SHA-256) this version already holds, doubling its labels"),
     ] = False,
+    users: Annotated[
+        str | None,
+        Form(
+            description="labelstudio/cvat: a JSON object mapping the tool's users (its user id or email) to "
+            'labelgate usernames or emails, e.g. {"3": "alice"}'
+        ),
+    ] = None,
 ) -> ImportResult:
     """Import an uploaded file (COCO, classes-csv, classes-json), or a file or folder (YOLO, VOC, class
     folders) under ``incoming/``; all or nothing.
@@ -121,6 +135,7 @@ def import_annotations(
         source_name=file.filename or "upload.json" if file is not None else None,
         annotator=annotator,
         reimport=reimport,
+        user_map=actions.user_map_of(users.encode() if users is not None else None, source="users"),
     )
     if result.status == "already_imported":
         response.status_code = 200

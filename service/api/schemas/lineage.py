@@ -234,4 +234,5 @@ class ReviewPublic(OutputModel):
     created_at: datetime
 
 
-ExportFormat = Literal["coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json"]
+ExportFormat = Literal["coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json", "cvat"]
+ImportFormat = Literal["coco", "yolo", "voc", "classes-folder", "classes-csv", "classes-json", "labelstudio", "cvat"]
