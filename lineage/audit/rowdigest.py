@@ -332,13 +332,16 @@ def box_digests(
     source_format: str,
     created_at: Any,
     created_by: int,
+    parsed: Sequence[Any] | None = None,
 ) -> list[str]:
     """Digests of imported boxes ``(item_id, category, x, y, w, h, attributes_json, source_sha256)`` as the
     fast import path writes them: equal to ``digest_values("annotations", …)`` on each row (tested), with
-    what every row shares normalised once."""
+    what every row shares normalised once. ``parsed``: each row's attributes already as the value their
+    text parses to (a writer that built the text from it), so the text is not parsed again."""
     digest_row = row_digester(ROW_DOMAIN + b"annotations\x00")
     ts = _ts(created_at)
     out = []
+    values_of = iter(parsed) if parsed is not None else None
     for item_id, cat, x, y, w, h, attrs, sha in boxes:
         values = [
             version_id,
@@ -350,7 +353,7 @@ def box_digests(
             float(w),
             float(h),
             None,
-            None if attrs == "null" else loads_exact(attrs),
+            next(values_of) if values_of is not None else None if attrs == "null" else loads_exact(attrs),
             kind,
             annotator_id,
             None,

@@ -51,6 +51,7 @@ class RowWriter:
         source_format: str,
         created_by: int,
         audit_seq: int,
+        parsed: Sequence[Any] | None = None,
     ) -> list[str]:
         """Insert boxes given as ``(item_id, category, x, y, w, h, attributes_json, source_sha256)``.
 
@@ -69,8 +70,9 @@ class RowWriter:
         raw = self._conn.connection.driver_connection
         assert raw is not None
         digests = self._digests(
-            boxes, version_id=version_id, kind=kind, annotator_id=annotator_id, fmt=source_format, by=created_by
-        )
+            boxes, version_id=version_id, kind=kind, annotator_id=annotator_id, fmt=source_format, by=created_by,
+            parsed=parsed,
+        )  # fmt: skip
         if self.dialect == "postgresql":
             cols = [
                 "dataset_version_id",
@@ -179,6 +181,7 @@ class RowWriter:
         annotator_id: int | None,
         fmt: str,
         by: int,
+        parsed: Sequence[Any] | None = None,
     ) -> list[str]:
         return box_digests(
             boxes,
@@ -188,4 +191,5 @@ class RowWriter:
             source_format=fmt,
             created_at=self.now,
             created_by=by,
+            parsed=parsed,
         )

@@ -45,7 +45,7 @@ class Author:
     name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a reader builds one per label, and a frozen one costs 8x to build
 class ToolLabel:
     """One label of a unit, in the record's own terms (pixels; ``lineage.labels.geometry``'s storage
     contract for ``geometry``); ``attributes`` are the tool's label attributes, without ``made``."""

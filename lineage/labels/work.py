@@ -25,6 +25,7 @@ What happens, in order (nothing is written unless every step before the writes p
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -42,11 +43,18 @@ from lineage.context import Actor
 from lineage.datasets.catalog import version_ref
 from lineage.datasets.states import ensure_writable
 from lineage.errors import Conflict, InvalidInput
-from lineage.formats.common import AttributesRefused, Problems, SchemaInfo, attributes_json
+from lineage.formats.common import (
+    MAX_ATTRIBUTE_STRING,
+    MAX_ATTRIBUTES_BYTES,
+    AttributesRefused,
+    Problems,
+    SchemaInfo,
+    attributes_json,
+)
 from lineage.formats.rows import RowWriter
 from lineage.formats.work import MADE_KEY, TOOLS, ToolLabel, WorkBatch, WorkUnit, made_of
 from lineage.labels.attribution import check_attribution
-from lineage.labels.geometry import check_box, check_geometry
+from lineage.labels.geometry import EDGE_EPS, check_box, check_geometry
 from lineage.labels.imports import claim, prior_import
 from lineage.labels.labelset import DELETED, mark_stale, seal_rows
 from lineage.models import Dataset, DatasetVersion, LabelImport, ProvenanceKind, User
@@ -216,6 +224,9 @@ def _made(batch: WorkBatch, unit: WorkUnit, label: ToolLabel | None) -> dict[str
     return made
 
 
+_Attrs = tuple[str, dict[str, Any]]
+
+
 class _Checker:
     """Validates labels against the version's items and schema, collecting problems."""
 
@@ -227,8 +238,26 @@ class _Checker:
         self.schema = schema
         self.problems = Problems()
 
-    def label(self, unit: WorkUnit, n: int, label: ToolLabel, made: dict[str, Any]) -> str | None:
-        """The attributes JSON text of a valid label; None (and a problem) otherwise."""
+    def unit(self, unit: WorkUnit, base: dict[str, Any]) -> list[_Attrs | None]:
+        """Each label of ``unit`` checked (``label``), ``base`` its unit's ``made`` record."""
+        problem = _made_problem(base)
+        if problem:
+            self.problems.add(unit.where or unit.ref, problem)
+            return [None] * len(unit.labels)
+        out: list[_Attrs | None] = []
+        for n, lbl in enumerate(unit.labels):
+            made = base
+            if lbl.result is not None or lbl.score is not None:
+                made = dict(base)
+                if lbl.result is not None:
+                    made["result"] = lbl.result
+                if lbl.score is not None:
+                    made["score"] = lbl.score
+            out.append(self.label(unit, n, lbl, made))
+        return out
+
+    def label(self, unit: WorkUnit, n: int, label: ToolLabel, made: dict[str, Any]) -> _Attrs | None:
+        """A valid label's attributes, as JSON text and as the value; None (and a problem) otherwise."""
         where = f"{unit.where or unit.ref}, label {n}"
         item = self.items.get(unit.uri)
         if item is None:
@@ -243,8 +272,22 @@ class _Checker:
             self.problems.add(where, f"class {label.category!r} expects {geometry}, got {label.geometry_type}")
             return None
         size = (item[1], item[2])
-        if label.geometry_type == "box" and label.geometry is None and None not in (label.x, label.y, label.w, label.h):
-            problem = check_box(label.x, label.y, label.w, label.h, *size)  # type: ignore[arg-type]
+        x, y, w, h = label.x, label.y, label.w, label.h
+        if (
+            label.geometry_type == "box"
+            and label.geometry is None
+            and x is not None
+            and y is not None
+            and w is not None
+            and h is not None
+        ):
+            width, height = size
+            # Fast path: NaN and infinities fail these comparisons too, and check_box then names the fault.
+            fits = width is not None and height is not None and x >= -EDGE_EPS and y >= -EDGE_EPS and w > 0 and h > 0
+            if fits and x + w <= width + EDGE_EPS and y + h <= height + EDGE_EPS:
+                problem = None
+            else:
+                problem = check_box(x, y, w, h, width, height)
         else:
             count = len(self.schema.keypoints.get(label.category, ())) if self.schema is not None else None
             problem = check_geometry(
@@ -260,16 +303,42 @@ class _Checker:
         if problem:
             self.problems.add(where, problem)
             return None
-        attrs = dict(label.attributes or {})
-        if MADE_KEY in attrs:
-            self.problems.add(where, f"the attribute {MADE_KEY!r} is reserved for the tool's record")
-            return None
+        attrs: dict[str, Any] = {}
+        if label.attributes:
+            if MADE_KEY in label.attributes:
+                self.problems.add(where, f"the attribute {MADE_KEY!r} is reserved for the tool's record")
+                return None
+            try:
+                attributes_json(label.attributes)  # the tool's own attributes: bounded like any import's
+            except AttributesRefused as exc:
+                self.problems.add(where, str(exc))
+                return None
+            attrs.update(label.attributes)
+        result, score = label.result, label.score
+        if (result is not None and len(result) * 4 > MAX_ATTRIBUTE_STRING) or (
+            score is not None and not math.isfinite(score)
+        ):
+            problem = _made_problem({"result": result, "score": score})
+            if problem:
+                self.problems.add(where, problem)
+                return None
         attrs[MADE_KEY] = made
-        try:
-            return attributes_json(attrs)
-        except AttributesRefused as exc:
-            self.problems.add(where, str(exc))
+        text = orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode()
+        if len(text) > MAX_ATTRIBUTES_BYTES:
+            self.problems.add(where, f"attributes larger than {MAX_ATTRIBUTES_BYTES // 1024} KiB of JSON")
             return None
+        return text, attrs
+
+
+def _made_problem(made: dict[str, Any]) -> str | None:
+    """What is wrong with a ``made`` record built from a tool's values (long strings, non-finite numbers)."""
+    for key, value in made.items():
+        if isinstance(value, str) and len(value) * 4 > MAX_ATTRIBUTE_STRING:
+            if len(value.encode("utf-8", errors="surrogatepass")) > MAX_ATTRIBUTE_STRING:
+                return f"the tool's {key} is longer than {MAX_ATTRIBUTE_STRING // 1024} KiB"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"the tool's {key} is not a finite number ({value})"
+    return None
 
 
 def _later(recorded: str, given: str) -> bool:
@@ -326,9 +395,9 @@ def record_work(
     checker = _Checker(session, version, schema_info(session, version))
     recorded = recorded_units(session, version_id=version.id or 0, tool=batch.tool, origin=batch.origin)
     new, updated, skipped = _plan(batch, recorded)
-    texts: dict[int, list[str | None]] = {}
+    texts: dict[int, list[_Attrs | None]] = {}
     for unit in (*new, *updated):
-        texts[id(unit)] = [checker.label(unit, n, lbl, _made(batch, unit, lbl)) for n, lbl in enumerate(unit.labels)]
+        texts[id(unit)] = checker.unit(unit, _made(batch, unit, None))
     checker.problems.raise_if_any()
     deleted = [r for r in dict.fromkeys(batch.deleted) if recorded.get(r) is not None and recorded[r].live]
     result_authors = {k: u.username for k, u in authors.items()}
@@ -457,44 +526,53 @@ class _Writer:
         )
 
     def new_units(
-        self, units: Sequence[WorkUnit], texts: dict[int, list[str | None]], authors: dict[str, User], checker: _Checker
+        self,
+        units: Sequence[WorkUnit],
+        texts: dict[int, list[_Attrs | None]],
+        authors: dict[str, User],
+        checker: _Checker,
     ) -> int:
         """Labels of units seen for the first time, through the fast path, grouped by kind and author."""
-        groups: dict[tuple[bool, int | None], tuple[list[Any], list[Any]]] = defaultdict(lambda: ([], []))
+        groups: dict[tuple[bool, int | None], tuple[list[Any], list[Any], list[Any]]] = defaultdict(
+            lambda: ([], [], [])
+        )
         sha = self.batch.source_sha256
         for unit in units:
             human = unit.kind == "human"
             uid = authors[unit.author].id if human and unit.author is not None else None
-            boxes, shapes = groups[(human, uid)]
+            boxes, parsed, shapes = groups[(human, uid)]
             item_id = checker.items[unit.uri][0]
             for lbl, attrs in zip(unit.labels, texts[id(unit)], strict=True):
                 assert attrs is not None
                 if lbl.geometry_type == "box" and lbl.geometry is None:
-                    boxes.append((item_id, lbl.category, lbl.x, lbl.y, lbl.w, lbl.h, attrs, sha))
+                    boxes.append((item_id, lbl.category, lbl.x, lbl.y, lbl.w, lbl.h, attrs[0], sha))
+                    parsed.append(attrs[1])
                 else:
                     geometry = "null" if lbl.geometry is None else json.dumps(lbl.geometry)
                     shapes.append(
-                        (item_id, lbl.category, lbl.geometry_type, lbl.x, lbl.y, lbl.w, lbl.h, geometry, attrs, sha)
+                        (item_id, lbl.category, lbl.geometry_type, lbl.x, lbl.y, lbl.w, lbl.h, geometry, attrs[0], sha)
                     )
         total = 0
-        for (human, uid), (boxes, shapes) in groups.items():
+        for (human, uid), (boxes, parsed, shapes) in groups.items():
             kind = ProvenanceKind.human if human else ProvenanceKind.import_
-            for is_shape, rows in ((False, boxes), (True, shapes)):
-                for start in range(0, len(rows), BATCH):
-                    chunk = rows[start : start + BATCH]
-                    seq = next_seq(self.session)
-                    write = self.rows.write_shapes if is_shape else self.rows.write_boxes
-                    digests = write(
-                        chunk,
-                        version_id=self.version.id or 0,
-                        kind=kind,
-                        annotator_id=uid,
-                        source_format=self.batch.tool,
-                        created_by=self.actor.user_id,
-                        audit_seq=seq,
-                    )
-                    self._event({"seq": seq, "count": len(digests), "digest": aggregate(digests)}, len(chunk), "added")
-                    total += len(chunk)
+            common: dict[str, Any] = {
+                "version_id": self.version.id or 0,
+                "kind": kind,
+                "annotator_id": uid,
+                "source_format": self.batch.tool,
+                "created_by": self.actor.user_id,
+            }
+            for start in range(0, len(boxes), BATCH):
+                seq = next_seq(self.session)
+                end = start + BATCH
+                digests = self.rows.write_boxes(boxes[start:end], audit_seq=seq, parsed=parsed[start:end], **common)
+                self._event({"seq": seq, "count": len(digests), "digest": aggregate(digests)}, len(digests), "added")
+                total += len(digests)
+            for start in range(0, len(shapes), BATCH):
+                seq = next_seq(self.session)
+                digests = self.rows.write_shapes(shapes[start : start + BATCH], audit_seq=seq, **common)
+                self._event({"seq": seq, "count": len(digests), "digest": aggregate(digests)}, len(digests), "added")
+                total += len(digests)
         return total
 
     def _insert(self, rows: list[dict[str, Any]], what: str) -> None:
@@ -518,7 +596,7 @@ class _Writer:
     def updates(
         self,
         units: Sequence[WorkUnit],
-        texts: dict[int, list[str | None]],
+        texts: dict[int, list[_Attrs | None]],
         authors: dict[str, User],
         checker: _Checker,
         recorded: dict[str, _Recorded],
@@ -550,7 +628,7 @@ class _Writer:
                         "w": lbl.w,
                         "h": lbl.h,
                         "geometry": lbl.geometry,
-                        "attributes": json.loads(attrs) if attrs is not None else None,
+                        "attributes": attrs[1] if attrs is not None else None,
                         "supersedes_id": old[0] if old is not None else None,
                     }
                 )
