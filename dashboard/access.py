@@ -34,6 +34,7 @@ PAGES: dict[str, str] = {
     "lineage": "Lineage explorer",
     "autolabel": "Auto-label runs",
     "reports": "Reports",
+    "annotators": "Annotators",
 }
 
 
@@ -100,6 +101,7 @@ class Viewer:
             "lineage": True,
             "autolabel": self.can_read_runs() or self.can_read_queue(),
             "reports": self.can_read_reports(),
+            "annotators": self.may("annotator_kpis"),
         }
         return [page for page in PAGES if shown[page]]
 

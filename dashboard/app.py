@@ -23,6 +23,7 @@ _ICONS = {
     "lineage": ":material/account_tree:",
     "autolabel": ":material/smart_toy:",
     "reports": ":material/description:",
+    "annotators": ":material/groups:",
 }
 
 

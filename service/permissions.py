@@ -92,6 +92,7 @@ ACTIONS: dict[str, Rule] = {
     "review_annotation": project(Role.reviewer),
     "annotation_lineage": project(),
     "version_lineage": project(),
+    "diff_dataset_versions": project(),
     # inference
     "list_models": project(Role.ml_engineer),
     "register_model": project(Role.ml_engineer),
@@ -112,6 +113,7 @@ ACTIONS: dict[str, Rule] = {
     "store_policy": project(Role.ml_engineer, Role.compliance_officer),
     "list_policies": project(),
     "register_golden_set": project(Role.ml_engineer),
+    "seed_golden_set": project(Role.ml_engineer),
     "list_golden_sets": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),
     "evaluate_version": project(Role.ml_engineer, Role.compliance_officer, Role.ci),
     "list_version_evaluations": project(),
@@ -126,6 +128,7 @@ ACTIONS: dict[str, Rule] = {
     "reject_version": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer),
     "get_evidence_bundle": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),
     "get_version_report": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),
+    "annotator_kpis": project(),  # an annotator sees only their own row (service.actions.kpis)
     "get_audit_trail_report": project(*_AUDIT_READERS),
     "get_signing_public_key": AUTHENTICATED,
     "verify_release": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),

@@ -81,6 +81,8 @@ DOOR_MAY_IMPORT = {
     "lineage.formats": {"FORMATS"},
     "lineage.formats.transfer": {"ImportResult", "ExportResult"},
     "lineage.gates": {"EvaluationView"},
+    "lineage.reports.annotator_report": {"report_csv", "report_html"},  # renderers of a report already made
+    "lineage.connectors.labelstudio": {"Pulled"},  # what a pull did (a result type)
     "inference.runner": {"RunProgress", "RunSummary"},
     "inference.active": {"Diversity", "Uncertainty"},
     "inference.tiny": {"ensure_tiny_model"},  # trains or loads the tiny test detector into a cache folder

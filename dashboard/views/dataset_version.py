@@ -1,7 +1,8 @@
 """Dataset version: state, DVC identity, schema diff to the parent, composition by provenance, its gate evidence
 (the evaluation its release rests on once released, else its newest; later re-checks never replace it) with
-the plots it supports, a selector to open any of its evaluations with their plots, its electronic signatures,
-and for signers the sign (re-entering the signing secret) and reject forms."""
+the plots it supports, a selector to open any of its evaluations with their plots, what changed since the last
+release and who changed it (``dashboard.diffview``), its electronic signatures, and for signers the sign
+(re-entering the signing secret) and reject forms."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import charts, state, tables, ui
+from dashboard import charts, diffview, state, tables, ui
 from dashboard import evidence as gate_evidence
 from dashboard.access import Viewer
 from dashboard.client import SIGNATURE_MEANINGS, Api, NotAvailable
@@ -322,6 +323,7 @@ def render() -> None:
             else:
                 st.caption("Same schema as the parent.")
         evaluations = _gates(api, ref)
+        diffview.render_changes(api, ref)
         _decision(api, viewer, ref, version_state, evaluated=bool(evaluations))
 
 

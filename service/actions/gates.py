@@ -57,6 +57,27 @@ def register_golden(ctx: Context, project_id: int, *, name: str, dataset: str, v
     return records.register_golden_set(ctx.session, actor=ctx.actor, project_id=project_id, name=name, version=v)
 
 
+def seed_golden(
+    ctx: Context, project_id: int, *, name: str, dataset: str, version: str, golden_dataset: str | None = None
+) -> dict[str, Any]:
+    """Make the ground truth marked in a labelling tool (labels of ``dataset@version`` with
+    ``made.ground_truth``) the next version of golden set ``name``: a new version of the project's golden
+    dataset holding those items and labels (``lineage.gates.golden_seed``)."""
+    authorize(ctx, "seed_golden_set", project_id=project_id)
+    _, v = find_version(ctx, project_id, dataset, version)
+    from lineage.gates.golden_seed import seed_golden as seed
+
+    golden = seed(
+        ctx.session,
+        actor=ctx.actor,
+        source=v,
+        repo_dir=ctx.settings.repo_dir,
+        name=name,
+        dataset_name=golden_dataset,
+    )
+    return {**golden.model_dump(), **records.golden_summary(ctx.session, golden)}
+
+
 def golden_sets(ctx: Context, project_id: int) -> list[dict[str, Any]]:
     """The project's golden sets, each with the dataset version it names and its size."""
     authorize(ctx, "list_golden_sets", project_id=project_id)

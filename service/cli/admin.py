@@ -81,15 +81,18 @@ def user_create(
     username: str,
     full_name: Annotated[str, typer.Option("--name", help="printed name, used on signatures")],
     admin: Annotated[bool, typer.Option("--admin", help="grant the global admin role")] = False,
+    email: Annotated[
+        str | None, typer.Option("--email", help="how labelling tools (Label Studio, CVAT) know this person")
+    ] = None,
 ) -> None:
     """Create a user."""
     with remote() as api:
         if api is not None:
-            body = {"username": username, "full_name": full_name, "is_admin": admin}
+            body = {"username": username, "full_name": full_name, "is_admin": admin, "email": email}
             user = api.model(UserPublic, "POST", "/users", json=body)
         else:
             with local() as ctx:
-                created = actions.create_user(ctx, username=username, full_name=full_name, is_admin=admin)
+                created = actions.create_user(ctx, username=username, full_name=full_name, email=email, is_admin=admin)
                 user = UserPublic.model_validate(created)
     out.print(f"created user {user.username} (id {user.id})")
 

@@ -18,7 +18,9 @@ from service.cli.admin import project_app, token_app, user_app
 from service.cli.audit import audit_app
 from service.cli.calibrate import calibrate_command
 from service.cli.common import exits_cleanly, out
+from service.cli.connectors import pull_app
 from service.cli.dashboard import dashboard
+from service.cli.diff import diff_command
 from service.cli.door import require_local, set_server
 from service.cli.gate import gate_app, set_service_check
 from service.cli.inference import (
@@ -28,6 +30,7 @@ from service.cli.inference import (
     worker_command,
 )
 from service.cli.integrity import verify_release_command
+from service.cli.kpis import annotators_command
 from service.cli.lineage import dataset_app, lineage_app, schema_app
 from service.cli.release import (
     golden_app,
@@ -76,11 +79,14 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(policy_app, name="policy")
 app.add_typer(golden_app, name="golden")
 app.add_typer(report_app, name="report")
+report_app.command("annotators")(annotators_command)
 app.command("sign")(sign)
 app.command("release")(release)
 app.command("reject")(reject)
 app.command("verify-bundle")(verify_bundle_command)
 app.command("verify-release")(verify_release_command)
+app.command("diff")(diff_command)
+app.add_typer(pull_app, name="pull")
 user_app.command("set-secret")(set_secret)
 set_service_check(service_check)
 app.add_typer(schema_app, name="schema")

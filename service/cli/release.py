@@ -79,6 +79,34 @@ def golden_register(name: str, version_ref: str, project: ProjectOpt = None) -> 
     out.print(f"golden set {g.name}@{g.version} = {version_ref} (manifest {g.manifest_hash})")
 
 
+@golden_app.command("seed")
+@exits_cleanly
+def golden_seed(
+    name: str,
+    version_ref: Annotated[str, typer.Option("--from", help="DATASET@VERSION holding the tool's ground truth")],
+    golden_dataset: Annotated[
+        str | None, typer.Option("--golden-dataset", help="golden dataset to add a version to (default DATASET-golden)")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Seed golden set NAME from the ground truth marked in a labelling tool (Label Studio's ground-truth
+    annotations imported into DATASET@VERSION): a new version of the golden dataset with those items and labels."""
+    dataset, version = split_ref(version_ref)
+    body = {"name": name, "dataset": dataset, "version": version, "golden_dataset": golden_dataset}
+    with remote() as api:
+        if api is not None:
+            path = f"/projects/{api.project_id(project)}/golden-sets/seed"
+            g = api.model(GoldenSetPublic, "POST", path, json=body)
+        else:
+            with local() as ctx:
+                pid = find_project(ctx, project)
+                seeded = actions.seed_golden(
+                    ctx, pid, name=name, dataset=dataset, version=version, golden_dataset=golden_dataset
+                )
+                g = GoldenSetPublic.model_validate(seeded)
+    out.print(f"golden set {g.name}@{g.version} = {g.dataset_version} ({g.items} items, {g.labels} labels)")
+
+
 @golden_app.command("list")
 @exits_cleanly
 def golden_list(project: ProjectOpt = None) -> None:

@@ -226,7 +226,7 @@ def test_cli_command_runs_streamlit_headless_without_usage_stats() -> None:
 # ---- roles → pages ---------------------------------------------------------------------------------------
 
 
-EVERY_PAGE = ["overview", "audit_trail", "dataset_version", "lineage", "autolabel", "reports"]
+EVERY_PAGE = ["overview", "audit_trail", "dataset_version", "lineage", "autolabel", "reports", "annotators"]
 READ_ONLY = ["overview", "dataset_version", "lineage"]
 
 
@@ -254,12 +254,12 @@ def viewer(roles: set[str], *, admin: bool = False) -> Viewer:
     ("roles", "admin", "pages", "verify", "sign"),
     [
         (set(), True, EVERY_PAGE, True, True),
-        ({"compliance_officer"}, False, ["overview", "audit_trail", "dataset_version", "lineage", "reports"],
-         True, True),
+        ({"compliance_officer"}, False,
+         ["overview", "audit_trail", "dataset_version", "lineage", "reports", "annotators"], True, True),
         ({"reviewer"}, False, EVERY_PAGE, False, True),
         ({"ml_engineer"}, False, EVERY_PAGE, False, True),
-        ({"ci"}, False, [*READ_ONLY, "reports"], False, False),
-        ({"annotator"}, False, READ_ONLY, False, False),
+        ({"ci"}, False, [*READ_ONLY, "reports", "annotators"], False, False),
+        ({"annotator"}, False, [*READ_ONLY, "annotators"], False, False),
         ({UNDISCLOSED}, False, READ_ONLY, False, False),
     ],
 )  # fmt: skip

@@ -13,5 +13,11 @@ ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.
 ROUTERS += [lineage_schemas.router, lineage_datasets.router, lineage_annotations.router, lineage_queries.router]
 ROUTERS += [autolabel.router]
 ROUTERS += [gates.router, releases.router, capabilities.router]
+from service.api.routes import kpis  # noqa: E402
+
+ROUTERS += [kpis.router]
+from service.api.routes import diff as label_diff  # noqa: E402
+
+ROUTERS += [label_diff.router]
 
 __all__ = ["ROUTERS"]

@@ -14,6 +14,7 @@ from service.api.schemas.common import RowId
 from service.api.schemas.gates import (
     EvaluationCreate,
     EvaluationPublic,
+    GoldenSeed,
     GoldenSetCreate,
     GoldenSetPublic,
     PolicyCreate,
@@ -42,6 +43,15 @@ def list_policies(project_id: RowId, ctx: ContextDep) -> list[GatePolicy]:
 def create_golden_set(project_id: RowId, body: GoldenSetCreate, ctx: ContextDep) -> GoldenSet:
     """Register a golden dataset's version as the next version of golden set ``name`` (``NAME@VERSION``)."""
     return actions.register_golden(ctx, project_id, name=body.name, dataset=body.dataset, version=body.version)
+
+
+@router.post(PROJECT + "/golden-sets/seed", name="seed_golden_set", response_model=GoldenSetPublic, status_code=201)
+def seed_golden_set(project_id: RowId, body: GoldenSeed, ctx: ContextDep) -> dict[str, Any]:
+    """Make the ground truth marked in a labelling tool (Label Studio's ground-truth annotations, imported
+    into ``dataset@version``) the next version of golden set ``name``."""
+    return actions.seed_golden(
+        ctx, project_id, name=body.name, dataset=body.dataset, version=body.version, golden_dataset=body.golden_dataset
+    )
 
 
 @router.get(PROJECT + "/golden-sets", name="list_golden_sets", response_model=list[GoldenSetPublic])

@@ -54,6 +54,16 @@ class GoldenSetCreate(InputModel):
     version: str = Field(min_length=1, max_length=64)
 
 
+class GoldenSeed(InputModel):
+    """Seed golden set ``name`` from the ground truth marked in a labelling tool on ``dataset@version``;
+    ``golden_dataset``: the golden dataset to add a version to (default ``<dataset>-golden``)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    dataset: str = Field(min_length=1, max_length=100)
+    version: str = Field(min_length=1, max_length=64)
+    golden_dataset: str | None = Field(default=None, min_length=1, max_length=100)
+
+
 class GoldenSetPublic(OutputModel):
     """A golden set version; listed, with the dataset version it names (``dataset_version``,
     ``DATASET@VERSION``) and its size (``items`` images, ``labels`` live labels)."""
