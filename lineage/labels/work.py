@@ -239,13 +239,44 @@ class _Checker:
         self.problems = Problems()
 
     def unit(self, unit: WorkUnit, base: dict[str, Any]) -> list[_Attrs | None]:
-        """Each label of ``unit`` checked (``label``), ``base`` its unit's ``made`` record."""
+        """Each label of ``unit`` checked, ``base`` its unit's ``made`` record: a valid label's attributes
+        as JSON text and as the value, None (and a problem) for a bad one. The hot loop of an import: a box
+        that fits is settled by six comparisons (NaN and infinities fail them too, and ``check_box`` then
+        names the fault), and a problem's place is only spelled out when there is one."""
+        labels = unit.labels
         problem = _made_problem(base)
         if problem:
             self.problems.add(unit.where or unit.ref, problem)
-            return [None] * len(unit.labels)
+            return [None] * len(labels)
+        item = self.items.get(unit.uri)
+        if item is None:
+            self.problems.add(unit.where or unit.ref, f"image {unit.uri!r} is not an item of this version")
+            return [None] * len(labels)
+        _, width, height = item
+        known = self.schema.geometry if self.schema is not None else None
+        dumps, sort_keys, limit = orjson.dumps, orjson.OPT_SORT_KEYS, MAX_ATTRIBUTES_BYTES
         out: list[_Attrs | None] = []
-        for n, lbl in enumerate(unit.labels):
+        for n, lbl in enumerate(labels):
+            gtype, x, y, w, h = lbl.geometry_type, lbl.x, lbl.y, lbl.w, lbl.h
+            if known is not None and known.get(lbl.category) != gtype:
+                out.append(self._refuse(unit, n, self._class_problem(lbl)))
+                continue
+            if gtype == "box" and lbl.geometry is None and None not in (x, y, w, h):
+                fits = width is not None and height is not None and x >= -EDGE_EPS and y >= -EDGE_EPS  # type: ignore[operator]
+                if fits and w > 0 and h > 0 and x + w <= width + EDGE_EPS and y + h <= height + EDGE_EPS:  # type: ignore[operator]
+                    problem = None
+                else:
+                    problem = check_box(x, y, w, h, width, height)  # type: ignore[arg-type]
+            else:
+                count = len(self.schema.keypoints.get(lbl.category, ())) if self.schema is not None else 0
+                problem = check_geometry(
+                    gtype, x, y, w, h, lbl.geometry, image_size=(width, height), keypoint_count=count or None
+                )
+            if problem is None and (lbl.attributes or lbl.result is not None or lbl.score is not None):
+                problem = self._extras(lbl)
+            if problem:
+                out.append(self._refuse(unit, n, problem))
+                continue
             made = base
             if lbl.result is not None or lbl.score is not None:
                 made = dict(base)
@@ -253,86 +284,44 @@ class _Checker:
                     made["result"] = lbl.result
                 if lbl.score is not None:
                     made["score"] = lbl.score
-            out.append(self.label(unit, n, lbl, made))
+            attrs: dict[str, Any] = {**lbl.attributes, MADE_KEY: made} if lbl.attributes else {MADE_KEY: made}
+            text = dumps(attrs, option=sort_keys).decode()
+            if len(text) > limit:
+                out.append(self._refuse(unit, n, f"attributes larger than {limit // 1024} KiB of JSON"))
+                continue
+            out.append((text, attrs))
         return out
 
-    def label(self, unit: WorkUnit, n: int, label: ToolLabel, made: dict[str, Any]) -> _Attrs | None:
-        """A valid label's attributes, as JSON text and as the value; None (and a problem) otherwise."""
-        where = f"{unit.where or unit.ref}, label {n}"
-        item = self.items.get(unit.uri)
-        if item is None:
-            self.problems.add(where, f"image {unit.uri!r} is not an item of this version")
-            return None
-        geometry = self.schema.geometry.get(label.category) if self.schema is not None else None
-        if self.schema is not None and geometry is None:
-            known = ", ".join(sorted(self.schema.geometry))
-            self.problems.add(where, f"unknown class {label.category!r} (the schema has {known})")
-            return None
-        if geometry is not None and geometry != label.geometry_type:
-            self.problems.add(where, f"class {label.category!r} expects {geometry}, got {label.geometry_type}")
-            return None
-        size = (item[1], item[2])
-        x, y, w, h = label.x, label.y, label.w, label.h
-        if (
-            label.geometry_type == "box"
-            and label.geometry is None
-            and x is not None
-            and y is not None
-            and w is not None
-            and h is not None
-        ):
-            width, height = size
-            # Fast path: NaN and infinities fail these comparisons too, and check_box then names the fault.
-            fits = width is not None and height is not None and x >= -EDGE_EPS and y >= -EDGE_EPS and w > 0 and h > 0
-            if fits and x + w <= width + EDGE_EPS and y + h <= height + EDGE_EPS:
-                problem = None
-            else:
-                problem = check_box(x, y, w, h, width, height)
-        else:
-            count = len(self.schema.keypoints.get(label.category, ())) if self.schema is not None else None
-            problem = check_geometry(
-                label.geometry_type,
-                label.x,
-                label.y,
-                label.w,
-                label.h,
-                label.geometry,
-                image_size=size,
-                keypoint_count=count or None,
-            )
-        if problem:
-            self.problems.add(where, problem)
-            return None
-        attrs: dict[str, Any] = {}
-        if label.attributes:
-            if MADE_KEY in label.attributes:
-                self.problems.add(where, f"the attribute {MADE_KEY!r} is reserved for the tool's record")
-                return None
+    def _refuse(self, unit: WorkUnit, n: int, problem: str) -> _Attrs | None:
+        """Note ``problem`` at label ``n`` of ``unit``; the label's place in the output (None)."""
+        self.problems.add(f"{unit.where or unit.ref}, label {n}", problem)
+        return None
+
+    def _class_problem(self, lbl: ToolLabel) -> str:
+        assert self.schema is not None
+        geometry = self.schema.geometry.get(lbl.category)
+        if geometry is None:
+            return f"unknown class {lbl.category!r} (the schema has {', '.join(sorted(self.schema.geometry))})"
+        return f"class {lbl.category!r} expects {geometry}, got {lbl.geometry_type}"
+
+    @staticmethod
+    def _extras(lbl: ToolLabel) -> str | None:
+        """What is wrong with a label's own attributes, result id or score."""
+        if lbl.attributes:
+            if MADE_KEY in lbl.attributes:
+                return f"the attribute {MADE_KEY!r} is reserved for the tool's record"
             try:
-                attributes_json(label.attributes)  # the tool's own attributes: bounded like any import's
+                attributes_json(lbl.attributes)  # the tool's own attributes: bounded like any import's
             except AttributesRefused as exc:
-                self.problems.add(where, str(exc))
-                return None
-            attrs.update(label.attributes)
-        result, score = label.result, label.score
-        if (result is not None and len(result) * 4 > MAX_ATTRIBUTE_STRING) or (
-            score is not None and not math.isfinite(score)
-        ):
-            problem = _made_problem({"result": result, "score": score})
-            if problem:
-                self.problems.add(where, problem)
-                return None
-        attrs[MADE_KEY] = made
-        text = orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode()
-        if len(text) > MAX_ATTRIBUTES_BYTES:
-            self.problems.add(where, f"attributes larger than {MAX_ATTRIBUTES_BYTES // 1024} KiB of JSON")
-            return None
-        return text, attrs
+                return str(exc)
+        return _made_problem({"result": lbl.result, "score": lbl.score})
 
 
 def _made_problem(made: dict[str, Any]) -> str | None:
     """What is wrong with a ``made`` record built from a tool's values (long strings, non-finite numbers)."""
     for key, value in made.items():
+        if value is None:
+            continue
         if isinstance(value, str) and len(value) * 4 > MAX_ATTRIBUTE_STRING:
             if len(value.encode("utf-8", errors="surrogatepass")) > MAX_ATTRIBUTE_STRING:
                 return f"the tool's {key} is longer than {MAX_ATTRIBUTE_STRING // 1024} KiB"
