@@ -33,6 +33,7 @@ from service.cli.release import write_bundle
 from service.demo.integrity import integrity_chapter
 from service.demo.scenario import GateScenario, build_gate_scenario
 from service.demo.tasks import tasks_chapter
+from service.demo.tools import tools_chapter
 from service.gate_report import golden_label, headline, report_from_public
 from service.settings import Settings
 from service.workspace import acting, init_workspace, open_engine
@@ -110,7 +111,7 @@ def setup_identity(settings: Settings) -> DemoState:
         state = DemoState(settings=settings, engine=engine, admin=admin.actor, project=project)
         state.users["admin"], state.tokens["admin"] = admin.user, result.admin_token
         for username, (name, role) in DEMO_USERS.items():
-            user = actions.create_user(ctx, username=username, full_name=name)
+            user = actions.create_user(ctx, username=username, full_name=name, email=f"{username}@street.example")
             actions.add_member(ctx, project.id or 0, username=username, role=role)
             state.users[username] = user
             state.tokens[username] = actions.issue_token(ctx, user.id or 0, name="demo").token
@@ -335,9 +336,11 @@ def run_demo(
     which_golden_set(state)
     _step(8, "Beyond boxes: a classification and a segmentation dataset, each blocked, fixed and passed")
     state.tasks = tasks_chapter(state, _say, n_images=max(20, n_images // 2))
-    _step(9, "What the record proves: a signed checkpoint, the chain, every row, the release; a tamper named")
+    _step(9, "Where labels are made: Label Studio and CVAT work under its real authors; KPIs; what changed")
+    tools_chapter(state, _say)
+    _step(10, "What the record proves: a signed checkpoint, the chain, every row, the release; a tamper named")
     integrity_chapter(state, _say)
-    _step(10, "Tokens for each demo role")
+    _step(11, "Tokens for each demo role")
     for username, token in state.tokens.items():
         _say(f"{username:<7} {token}")
     _say(f"cora's signing secret (for approvals in the dashboard): {SIGNING_SECRET}")
@@ -376,7 +379,7 @@ def serve_api_and_dashboard(state: DemoState, *, api_port: int = 8000, ui_port: 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _step(11, "Serving (Ctrl-C to stop)")
+    _step(12, "Serving (Ctrl-C to stop)")
     _say(f"API:       http://127.0.0.1:{api_port}/docs")
     _say(f"dashboard: http://127.0.0.1:{ui_port}  (sign in with a token above)")
     try:
