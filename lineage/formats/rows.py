@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel
 
-from lineage.audit.rowdigest import DIGEST_COLUMNS, box_digests, digest_values, normaliser
+from lineage.audit.rowdigest import DIGEST_COLUMNS, box_digests, digest_values, loads_exact, normaliser
 from lineage.errors import InvalidInput
 from lineage.labels.labelset import ANNOTATION_COLUMNS
 from lineage.models import ProvenanceKind
@@ -155,8 +155,8 @@ class RowWriter:
                 "y": y,
                 "w": w,
                 "h": h,
-                "geometry": None if geometry == "null" else json.loads(geometry),
-                "attributes": None if attrs == "null" else json.loads(attrs),
+                "geometry": None if geometry == "null" else loads_exact(geometry),
+                "attributes": None if attrs == "null" else loads_exact(attrs),
                 "kind": kind.value,
                 "annotator_id": annotator_id,
                 "source_sha256": sha,

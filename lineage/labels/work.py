@@ -24,7 +24,6 @@ What happens, in order (nothing is written unless every step before the writes p
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -272,18 +271,23 @@ class _Checker:
                 problem = check_geometry(
                     gtype, x, y, w, h, lbl.geometry, image_size=(width, height), keypoint_count=count or None
                 )
-            if problem is None and (lbl.attributes or lbl.result is not None or lbl.score is not None):
+            result, score = lbl.result, lbl.score
+            if problem is None and (
+                lbl.attributes
+                or (result is not None and len(result) * 4 > MAX_ATTRIBUTE_STRING)
+                or (score is not None and not math.isfinite(score))
+            ):
                 problem = self._extras(lbl)
             if problem:
                 out.append(self._refuse(unit, n, problem))
                 continue
             made = base
-            if lbl.result is not None or lbl.score is not None:
+            if result is not None or score is not None:
                 made = dict(base)
-                if lbl.result is not None:
-                    made["result"] = lbl.result
-                if lbl.score is not None:
-                    made["score"] = lbl.score
+                if result is not None:
+                    made["result"] = result
+                if score is not None:
+                    made["score"] = score
             attrs: dict[str, Any] = {**lbl.attributes, MADE_KEY: made} if lbl.attributes else {MADE_KEY: made}
             text = dumps(attrs, option=sort_keys).decode()
             if len(text) > limit:
@@ -537,7 +541,7 @@ class _Writer:
                     boxes.append((item_id, lbl.category, lbl.x, lbl.y, lbl.w, lbl.h, attrs[0], sha))
                     parsed.append(attrs[1])
                 else:
-                    geometry = "null" if lbl.geometry is None else json.dumps(lbl.geometry)
+                    geometry = "null" if lbl.geometry is None else orjson.dumps(lbl.geometry).decode()
                     shapes.append(
                         (item_id, lbl.category, lbl.geometry_type, lbl.x, lbl.y, lbl.w, lbl.h, geometry, attrs[0], sha)
                     )
