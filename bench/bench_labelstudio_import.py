@@ -251,7 +251,6 @@ def one_run(db: Path, export: Path, actor: Actor, vid: int, profile: str | None)
     engine.dispose()
     if prof:
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
-        pstats.Stats(prof).print_callers("fetchone|executemany|iterencode")
     return t2 - t1, t3 - t2, t3 - t0, result.labels_written
 
 
