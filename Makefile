@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+# The Label Studio server of the live tests (tests/labelstudio/) lives in its own virtualenv, cached outside
+# the checkout and keyed by its lock file, so a clean checkout installs it once per lock.
+LABELSTUDIO_VENV ?= $(HOME)/.cache/labelgate/labelstudio-$(shell sha256sum scripts/labelstudio.lock | cut -c1-16)
+export LABELSTUDIO_VENV
 
 .PHONY: demo test lint typecheck unit venv clean bench
 
@@ -28,6 +32,7 @@ typecheck: venv
 unit: venv
 	bash scripts/ensure-postgres.sh
 	bash scripts/install-browser.sh
+	bash scripts/install-labelstudio.sh
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test: lint typecheck unit

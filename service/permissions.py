@@ -48,6 +48,9 @@ _AUDIT_READERS = (Role.compliance_officer, Role.ml_engineer, Role.reviewer)
 
 ACTIONS: dict[str, Rule] = {
     "health": PUBLIC,
+    # Label Studio posts it with the shared secret (checked in constant time before anything is read), as the
+    # configured webhook user, who must pass "import_annotations" in the project: service.actions.connectors
+    "receive_labelstudio_webhook": PUBLIC,
     "whoami": AUTHENTICATED,
     "my_capabilities": AUTHENTICATED,
     "project_capabilities": project(),

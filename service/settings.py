@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # Only the test suite reads this: the PostgreSQL server the database tests run against.
     test_pg_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     ci: bool = Field(default=False, validation_alias="CI")
+    # Label Studio webhooks (service.actions.connectors): the shared secret Label Studio sends in the
+    # X-Labelgate-Secret header (empty: webhooks refused), and the labelgate user who records them (an ML
+    # engineer of the project).
+    labelstudio_webhook_secret: str = Field(default="", repr=False)
+    labelstudio_webhook_user: str = ""
 
     @model_validator(mode="after")
     def _fill_workspace_defaults(self) -> Settings:

@@ -3,8 +3,9 @@
 from fastapi import APIRouter
 
 from service.api.routes import annotations as lineage_annotations
-from service.api.routes import audit, capabilities, gates, health, projects, releases, users
+from service.api.routes import audit, capabilities, gates, health, kpis, projects, releases, users, webhooks
 from service.api.routes import datasets as lineage_datasets
+from service.api.routes import diff as label_diff
 from service.api.routes import inference as autolabel
 from service.api.routes import lineage as lineage_queries
 from service.api.routes import schemas as lineage_schemas
@@ -13,11 +14,6 @@ ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.
 ROUTERS += [lineage_schemas.router, lineage_datasets.router, lineage_annotations.router, lineage_queries.router]
 ROUTERS += [autolabel.router]
 ROUTERS += [gates.router, releases.router, capabilities.router]
-from service.api.routes import kpis  # noqa: E402
-
-ROUTERS += [kpis.router]
-from service.api.routes import diff as label_diff  # noqa: E402
-
-ROUTERS += [label_diff.router]
+ROUTERS += [kpis.router, label_diff.router, webhooks.router]
 
 __all__ = ["ROUTERS"]
