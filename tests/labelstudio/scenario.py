@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session
 
-from lineage import identity
+from lineage import datasets, identity
 from lineage.models import DatasetVersion, LabelSchema, LabelSchemaVersion, Role, User
 from lineage.schemas import LabelClass, classes_hash
 from tests.factories import World, actor_for, make_world
 from tests.labelstudio.server import LabelStudioServer, LsUser
-from tests.lineage.conftest import quick_version
+from tests.lineage.conftest import make_images, quick_version
 
 LABEL_CONFIG = """<View>
   <Image name="image" value="$image"/>
@@ -67,7 +68,11 @@ class Scene:
     tasks: dict[str, int]  # image uri -> Label Studio task id
 
 
-def labelgate_side(session: Session, tag: str) -> tuple[World, DatasetVersion, User, User]:
+def labelgate_side(
+    session: Session, tag: str, *, repo_dir: Path | None = None, image_dir: Path | None = None
+) -> tuple[World, DatasetVersion, User, User]:
+    """The labelgate side; with ``repo_dir``, ``pets@v1`` is a real version (its images in git + DVC, from
+    ``image_dir``), so a golden set can be seeded from it; otherwise its rows only."""
     world = make_world(session)
     admin = actor_for(world.admin)
     people = []
@@ -90,17 +95,27 @@ def labelgate_side(session: Session, tag: str) -> tuple[World, DatasetVersion, U
     session.add(sv)
     session.flush()
     ml = actor_for(world.users["ml_engineer"])
-    _, version = quick_version(
-        session, actor=ml, project_id=world.project.id or 0, items=IMAGES, schema_version_id=sv.id
-    )
+    if repo_dir is not None and image_dir is not None:
+        make_images(image_dir, IMAGES)
+        dataset = datasets.create_dataset(session, actor=ml, project_id=world.project.id or 0, name="pets")
+        version = datasets.create_version(
+            session, actor=ml, dataset=dataset, version="v1", repo_dir=repo_dir, source_dir=image_dir,
+            schema_version_id=sv.id,
+        )  # fmt: skip
+    else:
+        _, version = quick_version(
+            session, actor=ml, project_id=world.project.id or 0, items=IMAGES, schema_version_id=sv.id
+        )
     session.commit()
     return world, version, people[0], people[1]
 
 
-def build(session: Session, ls: LabelStudioServer) -> Scene:
+def build(
+    session: Session, ls: LabelStudioServer, *, repo_dir: Path | None = None, image_dir: Path | None = None
+) -> Scene:
     """Both sides, with a fresh Label Studio project and accounts (the server outlives one test)."""
     tag = uuid.uuid4().hex[:8]
-    world, version, alice, bob = labelgate_side(session, tag)
+    world, version, alice, bob = labelgate_side(session, tag, repo_dir=repo_dir, image_dir=image_dir)
     ls_alice = ls.user(alice.email or "")
     ls_bob = ls.user(bob.email or "")
     admin = ls.client()

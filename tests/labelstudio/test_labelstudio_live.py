@@ -168,6 +168,56 @@ def test_pull_refuses_an_author_it_cannot_map_and_writes_nothing(
     assert pulled.result.authors == {str(stranger.id): "bob"}
 
 
+def test_agreement_and_a_golden_seed_from_work_pulled_from_the_server(
+    db_url: str, tmp_path: Path, labelstudio: LabelStudioServer
+) -> None:
+    """Alice and Bob label the same two images on the server (Bob marks one annotation as ground truth); after
+    a pull the annotator report measures their agreement and speed from what the server recorded, and Bob's
+    ground truth seeds a golden set holding exactly that image and his labels."""
+    import krippendorff
+    import numpy as np
+
+    from lineage.db import make_engine
+    from lineage.gates.golden_seed import seed_golden
+    from lineage.labels.labelset import count_live
+    from lineage.models import Dataset, DatasetVersion, Item
+    from lineage.reports.annotator_report import annotator_report
+
+    settings = Settings(workspace=tmp_path / "ws", database_url=db_url, env="test")
+    init_workspace(settings)
+    engine = make_engine(db_url)
+    with Session(engine, expire_on_commit=False) as session:
+        scene = build(session, labelstudio, repo_dir=settings.repo_dir, image_dir=tmp_path / "images")
+        alice, bob = labelstudio.client(scene.ls_alice), labelstudio.client(scene.ls_bob)
+        t0, t1 = scene.tasks["images/000.png"], scene.tasks["images/001.png"]
+        alice.annotations.create(id=t0, result=[box("a1", "car", 10, 10, 20, 20), box("a2", "person", 60, 50, 10, 30)],
+                                 lead_time=20.0)  # fmt: skip
+        alice.annotations.create(id=t1, result=[box("a3", "car", 40, 40, 20, 20)], lead_time=40.0)
+        bob.annotations.create(id=t0, result=[box("b1", "car", 11, 10, 20, 20), box("b2", "car", 60, 50, 10, 30)],
+                               lead_time=50.0, ground_truth=True)  # fmt: skip
+        bob.annotations.create(id=t1, result=[box("b3", "car", 40, 41, 20, 20)], lead_time=70.0)
+        assert _pull(session, scene, labelstudio).result.units_added == 4
+        dataset = session.get(Dataset, scene.version.dataset_id)
+        assert dataset is not None
+        report = annotator_report(session, dataset=dataset, version=scene.version, golden=None, trend=False)
+        rows = {a.annotator: a for a in report.annotators}
+        assert rows["alice"].seconds_per_image == 30.0 and rows["bob"].seconds_per_image == 60.0
+        # Agreement: the boxes pair up by IoU; alice's person is bob's car on image 0, the rest agree.
+        # Krippendorff's alpha (nominal) of those three units, by the reference implementation:
+        expected = krippendorff.alpha(
+            reliability_data=np.array([[0, 1, 0], [0, 0, 0]], dtype=float), level_of_measurement="nominal"
+        )
+        assert rows["alice"].alpha == pytest.approx(expected) and rows["bob"].alpha == pytest.approx(expected)
+        golden = seed_golden(session, actor=actor_for(scene.world.users["ml_engineer"]), source=scene.version,
+                             repo_dir=settings.repo_dir, name="ls-truth")  # fmt: skip
+        session.commit()
+        gv = session.get(DatasetVersion, golden.dataset_version_id)
+        assert gv is not None
+        uris = [i.uri for i in session.exec(select(Item).where(Item.dataset_version_id == gv.id))]
+        assert uris == ["images/000.png"] and count_live(session, version_id=gv.id or 0) == 2
+    engine.dispose()
+
+
 # --- webhooks ---------------------------------------------------------------------------------------------
 
 SECRET = "s3cret-for-labelstudio-webhooks"
