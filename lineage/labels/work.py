@@ -386,6 +386,9 @@ def record_work(
     from lineage.formats.exportdata import schema_info
 
     checker = _Checker(session, version, schema_info(session, version))
+    # The record's append lock, taken before the units on the record are read and held to the end of the
+    # transaction: two deliveries of the same unit (a webhook and a pull, say) never both find it absent.
+    next_seq(session)
     recorded = recorded_units(session, version_id=version.id or 0, tool=batch.tool, origin=batch.origin)
     new, updated, skipped = _plan(batch, recorded)
     texts: dict[int, list[_Attrs | None]] = {}

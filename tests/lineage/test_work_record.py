@@ -228,6 +228,40 @@ def test_an_edited_made_record_is_caught(session: Session, engine: Engine, ml: A
     assert any(p.table == "annotations" for p in report.problems)
 
 
+def test_concurrent_deliveries_of_one_unit_record_it_once(engine: Engine, ml: Actor, target: DatasetVersion) -> None:
+    """Eight deliveries of the same unit at once, each a different source (a webhook, a pull, an export):
+    the unit is recorded once (the append lock is taken before the record is read, on PostgreSQL too)."""
+    import threading
+
+    version_id = target.id
+    results: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def one(n: int) -> None:
+        try:
+            start.wait()
+            with Session(engine) as s:
+                v = s.get(DatasetVersion, version_id)
+                assert v is not None
+                r = record_work(s, actor=ml, version=v, batch=batch(unit("annotation:1"), sha=f"{n:064x}"))
+                s.commit()
+                results.append(r.labels_written)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert sorted(results) == [0] * 7 + [1]
+    with Session(engine) as s:
+        v = s.get(DatasetVersion, version_id)
+        assert v is not None and count(s, v) == 1
+
+
 def test_the_unit_author_must_be_an_annotating_member(
     session: Session, world: World, ml: Actor, target: DatasetVersion
 ) -> None:
