@@ -32,8 +32,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import bindparam, text
 from sqlalchemy import select as sa_select
-from sqlalchemy import text
 from sqlmodel import Session, SQLModel, col, select
 
 from lineage.audit.chain import next_seq, record_event
@@ -101,15 +101,25 @@ def _as_dict(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def recorded_units(session: Session, *, version_id: int, tool: str, origin: str) -> dict[str, _Recorded]:
-    """The units of ``(tool, origin)`` recorded in the version, by ref (live labels and newest time)."""
-    rows = session.connection().execute(
-        text(
-            "SELECT id, attributes, geometry_type, supersedes_id, item_id, category FROM annotations"
-            " WHERE dataset_version_id = :v AND source_format = :f"
-        ),
-        {"v": version_id, "f": tool},
+#: Up to this many items, only their rows are read (a webhook, a pull of a few tasks); beyond, the version's.
+_ITEM_FILTER_MAX = 2000
+
+
+def recorded_units(
+    session: Session, *, version_id: int, tool: str, origin: str, item_ids: Sequence[int] | None = None
+) -> dict[str, _Recorded]:
+    """The units of ``(tool, origin)`` recorded in the version, by ref (live labels and newest time);
+    ``item_ids``: only those on these items (a unit is on one item, and so is whatever supersedes it)."""
+    sql = (
+        "SELECT id, attributes, geometry_type, supersedes_id, item_id, category FROM annotations"
+        " WHERE dataset_version_id = :v AND source_format = :f"
     )
+    params: dict[str, Any] = {"v": version_id, "f": tool}
+    stmt = text(sql)
+    if item_ids is not None:
+        stmt = text(sql + " AND item_id IN :items").bindparams(bindparam("items", expanding=True))
+        params["items"] = sorted(set(item_ids))
+    rows = session.connection().execute(stmt, params)
     superseded: set[int] = set()
     found: list[tuple[int, dict[str, Any], str, int, str]] = []
     for rid, attrs, gtype, sup, item_id, category in rows:
@@ -389,7 +399,15 @@ def record_work(
     # The record's append lock, taken before the units on the record are read and held to the end of the
     # transaction: two deliveries of the same unit (a webhook and a pull, say) never both find it absent.
     next_seq(session)
-    recorded = recorded_units(session, version_id=version.id or 0, tool=batch.tool, origin=batch.origin)
+    uris = {u.uri for u in batch.units}
+    few = not batch.deleted and len(uris) <= _ITEM_FILTER_MAX
+    recorded = recorded_units(
+        session,
+        version_id=version.id or 0,
+        tool=batch.tool,
+        origin=batch.origin,
+        item_ids=[checker.items[u][0] for u in uris if u in checker.items] if few else None,
+    )
     new, updated, skipped = _plan(batch, recorded)
     texts: dict[int, list[_Attrs | None]] = {}
     for unit in (*new, *updated):
