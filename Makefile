@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[all]'
+	$(BIN)/pip install --quiet --no-deps label-studio-sdk==2.0.10   # see the labelstudio extra in pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: venv

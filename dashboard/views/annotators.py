@@ -34,7 +34,7 @@ def render() -> None:
             for line in kpis.reason_lines(annotators):
                 st.caption(line)
         else:
-            st.info("No annotator work is recorded in this version.")
+            st.caption("No annotator work is recorded in this version (imported or machine labels only).")
         st.subheader("Trend across versions")
         kpi = st.selectbox(
             "KPI", list(kpis.TREND_KPIS), format_func=kpis.TREND_KPIS.__getitem__, key=f"kpi_trend_{ref.ref}"
