@@ -76,8 +76,17 @@ def pull_from_labelstudio(
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"expected the Label Studio URL as http(s)://host[:port], got {url!r}", field="--url")
     import httpx
-    from label_studio_sdk.client import LabelStudio
-    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        from label_studio_sdk.client import LabelStudio
+        from label_studio_sdk.core.api_error import ApiError
+    except ImportError:
+        raise InvalidInput(
+            "pulling from Label Studio needs label-studio-sdk: pip install '.[labelstudio]' and then "
+            "pip install --no-deps label-studio-sdk==2.0.10 (see pyproject.toml), or import its JSON export "
+            "with `labelgate import --format labelstudio`",
+            field="--url",
+        ) from None
 
     try:
         client = LabelStudio(base_url=url.rstrip("/"), api_key=api_key, timeout=120)  # type: ignore[no-untyped-call]
