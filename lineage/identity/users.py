@@ -6,6 +6,8 @@ never granted as a project role.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -25,6 +27,9 @@ __all__ = [
     "project_roles",
     "visible_projects",
 ]
+
+#: Digits, optionally signed: what an API path reads as a project id rather than a name.
+_SIGNED_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 def create_user(
@@ -54,6 +59,9 @@ def create_user(
 
 
 def create_project(session: Session, *, actor: Actor, name: str, description: str = "") -> Project:
+    if _SIGNED_DECIMAL.fullmatch(name):
+        # A URL's project segment is read as an id when it is digits (``/projects/7``), as a name otherwise.
+        raise InvalidInput(f"a project name may not be a number ({name!r} would read as a project id)", field="name")
     if session.exec(select(Project).where(Project.name == name)).first() is not None:
         raise Conflict(f"a project named {name!r} already exists", field="name")
     project = Project(name=name, description=description, created_by=actor.user_id)

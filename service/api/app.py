@@ -22,11 +22,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lineage.db import make_engine
 from lineage.errors import LabelgateError
 from service.api.deps import authorize, check_inputs, printable
+from service.api.docs import install_docs
 from service.api.middleware import BodySizeLimit, RequestId
+from service.api.openapi import install_openapi
+from service.api.operations import TAGS
 from service.api.routes import ROUTERS
 from service.settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["API_DESCRIPTION", "create_app"]
+
+API_DESCRIPTION = """Governance and audit service for data labelling: label schemas, datasets and versions,
+labels with their provenance, quality gates, electronic signatures, releases and a hash-chained audit log.
+
+**Authentication.** Every operation but `/health` (and the Label Studio webhook, which takes a shared secret)
+needs an API token: `Authorization: Bearer lg_...` (`labelgate token issue`, or `POST /users/{id}/tokens`).
+
+**Projects** are named in paths by id or by name (`/projects/street-scenes/...`). A project the caller is not a
+member of answers 404, as one that does not exist.
+
+**Errors** all have one body: `{"error": {"status", "message", "field", "type"}, "request_id"}`; `field` names
+the input at fault, `type` the record's error class, and `request_id` (also the `X-Request-ID` header) finds the
+request in the server's log and audit trail.
+"""
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -45,8 +62,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(
         title="labelgate",
         version="0.1.0",
-        description="Governance and audit service for data labelling.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        openapi_tags=TAGS,
+        docs_url=None,  # served by install_docs from local files: no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -58,6 +78,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     _install_error_handlers(app, redact=path_redactor(settings))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestId)  # outermost: every response, 413s included, carries the id
+    install_docs(app)
+    install_openapi(app)
     return app
 
 

@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from lineage.audit.chain import appended
 from lineage.context import Actor
-from lineage.errors import InvalidInput, LabelgateError
-from lineage.models import ApiToken, Role, User
+from lineage.errors import InvalidInput, LabelgateError, NotFound
+from lineage.models import ApiToken, Project, Role, User
 from service.actions.context import Context, Principal, Unauthorized, authenticate
 from service.actions.context import authorize as actions_authorize
 from service.api.middleware import accepted_media_types, accepts, body_kind, media_type
@@ -43,6 +43,7 @@ __all__ = [
 MAX_BODY_DEPTH = 32
 # NUL cannot be stored in a PostgreSQL text or jsonb value; a lone surrogate cannot be encoded as UTF-8.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 class UnsupportedMediaType(LabelgateError):
@@ -121,6 +122,7 @@ def authorize(
     rule = ACTIONS.get(name)
     if rule is None:
         raise LabelgateError(f"route {name!r} has no permission rule")  # fails closed
+    _resolve_project(request, session)
     if rule.kind == "public":
         return Caller(principal=None)
     token = credentials.credentials if credentials is not None else None
@@ -142,6 +144,22 @@ def context_of(session: SessionDep, caller: Annotated[Caller, Depends(authorize)
 
 CallerDep = Annotated[Caller, Depends(authorize)]
 ContextDep = Annotated[Context, Depends(context_of)]
+
+
+def _resolve_project(request: Request, session: Session) -> None:
+    """A project path segment may be the project's id (decimal digits) or its name (``street-scenes``).
+    A name is replaced by its id in the request's path parameters before the route reads them, so every
+    project route accepts both and sees an id. An unknown name is "project not found" (404), the answer a
+    non-member gets for a project that exists, so names do not leak either."""
+    params = request.scope.get("path_params") or {}
+    raw = params.get("project_id")
+    if raw is None or _DECIMAL.fullmatch(str(raw)):
+        return
+    _check_text(str(raw), "path.project_id")
+    found = session.exec(select(Project.id).where(Project.name == str(raw))).first()
+    if found is None:
+        raise NotFound("project not found", field="project_id")
+    params["project_id"] = str(found)
 
 
 def _path_id(raw: object, name: str) -> int:

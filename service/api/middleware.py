@@ -134,7 +134,12 @@ class BodySizeLimit:
 
 async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     body: dict[str, Any] = {
-        "error": {"status": 413, "message": f"request body larger than {limit} bytes", "field": "body"},
+        "error": {
+            "status": 413,
+            "message": f"request body larger than {limit} bytes",
+            "field": "body",
+            "type": "PayloadTooLarge",
+        },
         "request_id": scope.get("state", {}).get("request_id"),
     }
     raw = json.dumps(body).encode()

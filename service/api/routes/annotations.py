@@ -9,7 +9,7 @@ from service import actions
 from service.actions.labels import Correction, LabelSpec
 from service.api.deps import ContextDep, Offset
 from service.api.routes.datasets import VERSION
-from service.api.schemas.common import Page, RowId
+from service.api.schemas.common import Page, ProjectRef, RowId
 from service.api.schemas.lineage import (
     AnnotationPublic,
     BulkAnnotations,
@@ -25,7 +25,7 @@ ANNOTATION = "/projects/{project_id}/annotations/{annotation_id}"
 
 @router.get(VERSION + "/annotations", name="list_version_annotations", response_model=Page[AnnotationPublic])
 def list_version_annotations(
-    project_id: RowId,
+    project_id: ProjectRef,
     dataset: str,
     version: str,
     ctx: ContextDep,
@@ -38,7 +38,7 @@ def list_version_annotations(
 
 @router.post(VERSION + "/annotations/bulk", name="bulk_create_annotations", response_model=BulkResult, status_code=201)
 def bulk_create_annotations(
-    project_id: RowId, dataset: str, version: str, body: BulkAnnotations, ctx: ContextDep
+    project_id: ProjectRef, dataset: str, version: str, body: BulkAnnotations, ctx: ContextDep
 ) -> BulkResult:
     """Add up to 5000 labels (boxes, polygons, masks, keypoints, tags) at once, all or nothing. Annotators
     write ``human`` labels (their own) only."""
@@ -73,13 +73,13 @@ def _correction(body: CorrectionIn) -> Correction:
 
 
 @router.post(ANNOTATION + "/corrections", name="correct_annotation", response_model=AnnotationPublic, status_code=201)
-def correct_annotation(project_id: RowId, annotation_id: RowId, body: CorrectionIn, ctx: ContextDep) -> Annotation:
+def correct_annotation(project_id: ProjectRef, annotation_id: RowId, body: CorrectionIn, ctx: ContextDep) -> Annotation:
     """Append a human label that supersedes this one (the old one stays in the history)."""
     return actions.correct(ctx, project_id, annotation_id, correction=_correction(body), reason=body.reason)
 
 
 @router.post(ANNOTATION + "/reviews", name="review_annotation", response_model=ReviewPublic, status_code=201)
-def review_annotation(project_id: RowId, annotation_id: RowId, body: ReviewIn, ctx: ContextDep) -> Review:
+def review_annotation(project_id: ProjectRef, annotation_id: RowId, body: ReviewIn, ctx: ContextDep) -> Review:
     correction = _correction(body.correction) if body.correction is not None else None
     return actions.review(
         ctx, project_id, annotation_id, decision=body.decision, comment=body.comment, correction=correction

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from service import actions
 from service.api.deps import ContextDep
-from service.api.schemas.common import RowId
+from service.api.schemas.common import ProjectRef
 
 router = APIRouter(tags=["users"])
 
@@ -19,7 +19,7 @@ def my_capabilities(ctx: ContextDep) -> list[str]:
 
 
 @router.get("/projects/{project_id}/capabilities", name="project_capabilities", response_model=list[str])
-def project_capabilities(project_id: RowId, ctx: ContextDep) -> list[str]:
+def project_capabilities(project_id: ProjectRef, ctx: ContextDep) -> list[str]:
     """The actions the caller may take in the project, its own actions included (404 for a project the caller
     is no member of)."""
     return actions.capabilities(ctx, project_id=project_id)

@@ -6,6 +6,7 @@ Golden datasets are answered with 404 to annotators, as if they did not exist.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
 import zipfile
@@ -19,7 +20,7 @@ from lineage.formats.transfer import ImportResult
 from lineage.models import Dataset, DatasetVersion
 from service import actions
 from service.api.deps import ContextDep
-from service.api.schemas.common import RowId
+from service.api.schemas.common import ProjectRef, RowId
 from service.api.schemas.lineage import (
     DatasetCreate,
     DatasetPublic,
@@ -36,29 +37,31 @@ VERSION = BASE + "/{dataset}/versions/{version}"
 
 
 @router.get(BASE, name="list_datasets", response_model=list[DatasetPublic])
-def list_datasets(project_id: RowId, ctx: ContextDep) -> list[Dataset]:
+def list_datasets(project_id: ProjectRef, ctx: ContextDep) -> list[Dataset]:
     return actions.datasets_of(ctx, project_id)
 
 
 @router.post(BASE, name="create_dataset", response_model=DatasetPublic, status_code=201)
-def create_dataset(project_id: RowId, body: DatasetCreate, ctx: ContextDep) -> Dataset:
+def create_dataset(project_id: ProjectRef, body: DatasetCreate, ctx: ContextDep) -> Dataset:
     return actions.create_dataset(
         ctx, project_id, name=body.name, description=body.description, is_golden=body.is_golden
     )
 
 
 @router.get(BASE + "/{dataset}", name="get_dataset", response_model=DatasetPublic)
-def get_dataset(project_id: RowId, dataset: str, ctx: ContextDep) -> Dataset:
+def get_dataset(project_id: ProjectRef, dataset: str, ctx: ContextDep) -> Dataset:
     return actions.dataset_of(ctx, project_id, dataset)
 
 
 @router.get(BASE + "/{dataset}/versions", name="list_dataset_versions", response_model=list[VersionPublic])
-def list_dataset_versions(project_id: RowId, dataset: str, ctx: ContextDep) -> list[DatasetVersion]:
+def list_dataset_versions(project_id: ProjectRef, dataset: str, ctx: ContextDep) -> list[DatasetVersion]:
     return actions.versions_of(ctx, project_id, dataset)
 
 
 @router.post(BASE + "/{dataset}/versions", name="create_dataset_version", response_model=VersionPublic, status_code=201)
-def create_dataset_version(project_id: RowId, dataset: str, body: VersionCreate, ctx: ContextDep) -> DatasetVersion:
+def create_dataset_version(
+    project_id: ProjectRef, dataset: str, body: VersionCreate, ctx: ContextDep
+) -> DatasetVersion:
     return actions.create_version(
         ctx,
         project_id,
@@ -72,20 +75,20 @@ def create_dataset_version(project_id: RowId, dataset: str, body: VersionCreate,
 
 
 @router.get(VERSION, name="get_dataset_version", response_model=VersionPublic)
-def get_dataset_version(project_id: RowId, dataset: str, version: str, ctx: ContextDep) -> DatasetVersion:
+def get_dataset_version(project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep) -> DatasetVersion:
     return actions.version_of(ctx, project_id, dataset, version)
 
 
 @router.post(VERSION + "/state", name="change_version_state", response_model=VersionPublic)
 def change_version_state(
-    project_id: RowId, dataset: str, version: str, body: StateChange, ctx: ContextDep
+    project_id: ProjectRef, dataset: str, version: str, body: StateChange, ctx: ContextDep
 ) -> DatasetVersion:
     return actions.change_state(ctx, project_id, dataset, version, state=body.state, reason=body.reason)
 
 
 @router.post(VERSION + "/imports", name="import_annotations", response_model=ImportResult, status_code=201)
 def import_annotations(
-    project_id: int,
+    project_id: ProjectRef,
     dataset: str,
     version: str,
     ctx: ContextDep,
@@ -152,16 +155,26 @@ _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"
     response_class=Response,
     responses={200: {"content": {"image/*": {}}, "description": "the item's bytes as the version committed them"}},
 )
-def get_item_image(project_id: RowId, item_id: RowId, ctx: ContextDep) -> Response:
-    """An item's image, exactly as its version committed it (what its labels are drawn over)."""
-    uri, content = actions.item_image(ctx, project_id, item_id)
+def get_item_image(
+    project_id: ProjectRef,
+    item_id: RowId,
+    ctx: ContextDep,
+    max_side: int | None = Query(
+        None, ge=64, le=1024, description="a thumbnail (JPEG for a JPEG item, else PNG) at most this many px a side"
+    ),
+) -> Response:
+    """An item's image, exactly as its version committed it (what its labels are drawn over), or with
+    ``max_side`` a downscaled copy to browse a version's items. A version's bytes never change, so both are
+    cacheable; the ETag names the bytes served."""
+    uri, content = actions.item_image(ctx, project_id, item_id, max_side=max_side)
     media = _IMAGE_TYPES.get(Path(uri).suffix.lower(), "application/octet-stream")
-    return Response(content, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+    etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+    return Response(content, media_type=media, headers={"Cache-Control": "private, max-age=3600", "ETag": etag})
 
 
 @router.get(VERSION + "/export", name="export_annotations", response_model=None)
 def export_annotations(
-    project_id: RowId, dataset: str, version: str, ctx: ContextDep, format: ExportFormat = Query("coco")
+    project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep, format: ExportFormat = Query("coco")
 ) -> Response:
     """COCO as JSON; YOLO, VOC and classes-csv/classes-json as a zip of their label files (images are not
     included, so classes-folder, which is the images, is refused)."""

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from service.actions.diff import MAX_LIMIT, version_diff
 from service.api.deps import ContextDep
-from service.api.schemas.common import OutputModel, RowId
+from service.api.schemas.common import OutputModel, ProjectRef
 
 __all__ = [
     "AuthorCountPublic",
@@ -110,7 +110,7 @@ class LabelDiffPublic(OutputModel):
     "/projects/{project_id}/datasets/{dataset}/diff", name="diff_dataset_versions", response_model=LabelDiffPublic
 )
 def diff_dataset_versions(
-    project_id: RowId,
+    project_id: ProjectRef,
     dataset: str,
     ctx: ContextDep,
     to_version: Annotated[str, Query(alias="to", min_length=1, max_length=64, description="the newer version")],

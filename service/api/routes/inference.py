@@ -17,7 +17,7 @@ from lineage.models import Annotation, ModelVersion, ReviewDecision, RunState
 from service import actions
 from service.actions.labels import Correction
 from service.api.deps import ContextDep, Offset
-from service.api.schemas.common import RowId
+from service.api.schemas.common import ProjectRef, RowId
 from service.api.schemas.inference import (
     CalibrationPublic,
     DecisionIn,
@@ -43,12 +43,12 @@ QUEUE = P + "/review-queue/{queue_id}"
 
 
 @router.get(P + "/models", name="list_models", response_model=list[ModelPublic])
-def list_models(project_id: RowId, ctx: ContextDep) -> list[ModelVersion]:
+def list_models(project_id: ProjectRef, ctx: ContextDep) -> list[ModelVersion]:
     return actions.models_of(ctx, project_id)
 
 
 @router.post(P + "/models", name="register_model", response_model=ModelPublic, status_code=201)
-def register_model(project_id: RowId, body: ModelCreate, ctx: ContextDep) -> ModelVersion:
+def register_model(project_id: ProjectRef, body: ModelCreate, ctx: ContextDep) -> ModelVersion:
     """Register weights that an operator placed under ``<workspace>/models/``."""
     return actions.register_model(
         ctx,
@@ -64,7 +64,7 @@ def register_model(project_id: RowId, body: ModelCreate, ctx: ContextDep) -> Mod
 
 
 @router.post(P + "/autolabel-runs", name="queue_autolabel_run", response_model=RunPublic, status_code=202)
-def queue_autolabel_run(project_id: RowId, body: RunCreate, ctx: ContextDep) -> dict[str, Any]:
+def queue_autolabel_run(project_id: ProjectRef, body: RunCreate, ctx: ContextDep) -> dict[str, Any]:
     """Queue a run (``labelgate worker`` executes it); an identical unfinished run is returned instead."""
     return actions.queue_run(
         ctx,
@@ -84,7 +84,7 @@ def queue_autolabel_run(project_id: RowId, body: RunCreate, ctx: ContextDep) -> 
 
 @router.get(P + "/autolabel-runs", name="list_autolabel_runs", response_model=list[RunPublic])
 def list_autolabel_runs(
-    project_id: RowId,
+    project_id: ProjectRef,
     ctx: ContextDep,
     state: RunState | None = None,
     offset: Offset = 0,
@@ -94,14 +94,14 @@ def list_autolabel_runs(
 
 
 @router.get(RUN, name="get_autolabel_run", response_model=RunPublic)
-def get_autolabel_run(project_id: RowId, run_id: RowId, ctx: ContextDep) -> dict[str, Any]:
+def get_autolabel_run(project_id: ProjectRef, run_id: RowId, ctx: ContextDep) -> dict[str, Any]:
     """A run with its progress (``items_done`` of ``items_total``), throughput, state and error."""
     return actions.run_of(ctx, project_id, run_id)
 
 
 @router.post(RUN + "/cancel", name="cancel_autolabel_run", response_model=RunPublic)
 def cancel_autolabel_run(
-    project_id: RowId, run_id: RowId, ctx: ContextDep, body: RunCancel | None = None
+    project_id: ProjectRef, run_id: RowId, ctx: ContextDep, body: RunCancel | None = None
 ) -> dict[str, Any]:
     """Cancel a queued, running or failed run (a runner executing it stops before its next batch); the
     body, optional, gives the reason the audit log records."""
@@ -109,7 +109,7 @@ def cancel_autolabel_run(
 
 
 @router.put(RUN + "/thresholds", name="set_run_thresholds", response_model=RunPublic)
-def set_run_thresholds(project_id: RowId, run_id: RowId, body: ThresholdsIn, ctx: ContextDep) -> dict[str, Any]:
+def set_run_thresholds(project_id: ProjectRef, run_id: RowId, body: ThresholdsIn, ctx: ContextDep) -> dict[str, Any]:
     """Per-class thresholds for a queued run: explicit, or from a calibration record (``strategy``)."""
     return actions.set_thresholds(
         ctx,
@@ -122,14 +122,14 @@ def set_run_thresholds(project_id: RowId, run_id: RowId, body: ThresholdsIn, ctx
 
 
 @router.get(P + "/calibrations/{calibration_id}", name="get_calibration_record", response_model=CalibrationPublic)
-def get_calibration_record(project_id: RowId, calibration_id: RowId, ctx: ContextDep) -> dict[str, Any]:
+def get_calibration_record(project_id: ProjectRef, calibration_id: RowId, ctx: ContextDep) -> dict[str, Any]:
     """What a ``labelgate calibrate`` found (per-class thresholds, counts, coverage), and its audit event."""
     return actions.calibration_of(ctx, project_id, calibration_id)
 
 
 @router.post(RUN + "/active-learning", name="select_active_learning_batch", response_model=list[QueuePublic])
 def select_active_learning_batch(
-    project_id: RowId, run_id: RowId, body: SelectionIn, ctx: ContextDep
+    project_id: ProjectRef, run_id: RowId, body: SelectionIn, ctx: ContextDep
 ) -> list[QueuePublic]:
     """Queue the next human batch from the run's pool: most uncertain, thinned for diversity."""
     picked = actions.select_batch(
@@ -146,7 +146,7 @@ def select_active_learning_batch(
 
 @router.get(P + "/review-queue", name="list_review_queue", response_model=list[QueuePublic])
 def list_review_queue(
-    project_id: RowId,
+    project_id: ProjectRef,
     ctx: ContextDep,
     run_id: RowId | None = None,
     version_id: RowId | None = None,
@@ -170,12 +170,14 @@ def list_review_queue(
 
 
 @router.get(QUEUE, name="get_review_queue_item", response_model=QueuePublic)
-def get_review_queue_item(project_id: RowId, queue_id: RowId, ctx: ContextDep) -> QueuePublic:
+def get_review_queue_item(project_id: ProjectRef, queue_id: RowId, ctx: ContextDep) -> QueuePublic:
     return queue_public(actions.review_item(ctx, project_id, queue_id))
 
 
 @router.post(QUEUE + "/decisions", name="decide_review_queue_item", response_model=DecisionPublic, status_code=201)
-def decide_review_queue_item(project_id: RowId, queue_id: RowId, body: DecisionIn, ctx: ContextDep) -> DecisionPublic:
+def decide_review_queue_item(
+    project_id: ProjectRef, queue_id: RowId, body: DecisionIn, ctx: ContextDep
+) -> DecisionPublic:
     """Accept, reject or correct one of the item's labels (a correction supersedes the model label)."""
     correction = None if body.correction is None else Correction(**body.correction.model_dump())
     r = actions.decide_review(
@@ -198,7 +200,7 @@ def decide_review_queue_item(project_id: RowId, queue_id: RowId, body: DecisionI
 
 
 @router.post(QUEUE + "/labels", name="add_review_queue_label", response_model=LabelPublic, status_code=201)
-def add_review_queue_label(project_id: RowId, queue_id: RowId, body: NewBoxIn, ctx: ContextDep) -> Annotation:
+def add_review_queue_label(project_id: ProjectRef, queue_id: RowId, body: NewBoxIn, ctx: ContextDep) -> Annotation:
     """Add a label the model missed (a ``human`` label): a box, or a polygon, mask, keypoints or tag."""
     return actions.add_review_label(
         ctx,
@@ -215,5 +217,5 @@ def add_review_queue_label(project_id: RowId, queue_id: RowId, body: NewBoxIn, c
 
 
 @router.post(QUEUE + "/resolve", name="resolve_review_queue_item", response_model=QueuePublic)
-def resolve_review_queue_item(project_id: RowId, queue_id: RowId, body: ResolveIn, ctx: ContextDep) -> QueuePublic:
+def resolve_review_queue_item(project_id: ProjectRef, queue_id: RowId, body: ResolveIn, ctx: ContextDep) -> QueuePublic:
     return queue_public(actions.resolve_review(ctx, project_id, queue_id, note=body.note))

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from service.actions.kpis import annotator_kpis
 from service.api.deps import ContextDep
 from service.api.routes.datasets import VERSION
-from service.api.schemas.common import RowId
+from service.api.schemas.common import ProjectRef
 
 __all__ = ["AnnotatorKpisPublic", "AnnotatorReportPublic", "VersionKpisPublic", "router"]
 
@@ -64,7 +64,7 @@ class AnnotatorReportPublic(BaseModel):
 
 @router.get(VERSION + "/annotators", name="annotator_kpis", response_model=AnnotatorReportPublic)
 def get_annotator_kpis(
-    project_id: RowId,
+    project_id: ProjectRef,
     dataset: str,
     version: str,
     ctx: ContextDep,

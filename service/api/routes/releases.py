@@ -12,7 +12,7 @@ from lineage.release.approvals import Meaning
 from service import actions
 from service.api.deps import ContextDep, SettingsDep
 from service.api.routes.datasets import VERSION
-from service.api.schemas.common import IsoDateTime, RowId, SignablePublic
+from service.api.schemas.common import IsoDateTime, ProjectRef, SignablePublic
 from service.api.schemas.gates import ApprovalCreate, ApprovalPublic, RejectBody, ReleasePublic
 from service.api.schemas.lineage import VersionPublic
 from service.gate_report import ReportFormat, header_from_record, report_from_record
@@ -29,12 +29,14 @@ GATE_REPORTS: dict[str, tuple[ReportFormat, str]] = {
 
 
 @router.get(VERSION + "/approvals", name="list_approvals", response_model=list[ApprovalPublic])
-def list_approvals(project_id: RowId, dataset: str, version: str, ctx: ContextDep) -> list[Approval]:
+def list_approvals(project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep) -> list[Approval]:
     return actions.approvals_of(ctx, project_id, dataset, version)
 
 
 @router.post(VERSION + "/approvals", name="sign_version", response_model=ApprovalPublic, status_code=201)
-def post_approval(project_id: RowId, dataset: str, version: str, body: ApprovalCreate, ctx: ContextDep) -> Approval:
+def post_approval(
+    project_id: ProjectRef, dataset: str, version: str, body: ApprovalCreate, ctx: ContextDep
+) -> Approval:
     """Sign the version (re-authenticating with your signing secret) under the release rules of the policy
     of its latest evaluation. 409, the reason named, unless the version is a candidate whose latest
     evaluation passed on its current content (or for a second signature with the same meaning); 403 for a
@@ -44,7 +46,7 @@ def post_approval(project_id: RowId, dataset: str, version: str, body: ApprovalC
 
 @router.get(VERSION + "/signable", name="signable_version", response_model=SignablePublic)
 def get_signable(
-    project_id: RowId,
+    project_id: ProjectRef,
     dataset: str,
     version: str,
     ctx: ContextDep,
@@ -62,18 +64,18 @@ def get_signable(
 
 
 @router.post(VERSION + "/release", name="release_version", response_model=ReleasePublic, status_code=201)
-def post_release(project_id: RowId, dataset: str, version: str, ctx: ContextDep) -> Release:
+def post_release(project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep) -> Release:
     """Release a candidate whose latest evaluation passed on unchanged data, with the approvals it needs."""
     return actions.release(ctx, project_id, dataset, version)
 
 
 @router.post(VERSION + "/reject", name="reject_version", response_model=VersionPublic)
-def post_reject(project_id: RowId, dataset: str, version: str, body: RejectBody, ctx: ContextDep) -> object:
+def post_reject(project_id: ProjectRef, dataset: str, version: str, body: RejectBody, ctx: ContextDep) -> object:
     return actions.reject(ctx, project_id, dataset, version, reason=body.reason)
 
 
 @router.get(VERSION + "/bundle", name="get_evidence_bundle")
-def get_bundle(project_id: RowId, dataset: str, version: str, ctx: ContextDep) -> JSONResponse:
+def get_bundle(project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep) -> JSONResponse:
     """The signed evidence bundle of a released version (verify it with `labelgate verify-bundle`)."""
     bundle = actions.bundle_of(ctx, project_id, dataset, version)
     headers = {"Content-Disposition": f'attachment; filename="{dataset}-{version}-evidence.json"'}
@@ -81,7 +83,7 @@ def get_bundle(project_id: RowId, dataset: str, version: str, ctx: ContextDep) -
 
 
 @router.get(VERSION + "/reports/{kind}", name="get_version_report")
-def get_report(project_id: RowId, dataset: str, version: str, kind: str, ctx: ContextDep) -> Response:
+def get_report(project_id: ProjectRef, dataset: str, version: str, kind: str, ctx: ContextDep) -> Response:
     """``governance.html`` (EU AI Act Art. 10) or the gate report of the version's evidence (the evaluation
     its release rests on once released, else the latest) as json, txt or junit.xml."""
     if kind not in REPORT_KINDS:
@@ -98,7 +100,7 @@ def get_report(project_id: RowId, dataset: str, version: str, kind: str, ctx: Co
 
 @router.get("/projects/{project_id}/reports/audit-trail.html", name="get_audit_trail_report")
 def get_audit_report(
-    project_id: RowId,
+    project_id: ProjectRef,
     ctx: ContextDep,
     since: IsoDateTime | None = Query(None, description="inclusive, ISO 8601 with a zone"),
     until: IsoDateTime | None = Query(None, description="exclusive, ISO 8601 with a zone"),

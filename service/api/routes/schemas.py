@@ -11,7 +11,7 @@ from lineage.schemas import SchemaOptions, parse_classes
 from service import actions
 from service.actions.datasets import SchemaWithLatest
 from service.api.deps import ContextDep
-from service.api.schemas.common import RowId
+from service.api.schemas.common import ProjectRef, RowId
 from service.api.schemas.lineage import (
     SchemaCreate,
     SchemaDiffPublic,
@@ -34,39 +34,41 @@ def _public(found: SchemaWithLatest) -> SchemaPublic:
 
 
 @router.get(BASE, name="list_schemas", response_model=list[SchemaPublic])
-def list_schemas(project_id: RowId, ctx: ContextDep) -> list[SchemaPublic]:
+def list_schemas(project_id: ProjectRef, ctx: ContextDep) -> list[SchemaPublic]:
     return [_public(found) for found in actions.schemas_of(ctx, project_id)]
 
 
 @router.post(BASE, name="create_schema", response_model=SchemaVersionPublic, status_code=201)
-def create_schema(project_id: RowId, body: SchemaCreate, ctx: ContextDep) -> LabelSchemaVersion:
+def create_schema(project_id: ProjectRef, body: SchemaCreate, ctx: ContextDep) -> LabelSchemaVersion:
     classes = parse_classes([c.model_dump() for c in body.classes])
     options = SchemaOptions(multi_label=body.multi_label)
     return actions.create_schema(ctx, project_id, name=body.name, classes=classes, options=options)
 
 
 @router.get(BASE + "/{name}", name="get_schema", response_model=SchemaPublic)
-def get_schema(project_id: RowId, name: str, ctx: ContextDep) -> SchemaPublic:
+def get_schema(project_id: ProjectRef, name: str, ctx: ContextDep) -> SchemaPublic:
     return _public(actions.schema_of(ctx, project_id, name))
 
 
 @router.post(
     BASE + "/{name}/versions", name="publish_schema_version", response_model=SchemaVersionPublic, status_code=201
 )
-def publish_schema_version(project_id: RowId, name: str, body: SchemaPublish, ctx: ContextDep) -> LabelSchemaVersion:
+def publish_schema_version(
+    project_id: ProjectRef, name: str, body: SchemaPublish, ctx: ContextDep
+) -> LabelSchemaVersion:
     classes = parse_classes([c.model_dump() for c in body.classes])
     options = None if body.multi_label is None else SchemaOptions(multi_label=body.multi_label)
     return actions.publish_schema(ctx, project_id, name, classes=classes, options=options)
 
 
 @router.get(BASE + "/{name}/versions/{version}", name="get_schema_version", response_model=SchemaVersionPublic)
-def get_schema_version(project_id: RowId, name: str, version: RowId, ctx: ContextDep) -> LabelSchemaVersion:
+def get_schema_version(project_id: ProjectRef, name: str, version: RowId, ctx: ContextDep) -> LabelSchemaVersion:
     return actions.schema_version(ctx, project_id, name, version)
 
 
 @router.get(BASE + "/{name}/diff", name="diff_schema_versions", response_model=SchemaDiffPublic)
 def diff_schema_versions(
-    project_id: RowId,
+    project_id: ProjectRef,
     name: str,
     ctx: ContextDep,
     from_version: Annotated[RowId, Query(alias="from", ge=1)],

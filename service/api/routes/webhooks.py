@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from service.actions.connectors import SECRET_HEADER, check_webhook_secret, receive_labelstudio_webhook
 from service.api.deps import SessionDep, SettingsDep
-from service.api.schemas.common import RowId
+from service.api.schemas.common import ProjectRef
 
 __all__ = ["WebhookRecorded", "router"]
 
@@ -52,7 +52,7 @@ def webhook_secret(
     response_model=WebhookRecorded,
 )
 def receive_labelstudio(
-    project_id: RowId,
+    project_id: ProjectRef,
     dataset: str,
     version: str,
     request: Request,

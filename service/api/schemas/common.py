@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from lineage.formats.common import AttributesRefused, attributes_json
 from lineage.models import Role
@@ -19,6 +19,9 @@ __all__ = [
     "INT64_MIN",
     "AuditEventPublic",
     "AuditVerifyPublic",
+    "ErrorBody",
+    "ErrorDetail",
+    "ErrorInfo",
     "FreeJson",
     "Int64",
     "IsoDateTime",
@@ -28,6 +31,7 @@ __all__ = [
     "Page",
     "ProjectCreate",
     "ProjectPublic",
+    "ProjectRef",
     "RowId",
     "Seed",
     "SignablePublic",
@@ -50,6 +54,19 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 #: An id of a stored row: the range of the INTEGER key columns (32-bit on PostgreSQL). Outside it: 422.
 RowId = Annotated[int, Ge(INT32_MIN), Le(INT32_MAX)]
+#: A project in a path: its id or its name. ``service.api.deps`` turns a name into the id before the route
+#: reads it, so the route sees an id; the spec says both are accepted.
+ProjectRef = Annotated[
+    RowId,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "title": "Project",
+            "description": "the project's id (digits) or its name, e.g. `street-scenes`",
+            "examples": ["street-scenes", 1],
+        }
+    ),
+]
 #: Any other integer input: the signed 64-bit range (BIGINT, SQLite INTEGER). Outside it: 422.
 Int64 = Annotated[int, Ge(INT64_MIN), Le(INT64_MAX)]
 #: A random seed: 0 to 2**32 - 1, the range every numpy generator (``default_rng``, ``RandomState``) takes.
@@ -100,6 +117,12 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A body model's examples, shown in the API reference (``/docs``); ``tests/service/test_api_docs.py``
+    validates each against the model's schema, so they cannot drift from it."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
 class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -112,6 +135,8 @@ class Page(OutputModel, Generic[T]):
 
 
 class UserCreate(InputModel):
+    model_config = examples({"username": "alice", "full_name": "Alice Martin", "email": "alice@example.org"})
+
     username: str = Field(min_length=2, max_length=64, pattern=r"^[a-zA-Z0-9_.-]+$")
     full_name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=254)
@@ -131,6 +156,8 @@ class UserPublic(OutputModel):
 class TokenCreate(InputModel):
     """A token minted with a token may not outlive it: from an expiring token, ``expires_in_days`` is
     required and at most the minting token's remaining lifetime."""
+
+    model_config = examples({"name": "ci-pipeline", "expires_in_days": 90})
 
     name: str = Field(min_length=1, max_length=100)
     expires_in_days: float | None = Field(default=None, gt=0, le=3650)
@@ -155,6 +182,11 @@ class SigningSecretSet(InputModel):
     """A first secret needs ``enrolment_code`` (from an admin); a change needs ``current``. Secrets travel
     only in this body, never in the URL."""
 
+    model_config = examples(
+        {"enrolment_code": "7KQ2-XW9P-M4TD", "secret": "correct horse battery"},
+        {"current": "correct horse battery", "secret": "staple lantern orchard"},
+    )
+
     secret: str = Field(min_length=8, max_length=200, description="the new signing secret (8–200 characters)")
     current: str | None = Field(default=None, min_length=1, max_length=200, description="the current secret")
     enrolment_code: str | None = Field(
@@ -163,6 +195,8 @@ class SigningSecretSet(InputModel):
 
 
 class SigningEnrolmentCreate(InputModel):
+    model_config = examples({"valid_for_hours": 24})
+
     valid_for_hours: float = Field(default=24, gt=0, le=24 * 14, description="validity of the code (24 h)")
 
 
@@ -173,6 +207,8 @@ class SigningEnrolmentIssued(OutputModel):
 
 
 class ProjectCreate(InputModel):
+    model_config = examples({"name": "street-scenes", "description": "Dash-cam object detection, city centre"})
+
     name: str = Field(min_length=1, max_length=100, pattern=r"^[a-zA-Z0-9_.-]+$")
     description: str = Field(default="", max_length=2000)
 
@@ -185,6 +221,8 @@ class ProjectPublic(OutputModel):
 
 
 class MemberCreate(InputModel):
+    model_config = examples({"username": "alice", "role": "annotator"})
+
     username: str = Field(min_length=2, max_length=64)
     role: Role
 
@@ -202,13 +240,20 @@ class MembershipPublic(OutputModel):
 
 
 class AuditEventPublic(OutputModel):
+    """One audit event; ``object_name`` and ``project_name`` are display names read from the record when the
+    page is served (``street@v2`` for ``dataset_version:3``), not hashed columns: the ids are the evidence."""
+
     seq: int
     ts: datetime
     actor: str
     action: str
     object_type: str
     object_id: str
+    object_name: str | None = Field(
+        default=None, description="the object's display name (`street@v2`), or `type:id` when it has none"
+    )
     project_id: int | None
+    project_name: str | None = Field(default=None, description="the project's name, when the event has one")
     request_id: str | None
     payload: dict[str, Any]
     prev_hash: str
@@ -252,3 +297,47 @@ class SignablePublic(OutputModel):
     can_sign: bool
     reason: str | None
     meanings: dict[str, str | None]
+
+
+class ErrorDetail(BaseModel):
+    """One refused input of a 422: the field as a dotted path (``query.limit``, ``annotations.0.bbox``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong: the HTTP ``status``, a one-line ``message``, the ``field`` at fault (``null`` when
+    none is) and the record's error class in ``type`` (``NotFound``, ``Conflict``, ``InvalidInput``, ...;
+    ``null`` or absent for refusals made before any labelgate code ran, such as a 413). A 422 made by
+    request validation lists every refused input in ``details``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: int = Field(ge=400, le=599)
+    message: str
+    field: str | None
+    type: str | None = None
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response (``service.api.app.error_body``); ``request_id`` is also in the
+    ``X-Request-ID`` header and in the audit events the request wrote."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {"status": 404, "message": "project not found", "field": "project_id", "type": "NotFound"},
+                    "request_id": "4f1c2b7e9d0a4e6b8c3d5f7a9b1c3e5d",
+                }
+            ]
+        },
+    )
+
+    error: ErrorInfo
+    request_id: str | None

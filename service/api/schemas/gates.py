@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from lineage.gates import EvaluationView, report_of
 from lineage.release.approvals import Meaning
 from quality_gates import GateReport
-from service.api.schemas.common import InputModel, OutputModel
+from service.api.schemas.common import InputModel, OutputModel, examples
 
 __all__ = [
     "ApprovalCreate",
@@ -36,6 +36,14 @@ __all__ = [
 
 
 class PolicyCreate(InputModel):
+    model_config = examples(
+        {
+            "yaml": "name: default\ngolden: street-golden@1\ngates:\n  golden_set_error: {max: 0.05, iou: 0.5}\n"
+            "  krippendorff_alpha: {min: 0.80, level: nominal}\n  review_coverage: {min: 0.05}\n"
+            "release:\n  approvals: 1\n  approver_roles: [compliance_officer, reviewer]\n  four_eyes: true\n"
+        }
+    )
+
     yaml: str = Field(min_length=1, max_length=100_000, description="the policy as YAML text")
 
 
@@ -49,6 +57,8 @@ class PolicyPublic(OutputModel):
 
 
 class GoldenSetCreate(InputModel):
+    model_config = examples({"name": "street-golden", "dataset": "street-golden", "version": "g1"})
+
     name: str = Field(min_length=1, max_length=100)
     dataset: str = Field(min_length=1, max_length=100)
     version: str = Field(min_length=1, max_length=64)
@@ -57,6 +67,8 @@ class GoldenSetCreate(InputModel):
 class GoldenSeed(InputModel):
     """Seed golden set ``name`` from the ground truth marked in a labelling tool on ``dataset@version``;
     ``golden_dataset``: the golden dataset to add a version to (default ``<dataset>-golden``)."""
+
+    model_config = examples({"name": "street-golden", "dataset": "street", "version": "v3"})
 
     name: str = Field(min_length=1, max_length=100)
     dataset: str = Field(min_length=1, max_length=100)
@@ -80,6 +92,11 @@ class GoldenSetPublic(OutputModel):
 
 
 class EvaluationCreate(InputModel):
+    model_config = examples(
+        {"policy": "default"},
+        {"policy": "default@2", "golden": "street-golden@1", "acknowledged_changes": ["added:bicycle"]},
+    )
+
     policy: str = Field(min_length=1, max_length=120, description="NAME or NAME@VERSION of a stored policy")
     golden: str | None = Field(
         default=None,
@@ -231,6 +248,8 @@ class VersionEvidencePublic(BaseModel):
 
 
 class ApprovalCreate(InputModel):
+    model_config = examples({"meaning": "approval", "signing_secret": "correct horse battery"})
+
     meaning: Meaning
     signing_secret: str = Field(min_length=1, max_length=200, description="re-authentication at signing")
 
@@ -246,6 +265,8 @@ class ApprovalPublic(OutputModel):
 
 
 class RejectBody(InputModel):
+    model_config = examples({"reason": "night frames: pedestrians missed on 12 % of the golden set"})
+
     reason: str = Field(min_length=1, max_length=2000)
 
 

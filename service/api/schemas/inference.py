@@ -11,7 +11,7 @@ from pydantic import Field, computed_field
 from inference.review import QueueEntry
 from lineage.models import ReviewDecision, RunState
 from lineage.schemas import GeometryType
-from service.api.schemas.common import FreeJson, InputModel, OutputModel, RowId, Seed
+from service.api.schemas.common import FreeJson, InputModel, OutputModel, RowId, Seed, examples
 
 __all__ = [
     "BoxIn",
@@ -34,6 +34,16 @@ __all__ = [
 
 
 class ModelCreate(InputModel):
+    model_config = examples(
+        {
+            "name": "street-detector",
+            "version": "2",
+            "weights_path": "street-detector-v2.pt",
+            "schema_ref": "street-objects@2",
+            "class_map": {"car": "car", "pedestrian": "person"},
+        }
+    )
+
     name: str = Field(min_length=1, max_length=64)
     version: str = Field(min_length=1, max_length=64)
     weights_path: str = Field(min_length=1, max_length=1000, description="a .pt under <workspace>/models/")
@@ -66,6 +76,11 @@ class ModelPublic(OutputModel):
 
 
 class RunCreate(InputModel):
+    model_config = examples(
+        {"version": "street@v3", "model": "street-detector@2", "threshold": 0.5, "review_band": 0.2},
+        {"version": "street@v3", "model": "street-detector@2", "threshold": 0.5, "calibration_id": 4, "device": "cpu"},
+    )
+
     version: str = Field(description="DATASET@VERSION")
     model: str = Field(description="registered model NAME@VERSION")
     threshold: float = Field(ge=0, le=1)
@@ -100,10 +115,16 @@ class RunPublic(OutputModel):
 
 
 class RunCancel(InputModel):
+    model_config = examples({"reason": "queued with the wrong model version"})
+
     reason: str = Field(default="", max_length=2000, description="why, for the audit log")
 
 
 class ThresholdsIn(InputModel):
+    model_config = examples(
+        {"calibration_id": 4, "strategy": "tbal"}, {"class_thresholds": {"car": 0.45, "person": 0.6}}
+    )
+
     calibration_id: RowId | None = None
     strategy: Literal["tbal", "f1"] = "tbal"
     class_thresholds: dict[str, float | None] | None = None
@@ -125,6 +146,8 @@ class CalibrationPublic(OutputModel):
 
 
 class SelectionIn(InputModel):
+    model_config = examples({"fraction": 0.05, "uncertainty": "entropy", "diversity": "kcenter", "seed": 0})
+
     fraction: float = Field(default=0.03, gt=0, le=1, description="share of the pool, default 3 %")
     uncertainty: Literal["entropy", "margin"] = "entropy"
     diversity: Literal["kcenter", "kmeans", "none"] = "kcenter"
@@ -175,6 +198,11 @@ class BoxIn(InputModel):
 
 
 class DecisionIn(InputModel):
+    model_config = examples(
+        {"annotation_id": 812, "decision": "accept"},
+        {"annotation_id": 813, "decision": "correct", "correction": {"category": "bus"}, "comment": "a bus, not a car"},
+    )
+
     annotation_id: RowId
     decision: ReviewDecision
     comment: str = Field(default="", max_length=2000)
@@ -194,6 +222,8 @@ class NewBoxIn(InputModel):
     """A label the model missed: a box ``x, y, w, h``, or another ``geometry_type`` with its ``geometry`` (a
     ``tag`` has neither; see ``LabelIn``)."""
 
+    model_config = examples({"category": "person", "x": 310, "y": 120, "w": 40, "h": 96})
+
     category: str = Field(min_length=1, max_length=100)
     geometry_type: GeometryType = "box"
     x: float | None = None
@@ -204,6 +234,8 @@ class NewBoxIn(InputModel):
 
 
 class ResolveIn(InputModel):
+    model_config = examples({"note": "every label checked"})
+
     note: str = Field(default="", max_length=2000)
 
 
