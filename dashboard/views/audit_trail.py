@@ -1,11 +1,11 @@
-"""Audit trail: filter events by actor, action, object and time; an event's detail with its payload (old and
-new values where it records them); chain verification on demand; CSV and JSON Lines export."""
+"""Audit trail: filter events by action, actor, object, time and free text; pages read from the server by cursor
+(newest first by default), objects and projects by name; an event's detail with its payload (old and new values
+where it records them); chain verification on demand; CSV and JSON Lines export."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import streamlit as st
@@ -21,25 +21,57 @@ def _day_start(d: date | None, *, days: int = 0) -> str | None:
     return None if d is None else f"{(d + timedelta(days=days)).isoformat()}T00:00:00Z"
 
 
-def _filters() -> tuple[AuditQuery, Sequence[Any]]:
-    """The filter widgets and the query they make; also the two free columns of their second row."""
-    c = st.columns(4)
-    actor = c[0].text_input("Actor", key="audit_actor", placeholder="username")
-    action = c[1].text_input("Action", key="audit_action", placeholder="e.g. project.create or dataset.")
-    object_type = c[2].text_input("Object type", key="audit_object_type", placeholder="e.g. dataset_version")
-    object_id = c[3].text_input("Object id", key="audit_object_id")
-    c = st.columns(4)
+def _filters() -> AuditQuery:
+    """The filter widgets and the query they make."""
+    c = st.columns(3)
+    action = c[0].text_input(
+        "Action", key="audit_action", placeholder="part of it (gate) or a list: gate.evaluate,release.create"
+    )
+    actor = c[1].text_input("Actor", key="audit_actor", placeholder="username or part of it")
+    obj = c[2].text_input("Object", key="audit_object", placeholder="street@v2, dataset_version:3 or a type")
+    c = st.columns(3)
     since = c[0].date_input("From (UTC day, inclusive)", value=None, key="audit_since")
     until = c[1].date_input("To (UTC day, inclusive)", value=None, key="audit_until")
-    query = AuditQuery(
+    q = c[2].text_input("Search", key="audit_q", placeholder="any text: action, actor, object, payload")
+    return AuditQuery(
         actor=actor.strip() or None,
         action=action.strip() or None,
-        object_type=object_type.strip() or None,
-        object_id=object_id.strip() or None,
+        object=obj.strip() or None,
+        q=q.strip() or None,
         since=_day_start(since),
         until=_day_start(until, days=1),
     )
-    return query, c[2:]
+
+
+def when(ts: str) -> str:
+    """An event's time as people read it: ``2026-12-03 14:05:12 UTC`` (no microseconds)."""
+    try:
+        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return ts
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _object(e: Mapping[str, Any]) -> str:
+    return str(e.get("object_name") or f"{e['object_type']}:{e['object_id']}")
+
+
+def rows(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Events as table rows: seq, time, actor, action, object and project by name, request id."""
+    return [
+        {
+            "seq": e["seq"],
+            "time": when(str(e["ts"])),
+            "actor": e["actor"],
+            "action": e["action"],
+            "object": _object(e),
+            "project": e.get("project_name") or (e.get("project_id") if e.get("project_id") is not None else ""),
+            "request_id": e.get("request_id"),
+        }
+        for e in events
+    ]
 
 
 def _detail(items: list[dict[str, Any]]) -> None:
@@ -50,13 +82,14 @@ def _detail(items: list[dict[str, Any]]) -> None:
     seq = st.selectbox(
         "Event",
         list(by_seq),
-        format_func=lambda s: f"seq {s} · {by_seq[s]['action']} · {by_seq[s]['object_type']}:{by_seq[s]['object_id']}",
+        format_func=lambda s: f"seq {s} · {by_seq[s]['action']} · {_object(by_seq[s])}",
         key="audit_event",
     )
     event = by_seq[seq]
     left, right = st.columns(2)
     with left:
-        meta = {k: event.get(k) for k in ("seq", "ts", "actor", "action", "object_type", "object_id", "project_id")}
+        keys = ("seq", "ts", "actor", "action", "object_name", "object_type", "object_id", "project_name", "project_id")
+        meta = {k: event.get(k) for k in keys}
         st.json({**meta, "request_id": event.get("request_id"), "prev_hash": event["prev_hash"], "hash": event["hash"]})
     with right:
         changes = tables.payload_changes(event.get("payload") or {})
@@ -85,6 +118,38 @@ def _verify(api: Api) -> None:
         ui.chain_status(result)
 
 
+def _paging_key(scope: str, query: AuditQuery, order: str, size: int) -> str:
+    return repr((scope, query, order, size))
+
+
+def _go(cursor: str | None) -> None:
+    st.session_state["audit_cursor"] = cursor
+
+
+def _page(api: Api, query: AuditQuery, project_id: int | None, scope: str, order: str, size: int) -> dict[str, Any]:
+    """The page the cursor in the session points at; a change of filter, scope, order or size starts again at
+    the first page. The total is counted once per filter (on its first page), not on every page."""
+    key = _paging_key(scope, query, order, size)
+    if st.session_state.get("audit_paging_key") != key:
+        st.session_state["audit_paging_key"] = key
+        st.session_state["audit_cursor"] = None
+        st.session_state.pop("audit_total", None)
+    cursor = st.session_state.get("audit_cursor")
+    wants_total = "audit_total" not in st.session_state
+    page = api.audit_page(query, project_id=project_id, cursor=cursor, order=order, limit=size, with_total=wants_total)
+    if wants_total and page.get("total") is not None:
+        st.session_state["audit_total"] = int(page["total"])
+    return page
+
+
+def _caption(items: list[dict[str, Any]], total: int | None) -> str:
+    counted = "?" if total is None else str(total)
+    if not items:
+        return f"{counted} matching events; none on this page."
+    seqs = [int(e["seq"]) for e in items]
+    return f"{counted} matching events; this page: {len(items)} (seq {min(seqs)} to {max(seqs)})."
+
+
 def render() -> None:
     viewer, api = state.viewer(), state.api()
     assert viewer is not None
@@ -96,23 +161,20 @@ def render() -> None:
         return
     scope = st.selectbox("Scope", list(scopes), key="audit_scope")
     project_id = scopes[scope]
-    query, c = _filters()
+    query = _filters()
+    c = st.columns([1, 1, 1, 1])
+    size = int(c[0].selectbox("Page size", PAGE_SIZES, index=1, key="audit_page_size"))
+    newest_first = c[1].toggle("Newest first", value=True, key="audit_newest_first")
+    order = "desc" if newest_first else "asc"
     with ui.api_errors("Audit events"):
-        total = int(api.audit_events(query, project_id=project_id, limit=1)["total"])
-        size = c[0].selectbox("Page size", PAGE_SIZES, index=1, key="audit_page_size")
-        pages = max(1, math.ceil(total / size))
-        page = min(pages, int(c[1].number_input(f"Page (of {pages})", min_value=1, value=1, key="audit_page")))
-        newest_first = st.toggle("Newest first", value=True, key="audit_newest_first")
-        if newest_first:
-            end = total - (page - 1) * size
-            offset, limit = max(0, end - size), max(1, min(size, end))
-        else:
-            offset, limit = (page - 1) * size, size
-        items = list(api.audit_events(query, project_id=project_id, offset=offset, limit=limit)["items"])
-        if newest_first:
-            items.reverse()
-        st.caption(f"{total} matching events; page {page} of {pages}.")
-        st.dataframe(tables.event_rows(items), hide_index=True)
+        page = _page(api, query, project_id, scope, order, size)
+        items = list(page["items"])
+        total = st.session_state.get("audit_total")
+        prev_cursor, next_cursor = page.get("prev_cursor"), page.get("next_cursor")
+        c[2].button("Previous page", key="audit_prev", disabled=prev_cursor is None, on_click=_go, args=(prev_cursor,))
+        c[3].button("Next page", key="audit_next", disabled=next_cursor is None, on_click=_go, args=(next_cursor,))
+        st.caption(_caption(items, total))
+        st.dataframe(rows(items), hide_index=True)
         c = st.columns([1, 1, 4])
         name = "all" if project_id is None else scope
         c[0].download_button(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, LargeBinary
+from sqlalchemy import BigInteger, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from lineage.models._base import JSONType, UTCDateTime
@@ -22,6 +22,7 @@ class AuditEvent(SQLModel, table=True):
     """
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id"),)
 
     seq: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
     ts: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

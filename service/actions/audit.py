@@ -9,20 +9,30 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlmodel import Session
 
 from lineage.audit.chain import append_event, export_events
 from lineage.audit.checkpoints import Checkpoint
 from lineage.audit.deep import DeepReport, deep_verify, legacy_seal
-from lineage.audit.query import AuditFilter, count_events, list_events
+from lineage.audit.query import AuditFilter, Order, count_events, decode_cursor, page_events
 from lineage.audit.whole import ChainReport, Witness, verify_chain
-from lineage.errors import PermissionDenied
+from lineage.errors import InvalidInput, PermissionDenied
 from lineage.models import AuditEvent
+from lineage.naming import display_names, project_names
 from lineage.release.check import ReleaseCheck, reverify_release
 from service.actions.context import Context, authorize
 from service.actions.versions import find_version
 from service.checkpointing import require_public_key, workspace_public_key
 
-__all__ = ["AuditCheck", "audit_events", "export_audit", "seal_legacy_as_operator", "verify_audit", "verify_release"]
+__all__ = [
+    "AuditCheck",
+    "audit_events",
+    "export_audit",
+    "named_events",
+    "seal_legacy_as_operator",
+    "verify_audit",
+    "verify_release",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,21 +138,68 @@ def verify_audit(
 
 
 def audit_events(
-    ctx: Context, f: AuditFilter, *, project_id: int | None = None, offset: int = 0, limit: int = 100
+    ctx: Context,
+    f: AuditFilter,
+    *,
+    project_id: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    order: Order = "asc",
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    cursor: str | None = None,
+    with_total: bool | None = None,
 ) -> dict[str, Any]:
-    """A page (``items``, ``total``, ``offset``, ``limit``) of the events ``f`` selects, oldest first: the
-    whole workspace's (admins), or with ``project_id`` that project's."""
+    """A page of the events ``f`` selects: the whole workspace's (admins), or with ``project_id`` that project's.
+
+    ``{items, total, offset, limit, order, next_cursor, prev_cursor}``; each item is the event with the display
+    names of its object and project (``object_name``, ``project_name``; see ``lineage.naming``). ``order``:
+    ``asc`` (oldest first, the default) or ``desc``. Keyset paging: ``cursor`` (a page's ``next_cursor`` or
+    ``prev_cursor``) or ``after_seq``/``before_seq``; ``offset`` still skips rows. ``total`` is counted when
+    ``with_total`` is true, or, left ``None``, when the request pages by offset (old clients read it); keyset
+    pages leave it ``None`` unless asked: a filtered count reads every matching row."""
     if project_id is None:
         authorize(ctx, "list_audit_events")
     else:
         authorize(ctx, "list_project_audit_events", project_id=project_id)
         f = replace(f, project_id=project_id)
+    if cursor:
+        try:
+            side, seq = decode_cursor(cursor)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="query.cursor") from None
+        if side == "after":
+            after_seq = seq if after_seq is None else max(after_seq, seq)
+        else:
+            before_seq = seq if before_seq is None else min(before_seq, seq)
+    session = ctx.session
+    page = page_events(session, f, order=order, after_seq=after_seq, before_seq=before_seq, offset=offset, limit=limit)
+    keyset = after_seq is not None or before_seq is not None
+    count = with_total if with_total is not None else not keyset
     return {
-        "items": list_events(ctx.session, f, offset=offset, limit=limit),
-        "total": count_events(ctx.session, f),
+        "items": named_events(session, page.events),
+        "total": count_events(session, f) if count else None,
         "offset": offset,
         "limit": limit,
+        "order": order,
+        "next_cursor": page.next_cursor,
+        "prev_cursor": page.prev_cursor,
     }
+
+
+def named_events(session: Session, events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
+    """Events as the API shows them: their columns (not the hashed bytes) and the display names of their
+    object and project, all read in a few queries for the whole list."""
+    names = display_names(session, [(e.object_type, e.object_id) for e in events])
+    projects = project_names(session, {e.project_id for e in events})
+    return [
+        {
+            **e.model_dump(exclude={"canonical"}),
+            "object_name": names[(e.object_type, e.object_id)],
+            "project_name": projects.get(e.project_id) if e.project_id is not None else None,
+        }
+        for e in events
+    ]
 
 
 def export_audit(ctx: Context, out: IO[str]) -> int:

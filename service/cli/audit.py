@@ -12,25 +12,40 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from lineage.audit.checkpoints import Checkpoint, parse_checkpoint
-from lineage.audit.query import AuditFilter
-from lineage.audit.verify import AuditFileError
-from lineage.audit.whole import Witness, parse_anchor, verify_chain
 from lineage.errors import InvalidInput
-from lineage.release.bundle import load_public_key
-from service import actions
-from service.actions import find_project
-from service.actions.audit import AuditCheck
-from service.api.schemas.common import AuditEventPublic, AuditVerifyPublic
-from service.checkpointing import checkpoint_now, workspace_public_key
 from service.cli.common import EXIT_BLOCKED, err, exits_cleanly, out
 from service.cli.door import Remote, local, remote, require_local
-from service.settings import get_settings
+from service.cli.lazy import lazy_module
+from service.cli.table import print_table
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from lineage.audit import checkpoints as checkpoint_io
+    from lineage.audit import query as audit_query
+    from lineage.audit import verify as audit_verify
+    from lineage.audit import whole
+    from lineage.release import bundle as bundle_io
+    from service import actions, checkpointing
+    from service import settings as app_settings
+    from service.actions import audit as audit_actions
+    from service.api.schemas import common as pub
+else:
+    app_settings = lazy_module("service.settings")
+    checkpointing = lazy_module("service.checkpointing")
+    pub = lazy_module("service.api.schemas.common")
+    audit_actions = lazy_module("service.actions.audit")
+    actions = lazy_module("service.actions")
+    bundle_io = lazy_module("lineage.release.bundle")
+    whole = lazy_module("lineage.audit.whole")
+    audit_verify = lazy_module("lineage.audit.verify")
+    audit_query = lazy_module("lineage.audit.query")
+    checkpoint_io = lazy_module("lineage.audit.checkpoints")
+
 
 __all__ = ["audit_app"]
 
@@ -40,7 +55,7 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 _API_PAGE = 500
 
 
-def _report_chain(v: AuditVerifyPublic, source: str) -> bool:
+def _report_chain(v: pub.AuditVerifyPublic, source: str) -> bool:
     """Print the chain's verdict; ``False`` when it is broken or a witness could not be used."""
     for problem in v.problems:
         err.print(f"PROBLEM: {problem}")
@@ -62,7 +77,7 @@ def _report_chain(v: AuditVerifyPublic, source: str) -> bool:
     return not v.problems
 
 
-def _report_rows(v: AuditVerifyPublic) -> bool:
+def _report_rows(v: pub.AuditVerifyPublic) -> bool:
     """Print deep verify's verdict; ``False`` when a row contradicts its recorded digest."""
     unlisted = v.row_problems_unlisted
     if not v.row_problems and not unlisted:
@@ -113,9 +128,9 @@ def verify(
     """Re-hash the whole chain, check every readable column against its hashed event, and compare the
     chain with every signed checkpoint found (workspace git, release bundles, the files given).
     Exit 0 when intact, 1 naming the first broken seq and why, 2 on bad input."""
-    key = load_public_key(public_key) if public_key else None
-    anchors = [parse_anchor(a) for a in expect_head or []]
-    checkpoints = [parse_checkpoint(_read_json(p), source=str(p)) for p in checkpoint or []]
+    key = bundle_io.load_public_key(public_key) if public_key else None
+    anchors = [whole.parse_anchor(a) for a in expect_head or []]
+    checkpoints = [checkpoint_io.parse_checkpoint(_read_json(p), source=str(p)) for p in checkpoint or []]
     bundles = [(_read_json(p), str(p)) for p in bundle or []]
     if file is not None:
         ok = _verify_file(file, key=key, checkpoints=checkpoints, bundles=bundles, anchors=anchors)
@@ -130,7 +145,7 @@ def verify(
                     "(--checkpoint, --bundle, --expect-head, --public-key), verify an export offline with --file",
                     field="--server",
                 )
-            report = api.model(AuditVerifyPublic, "GET", "/audit/verify", params={"deep": deep})
+            report = api.model(pub.AuditVerifyPublic, "GET", "/audit/verify", params={"deep": deep})
         else:
             with local() as ctx:
                 check = actions.verify_audit(
@@ -142,7 +157,7 @@ def verify(
                     anchors=anchors,
                     workers=os.cpu_count() or 1,
                 )
-                report = AuditVerifyPublic.model_validate(check)
+                report = pub.AuditVerifyPublic.model_validate(check)
     ok = _report_chain(report, "the database")
     if deep:
         ok = _report_rows(report) and ok
@@ -154,28 +169,28 @@ def _verify_file(
     file: Path,
     *,
     key: Ed25519PublicKey | None,
-    checkpoints: list[Checkpoint],
+    checkpoints: list[checkpoint_io.Checkpoint],
     bundles: list[tuple[Any, str]],
-    anchors: list[Witness],
+    anchors: list[whole.Witness],
 ) -> bool:
     """An export checked offline (no database, no server), against the workspace's key unless one is given."""
     if not file.is_file():
         raise InvalidInput(f"no such file: {file}", field="--file")
-    settings = get_settings()
+    settings = app_settings.get_settings()
     repo = settings.repo_dir if (settings.repo_dir / ".git").exists() else None
     try:
-        chain = verify_chain(
+        chain = whole.verify_chain(
             None,
-            public_key=key if key is not None else workspace_public_key(settings),
+            public_key=key if key is not None else checkpointing.workspace_public_key(settings),
             repo_dir=repo,
             export=file,
             checkpoints=checkpoints,
             bundles=bundles,
             anchors=anchors,
         )
-    except AuditFileError as exc:
+    except audit_verify.AuditFileError as exc:
         raise InvalidInput(str(exc), field=str(file)) from None
-    return _report_chain(AuditVerifyPublic.model_validate(AuditCheck(chain=chain)), str(file))
+    return _report_chain(pub.AuditVerifyPublic.model_validate(audit_actions.AuditCheck(chain=chain)), str(file))
 
 
 @audit_app.command("seal-legacy")
@@ -202,14 +217,16 @@ def checkpoint_cmd() -> None:
     """Sign the chain's current head with the workspace key and commit it to the workspace's git now."""
     require_local("audit checkpoint", "it signs with the workspace's key and commits to the workspace's git")
     with local() as ctx:
-        cp = checkpoint_now(ctx.settings, ctx.session)
+        cp = checkpointing.checkpoint_now(ctx.settings, ctx.session)
     if cp is None:
         out.print("the audit chain is empty: nothing to checkpoint")
         return
     out.print(f"checkpoint: seq {cp.seq} hash {cp.hash} signed by key {cp.key_id}")
 
 
-def _remote_events(api: Remote, f: AuditFilter, project: str | None, limit: int) -> list[AuditEventPublic]:
+def _remote_events(
+    api: Remote, f: audit_query.AuditFilter, project: str | None, limit: int
+) -> list[pub.AuditEventPublic]:
     """Up to ``limit`` events from the server, read a page (at most 500) at a time."""
     path = f"/projects/{api.project_id(project)}/audit/events" if project else "/audit/events"
     query = {
@@ -217,15 +234,22 @@ def _remote_events(api: Remote, f: AuditFilter, project: str | None, limit: int)
         "action": f.action,
         "object_type": f.object_type,
         "object_id": f.object_id,
+        "object": f.object,
+        "q": f.q,
         "since": f.since.isoformat() if f.since else None,
         "until": f.until.isoformat() if f.until else None,
     }
-    found: list[AuditEventPublic] = []
+    found: list[pub.AuditEventPublic] = []
+    cursor: str | None = None
     while len(found) < limit:
         params = {k: v for k, v in query.items() if v is not None}
-        page = api.get(path, params={**params, "offset": len(found), "limit": min(_API_PAGE, limit - len(found))})
-        found.extend(AuditEventPublic.model_validate(e) for e in page["items"])
-        if not page["items"] or len(found) >= page["total"]:
+        if cursor is not None:
+            params["cursor"] = cursor
+        # Keyset pages (the cursor the server hands back): no count of the filtered events on every page.
+        page = api.get(path, params={**params, "limit": min(_API_PAGE, limit - len(found)), "with_total": "false"})
+        found.extend(pub.AuditEventPublic.model_validate(e) for e in page["items"])
+        cursor = page.get("next_cursor")
+        if cursor is None:
             break
     return found
 
@@ -238,9 +262,18 @@ def _utc(value: datetime | None) -> datetime | None:
 @exits_cleanly
 def log(
     actor: Annotated[str | None, typer.Option()] = None,
-    action: Annotated[str | None, typer.Option(help="exact action or a prefix ending with '.'")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            help="part of the action (`gate` finds gate.evaluate), or a comma-separated list of exact actions"
+        ),
+    ] = None,
     object_type: Annotated[str | None, typer.Option("--object-type")] = None,
     object_id: Annotated[str | None, typer.Option("--object-id")] = None,
+    obj: Annotated[
+        str | None, typer.Option("--object", help="an object by name (`street@v2`), type, id or type:id")
+    ] = None,
+    q: Annotated[str | None, typer.Option("--q", help="free text: action, actor, object name or payload")] = None,
     since: Annotated[datetime | None, typer.Option(help="UTC, inclusive")] = None,
     until: Annotated[datetime | None, typer.Option(help="UTC, exclusive")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
@@ -249,11 +282,13 @@ def log(
     ] = None,
 ) -> None:
     """List audit events, oldest first: the whole workspace's (admins), or one project's (``--project``)."""
-    f = AuditFilter(
+    f = audit_query.AuditFilter(
         actor=actor,
         action=action,
         object_type=object_type,
         object_id=object_id,
+        object=obj,
+        q=q,
         since=_utc(since),
         until=_utc(until),
     )
@@ -262,14 +297,23 @@ def log(
             events = _remote_events(api, f, project, limit)
         else:
             with local() as ctx:
-                pid = find_project(ctx, project) if project else None
+                pid = actions.find_project(ctx, project) if project else None
                 page = actions.audit_events(ctx, f, project_id=pid, limit=limit)
-                events = [AuditEventPublic.model_validate(e) for e in page["items"]]
-    for e in events:
-        out.print(
-            f"{e.seq:>6}  {e.ts.isoformat(timespec='seconds')}  {e.actor:<16} {e.action:<28} "
-            f"{e.object_type}:{e.object_id}",
-        )
+                events = [pub.AuditEventPublic.model_validate(e) for e in page["items"]]
+    print_table(
+        ("SEQ", "TIME (UTC)", "ACTOR", "ACTION", "OBJECT"),
+        [
+            (
+                e.seq,
+                e.ts.isoformat(timespec="seconds"),
+                e.actor,
+                e.action,
+                e.object_name or f"{e.object_type}:{e.object_id}",
+            )
+            for e in events
+        ],
+        empty="no audit events",
+    )
 
 
 @audit_app.command("export")

@@ -83,13 +83,27 @@ def test_an_honest_record_prints_the_same_through_both_doors(
     # A page of 7 makes the remote log read several pages; it must still print what the local log prints.
     monkeypatch.setattr(audit_cli, "_API_PAGE", 7)
     code, out, _ = both_doors(("audit", "log", "--project", "alpha", "--limit", "20"), token=officer, server=server)
-    assert code == 0 and len(out.splitlines()) == 20, out
+    assert code == 0 and len(out.splitlines()) == 1 + 20 and out.startswith("SEQ "), out  # a header, 20 events
     code, out, _ = both_doors(("audit", "log", "--project", "alpha", "--limit", "10000"), token=officer, server=server)
     assert code == 0 and len(out.splitlines()) > 20 and "release.create" in out, out
     # The whole workspace's log: the operator locally, an admin remotely (the operator has no token).
     log = ("audit", "log", "--action", "project.", "--limit", "10000")
     here, there = cli_as(log), cli_as(log, token=flow.world.tokens["admin"], server=server)
     assert here.exit_code == there.exit_code == 0 and here.stdout == there.stdout and "project.create" in here.stdout
+    # Filters by part of an action and by an object's name; objects printed by name, the same both ways.
+    code, out, _ = both_doors(
+        ("audit", "log", "--project", "alpha", "--action", "evaluate", "--limit", "10000"), token=officer, server=server
+    )
+    rows = out.splitlines()[1:]
+    assert code == 0 and rows and all("gate.evaluate" in r for r in rows) and "street@v3" in out, out
+    code, out, _ = both_doors(
+        ("audit", "log", "--project", "alpha", "--object", "street@v3", "--limit", "10000"),
+        token=officer,
+        server=server,
+    )
+    rows = out.splitlines()[1:]
+    assert code == 0 and rows and all(r.rstrip().endswith("street@v3") or "street@v3" in r for r in rows), out
+    assert "release.create" in out and "dataset_version:" not in out, out
     served = server.log.read_text(errors="replace")  # uvicorn's access log: the remote runs went through it
     for path in ("/audit/verify?deep=false", "/audit/verify?deep=true", "/release/verify?content=true"):
         assert f'{path} HTTP/1.1" 200' in served, served[-2000:]
