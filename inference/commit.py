@@ -41,6 +41,7 @@ from lineage.db import session_scope
 from lineage.labels import mark_stale, model_provenance, seal_rows
 from lineage.models import Annotation, AutoLabelRun, DatasetVersion, ProvenanceKind, ReviewQueueItem, RunState
 from lineage.models._base import utcnow
+from lineage.openlineage_jobs import emit_autolabel
 
 __all__ = ["Cancelled", "RunPlan", "Tally", "commit_batch", "fail_run", "finish_run", "run_event"]
 
@@ -310,6 +311,10 @@ def finish_run(engine: Engine, plan: RunPlan, tally: Tally, seconds: float, rate
                 "device": plan.spec.device,
             },
         )
+        emit_autolabel(
+            session, run=run, state="complete", actor=plan.actor, labels=tally.labels,
+            details={"processed": tally.processed, "routed": tally.routed, "device": plan.spec.device},
+        )  # fmt: skip
     return RunState.succeeded.value
 
 
@@ -334,3 +339,4 @@ def fail_run(engine: Engine, run_id: int, actor: Actor, exc: BaseException) -> N
             project_id=run_project_id(session, run),
             payload={"error": message, "type": type(exc).__name__, "items_done": run.items_done},
         )
+        emit_autolabel(session, run=run, state="fail", actor=actor, error=message)

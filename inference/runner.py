@@ -44,6 +44,7 @@ from lineage.db import session_scope
 from lineage.errors import Conflict, NotFound
 from lineage.models import Annotation, AutoLabelRun, ReviewQueueItem, RunState
 from lineage.models._base import utcnow
+from lineage.openlineage_jobs import emit_autolabel
 
 __all__ = ["RunProgress", "RunSummary", "RunnerOptions", "done_item_ids", "execute_run", "plan_batches"]
 
@@ -199,6 +200,10 @@ def _start(engine: Engine, run_id: int, actor: Actor, repo_dir: Path, options: R
                 "thresholds": thresholds.as_dict(),
             },
         )
+        emit_autolabel(
+            session, run=run, state="resume" if resumed else "start", actor=actor,
+            details={"device": device, "items": len(refs), "done": len(done)},
+        )  # fmt: skip
         return plan
 
 

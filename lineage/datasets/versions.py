@@ -119,7 +119,7 @@ def create_version(
     sealed: dict[str, Any] | None = None
     if parent is not None and inherit_labels:
         sealed = copy_labels(session, parent_id=parent.id or 0, child_id=row.id or 0, created_by=actor.user_id)
-    record_event(
+    event = record_event(
         session,
         actor,
         "dataset_version.create",
@@ -138,6 +138,9 @@ def create_version(
         },
         expect_seq=sealed["seq"] if sealed else None,
     )
+    from lineage.openlineage_jobs import emit_create_version
+
+    emit_create_version(session, actor=actor, dataset=dataset, version=row, parent=parent, audit_seq=event.seq)
     return row
 
 
@@ -220,10 +223,10 @@ def change_state(
         },
         rows=[version],  # the pins (state, content and manifest hashes) this state rests on
     )
-    if to is VersionState.released and emitter is not None:
-        from lineage.openlineage import release_event
+    if to is VersionState.released:
+        from lineage.openlineage_jobs import emit_release
 
-        emitter.emit_on_commit(session, release_event(dataset=dataset, version=version, tag=tag_name, actor=actor))
+        emit_release(session, dataset=dataset, version=version, tag=tag_name, actor=actor, emitter=emitter)
     return version
 
 

@@ -44,7 +44,8 @@ from lineage.models import (
     LabelImport,
     ProvenanceKind,
 )
-from lineage.openlineage import LineageEmitter, import_event
+from lineage.openlineage import LineageEmitter
+from lineage.openlineage_jobs import emit_import
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -288,18 +289,16 @@ def import_annotations(
         },
         rows=[record],
     )
-    if emitter is not None:
-        emitter.emit_on_commit(
-            session,
-            import_event(
-                dataset=dataset,
-                version=version,
-                result=asdict(result),
-                source=source,
-                actor=actor,
-                audit_seq=event.seq,
-            ),
-        )
+    emit_import(
+        session,
+        dataset=dataset,
+        version=version,
+        result=asdict(result),
+        source=source,
+        actor=actor,
+        audit_seq=event.seq,
+        emitter=emitter,
+    )
     return result
 
 

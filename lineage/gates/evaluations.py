@@ -29,6 +29,7 @@ from lineage.errors import InvalidInput, LabelgateError, NotFound
 from lineage.gates.golden import check_golden_fits, check_golden_unchanged, golden_summary, resolve_golden
 from lineage.gates.inputs import build_inputs, current_data_hashes
 from lineage.models import Dataset, DatasetVersion, GateEvaluation, GatePolicy, GoldenSet, Release, VersionState
+from lineage.openlineage_jobs import emit_gate_evaluation
 from quality_gates import REPORT_VERSION, GateError, GateReport, Policy, ReportFormatError, evaluate, parse_policy
 
 __all__ = [
@@ -113,7 +114,7 @@ def evaluate_version(
     session.add(record)
     session.flush()
     release = session.exec(select(Release).where(Release.dataset_version_id == version.id)).first()
-    record_event(
+    event = record_event(
         session,
         actor,
         "gate.evaluate",
@@ -136,6 +137,10 @@ def evaluate_version(
         },
         rows=[record],
     )
+    emit_gate_evaluation(
+        session, actor=actor, dataset=dataset, version=version, record=record, policy=policy_record, golden=chosen,
+        audit_seq=event.seq,
+    )  # fmt: skip
     return EvaluationOutcome(record=record, report=report, golden=chosen, golden_info=info)
 
 

@@ -57,7 +57,8 @@ from lineage.labels.geometry import EDGE_EPS, check_box, check_geometry
 from lineage.labels.imports import claim, prior_import
 from lineage.labels.labelset import DELETED, mark_stale, seal_rows
 from lineage.models import Dataset, DatasetVersion, LabelImport, ProvenanceKind, User
-from lineage.openlineage import LineageEmitter, import_event
+from lineage.openlineage import LineageEmitter
+from lineage.openlineage_jobs import emit_import
 
 __all__ = ["WorkResult", "known_authors", "record_work", "recorded_units"]
 
@@ -462,18 +463,16 @@ def record_work(
         },
         rows=[record],
     )
-    if emitter is not None:
-        emitter.emit_on_commit(
-            session,
-            import_event(
-                dataset=dataset,
-                version=version,
-                result={"format": batch.tool, "annotations": result.labels_written, **result.to_dict()},
-                source=batch.source,
-                actor=actor,
-                audit_seq=event.seq,
-            ),
-        )
+    emit_import(
+        session,
+        dataset=dataset,
+        version=version,
+        result={"format": batch.tool, "annotations": result.labels_written, **result.to_dict()},
+        source=batch.source,
+        actor=actor,
+        audit_seq=event.seq,
+        emitter=emitter,
+    )
     return result
 
 

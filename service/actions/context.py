@@ -73,6 +73,13 @@ class Context:
     settings: Settings
     _roles: dict[int, frozenset[Role]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Jobs recorded in this transaction (version creation, gate evaluations, ...) emit their OpenLineage
+        # runs to the workspace's event log unless the verb passes its own emitter.
+        from lineage.openlineage import bind_emitter, shared_workspace_emitter
+
+        bind_emitter(self.session, shared_workspace_emitter(self.settings.workspace))
+
     @property
     def actor(self) -> Actor:
         return self.principal.actor

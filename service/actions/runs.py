@@ -80,6 +80,7 @@ def execute_in_process(
     on_progress: Callable[[RunProgress], None] | None = None,
 ) -> RunSummary:
     """Execute (or resume) one run here, holding its lease; what ``labelgate autolabel`` does."""
+    _bind_lineage(settings, engine)
     return execute_run(
         engine,
         run_id=run_id,
@@ -105,6 +106,7 @@ def pending_runs(engine: Engine) -> list[int]:
 def execute_pending(settings: Settings, engine: Engine, run_id: int, options: RunnerOptions) -> RunSummary | None:
     """Execute (or resume) run ``run_id`` as the user who queued it, if its lease is free and it still
     waits; ``None`` when another executor holds it or finished it."""
+    _bind_lineage(settings, engine)
     with try_run_lease(engine, run_id) as got:
         if not got:
             return None
@@ -141,3 +143,10 @@ def calibrate(
         repo_dir=settings.repo_dir,
         **options,
     )
+
+
+def _bind_lineage(settings: Settings, engine: Engine) -> None:
+    """The runner opens its own sessions on ``engine``: its runs emit to the workspace's event log."""
+    from lineage.openlineage import bind_emitter, shared_workspace_emitter
+
+    bind_emitter(engine, shared_workspace_emitter(settings.workspace))
