@@ -61,7 +61,7 @@ def categories_and_images(
             continue
         item = items.get(name)
         if item is None:
-            problems.add(where, f"image {name!r} is not in dataset version {items.version_ref}")
+            problems.add(where, f"image {name!r} is not in dataset version {items.version_ref}{items.hint(name)}")
             continue
         for label, v, expected in (("width", im.get("width"), item.width), ("height", im.get("height"), item.height)):
             if v is None:

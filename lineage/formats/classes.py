@@ -155,7 +155,10 @@ def _rows(
         shown = table.records[first[i]] if i in first else json.dumps([table.items[i]], ensure_ascii=False)
         record = f"{table.source}: {shown}"
         if ref is None:
-            problems.add(record, f"item {table.items[i]!r} is not in dataset version {items.version_ref}")
+            problems.add(
+                record,
+                f"item {table.items[i]!r} is not in dataset version {items.version_ref}{items.hint(table.items[i])}",
+            )
         elif ref.id in by_item:
             problems.add(record, f"item {table.items[i]!r} is the same image as {by_item[ref.id]!r}")
         else:

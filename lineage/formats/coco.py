@@ -196,7 +196,9 @@ def _parse_fast(
     except msgspec.DecodeError as exc:
         problems = Problems()
         match = re.search(r"\(byte (\d+)\)", str(exc))
-        _malformed(problems, source, data, int(match.group(1)) if match else None, str(exc).split(" (byte")[0])
+        # msgspec names no byte for a file that ends inside a value: the problem is at its end.
+        pos = int(match.group(1)) if match else len(data) if "truncated" in str(exc) else None
+        _malformed(problems, source, data, pos, str(exc).split(" (byte")[0])
         problems.raise_if_any()
         raise AssertionError("unreachable") from None
     problems = Problems()

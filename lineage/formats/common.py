@@ -96,6 +96,7 @@ class ItemIndex:
         self.version_ref = version_ref
         self.by_uri: dict[str, ItemRef] = {item.uri: item for item in items}
         self._stems: tuple[dict[str, ItemRef | None], dict[str, ItemRef | None]] | None = None
+        self._suffixes: set[str] | None = None
 
     def __len__(self) -> int:
         return len(self.by_uri)
@@ -122,6 +123,21 @@ class ItemIndex:
         found = by_stem.get(stem)
         return found if found is not None else by_base.get(stem.rsplit("/", 1)[-1])
 
+    def hint(self, name: str) -> str:
+        """What a file name missing from the version most likely meant, as ``"; hint: ..."`` (else ``""``): the
+        same file under another extension (``00000001.jpg`` for the version's ``00000001.png``) or in another
+        folder. Read from the stem tables, so a million misses cost a lookup each."""
+        found = self.by_stem(_strip_suffix(name))
+        if found is None or found.uri == name:
+            return ""
+        same_place = _strip_suffix(found.uri) == _strip_suffix(name)
+        if same_place:
+            if self._suffixes is None:
+                self._suffixes = {_suffix(uri) for uri in self.by_uri}
+            if len(self._suffixes) == 1 and _suffix(found.uri):
+                return f"; hint: the version's files are {_suffix(found.uri)}"
+        return f"; hint: the version has {found.uri!r}"
+
     def find(self, stems: Iterable[str]) -> ItemRef | None:
         """The item whose path without extension is the first of ``stems`` to name exactly one; failing
         all, the one item whose file stem is the first stem's last part (as :meth:`by_stem`)."""
@@ -133,6 +149,11 @@ class ItemIndex:
             if found is not None:
                 return found
         return None if first is None else by_base.get(first.rsplit("/", 1)[-1])
+
+
+def _suffix(uri: str) -> str:
+    """``a/b.png`` → ``.png``; ``""`` for a name without one."""
+    return uri[len(_strip_suffix(uri)) :]
 
 
 def _strip_suffix(uri: str) -> str:

@@ -99,7 +99,7 @@ def _image_item(node: Node, where: str, items: ItemIndex, problems: Problems) ->
         return None
     item = items.get(name) or items.get(name.removeprefix("./"))
     if item is None:
-        problems.add(where, f"image {name[:200]!r} is not in dataset version {items.version_ref}")
+        problems.add(where, f"image {name[:200]!r} is not in dataset version {items.version_ref}{items.hint(name)}")
         return None
     for key, expected in (("width", item.width), ("height", item.height)):
         text = node.attrib.get(key, "").strip()

@@ -121,7 +121,10 @@ def _item_for(doc: ET.Element, path: Path, base: Path, items: ItemIndex, problem
     candidates = [f"{rel_dir}/{filename}"] if rel_dir != "." else []
     item = next((items.get(c) for c in [*candidates, filename] if items.get(c) is not None), None)
     if item is None:
-        problems.add(f"{path}: filename", f"image {filename!r} is not in dataset version {items.version_ref}")
+        problems.add(
+            f"{path}: filename",
+            f"image {filename!r} is not in dataset version {items.version_ref}{items.hint(filename)}",
+        )
         return None
     size = doc.find("size")
     try:

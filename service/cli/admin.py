@@ -5,24 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lineage.errors import NotFound
-from lineage.models import Role
-from service import actions
-from service.actions import find_project
-from service.api.schemas.common import (
-    MemberPublic,
-    ProjectPublic,
-    SigningEnrolmentIssued,
-    TokenIssued,
-    TokenPublic,
-    UserPublic,
-)
+from service.cli.choices import Role
 from service.cli.common import exits_cleanly, out
 from service.cli.door import Remote, local, remote
+from service.cli.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from service import actions
+    from service.api.schemas import common as pub
+else:
+    actions = lazy_module("service.actions")
+    pub = lazy_module("service.api.schemas.common")
+
 
 __all__ = ["project_app", "token_app", "user_app"]
 
@@ -89,11 +88,11 @@ def user_create(
     with remote() as api:
         if api is not None:
             body = {"username": username, "full_name": full_name, "is_admin": admin, "email": email}
-            user = api.model(UserPublic, "POST", "/users", json=body)
+            user = api.model(pub.UserPublic, "POST", "/users", json=body)
         else:
             with local() as ctx:
                 created = actions.create_user(ctx, username=username, full_name=full_name, email=email, is_admin=admin)
-                user = UserPublic.model_validate(created)
+                user = pub.UserPublic.model_validate(created)
     out.print(f"created user {user.username} (id {user.id})")
 
 
@@ -109,13 +108,13 @@ def user_enrol_code(
     with remote() as api:
         if api is not None:
             path = f"/users/{_user_id(api, username)}/signing-enrolment"
-            issued = api.model(SigningEnrolmentIssued, "POST", path, json={"valid_for_hours": valid_hours})
+            issued = api.model(pub.SigningEnrolmentIssued, "POST", path, json={"valid_for_hours": valid_hours})
         else:
             with local() as ctx:
                 user = actions.find_user(ctx, username)
                 user, code = actions.issue_enrolment(ctx, user.id or 0, valid_for_hours=valid_hours)
                 assert user.signing_enrolment_expires_at is not None
-                issued = SigningEnrolmentIssued(
+                issued = pub.SigningEnrolmentIssued(
                     user_id=user.id or 0, expires_at=user.signing_enrolment_expires_at, enrolment_code=code
                 )
     out.print(issued.enrolment_code)
@@ -134,12 +133,12 @@ def token_issue(
     with remote() as api:
         if api is not None:
             body = {"name": name, "expires_in_days": expires_days}
-            issued = api.model(TokenIssued, "POST", f"/users/{_user_id(api, username)}/tokens", json=body)
+            issued = api.model(pub.TokenIssued, "POST", f"/users/{_user_id(api, username)}/tokens", json=body)
         else:
             with local() as ctx:
                 user = actions.find_user(ctx, username)
                 minted = actions.issue_token(ctx, user.id or 0, name=name, expires_in_days=expires_days)
-                issued = TokenIssued.model_validate({**minted.record.model_dump(), "token": minted.token})
+                issued = pub.TokenIssued.model_validate({**minted.record.model_dump(), "token": minted.token})
     out.print(issued.token)
 
 
@@ -149,7 +148,7 @@ def token_revoke(token_id: int) -> None:
     """Revoke a token by id, and every token minted from it (an admin revokes anyone's, a user their own)."""
     with remote() as api:
         if api is not None:
-            api.model(TokenPublic, "DELETE", f"/users/{_token_owner(api, token_id)}/tokens/{token_id}")
+            api.model(pub.TokenPublic, "DELETE", f"/users/{_token_owner(api, token_id)}/tokens/{token_id}")
         else:
             with local() as ctx:
                 actions.revoke_token(ctx, token_id)
@@ -162,10 +161,10 @@ def project_create(name: str, description: Annotated[str, typer.Option()] = "") 
     """Create a project."""
     with remote() as api:
         if api is not None:
-            p = api.model(ProjectPublic, "POST", "/projects", json={"name": name, "description": description})
+            p = api.model(pub.ProjectPublic, "POST", "/projects", json={"name": name, "description": description})
         else:
             with local() as ctx:
-                p = ProjectPublic.model_validate(actions.create_project(ctx, name=name, description=description))
+                p = pub.ProjectPublic.model_validate(actions.create_project(ctx, name=name, description=description))
     out.print(f"created project {p.name} (id {p.id})")
 
 
@@ -173,13 +172,15 @@ def project_create(name: str, description: Annotated[str, typer.Option()] = "") 
 @exits_cleanly
 def project_add_member(project: str, username: str, role: Role) -> None:
     """Grant USERNAME the ROLE in PROJECT."""
+    from lineage.models import Role as RecordRole
+
     with remote() as api:
         if api is not None:
             pid = _member_project(partial(api.project_id, project, field="project"), project)
             body = {"username": username, "role": role.value}
-            api.model(MemberPublic, "POST", f"/projects/{pid}/members", json=body)
+            api.model(pub.MemberPublic, "POST", f"/projects/{pid}/members", json=body)
         else:
             with local() as ctx:
-                pid = _member_project(partial(find_project, ctx, project, field="project"), project)
-                actions.add_member(ctx, pid, username=username, role=role)
+                pid = _member_project(partial(actions.find_project, ctx, project, field="project"), project)
+                actions.add_member(ctx, pid, username=username, role=RecordRole(role.value))
     out.print(f"{username} is {role.value} in {project}")

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service import actions
-from service.actions import find_project
 from service.cli.common import exits_cleanly, out
 from service.cli.door import local, require_local
+from service.cli.lazy import lazy_module
 from service.cli.lineage import JsonOpt, ProjectOpt
-from service.workspace import open_engine
+
+if TYPE_CHECKING:
+    from service import actions, workspace
+else:
+    actions = lazy_module("service.actions")
+    workspace = lazy_module("service.workspace")
+
 
 __all__ = ["calibrate_command"]
 
@@ -44,8 +49,8 @@ def calibrate_command(
     require_local("calibrate", "it runs the model over the golden set's images here")
     with local() as ctx:
         settings, principal = ctx.settings, ctx.principal
-        pid = find_project(ctx, project)
-    engine = open_engine(settings)
+        pid = actions.find_project(ctx, project)
+    engine = workspace.open_engine(settings)
     try:
         result = actions.calibrate(
             engine,

@@ -34,12 +34,12 @@ from rich.console import Console
 from rich.text import Text
 
 from lineage.errors import Conflict, CredentialRejected, InvalidInput, LabelgateError, NotFound, PermissionDenied
-from quality_gates.errors import GateError
-from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the database side loads when a command opens the store, not for the offline CI gate
     from sqlalchemy import Engine
     from sqlmodel import Session
+
+    from service.settings import Settings
 
 __all__ = [
     "EXIT_BLOCKED",
@@ -92,6 +92,8 @@ def _one_line(text: str) -> str:
 
 def classify(exc: BaseException) -> Outcome:
     """The exit code and message of an exception (see the module doc): the one mapping every command uses."""
+    from quality_gates.errors import GateError  # here, not at the top: the package loads numpy
+
     if isinstance(exc, (Conflict, PermissionDenied)) and not isinstance(exc, CredentialRejected):
         return Outcome(EXIT_BLOCKED, "refused", "refused", str(exc), exc.field)
     if isinstance(exc, LabelgateError):
@@ -129,6 +131,7 @@ def store(settings: Settings | None = None) -> Iterator[Session]:
     from lineage.audit.chain import appended
     from lineage.db import make_engine, session_scope
     from service.checkpointing import after_commit
+    from service.settings import get_settings
 
     settings = settings or get_settings()
     if settings.database_url.startswith("sqlite:///"):

@@ -12,17 +12,25 @@ import os
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lineage.connectors.labelstudio import Pulled
 from lineage.errors import InvalidInput
-from service.actions import find_project, split_ref
-from service.actions.connectors import pull_from_labelstudio
 from service.cli.common import exits_cleanly, out
 from service.cli.door import local, require_local
+from service.cli.lazy import lazy_module
 from service.cli.lineage import JsonOpt
+
+if TYPE_CHECKING:
+    from lineage.connectors import labelstudio
+    from service import actions
+    from service.actions import connectors
+else:
+    actions = lazy_module("service.actions")
+    connectors = lazy_module("service.actions.connectors")
+    labelstudio = lazy_module("lineage.connectors.labelstudio")
+
 
 __all__ = ["pull_app", "read_user_map"]
 
@@ -59,7 +67,7 @@ def read_user_map(path: Path) -> dict[str, str]:
 @pull_app.command("labelstudio")
 @exits_cleanly
 def pull_labelstudio_command(
-    ref: Annotated[str, typer.Argument(help="DATASET@VERSION")],
+    ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     url: Annotated[str, typer.Option("--url", help="the Label Studio server, e.g. http://127.0.0.1:8080")],
     ls_project: Annotated[int, typer.Option("--project", min=1, help="the Label Studio project id")],
     users: Annotated[
@@ -83,12 +91,12 @@ def pull_labelstudio_command(
             "the command line",
             field="LABEL_STUDIO_API_KEY",
         )
-    dataset, version = split_ref(ref)
+    dataset, version = actions.split_ref(ref)
     user_map = read_user_map(users) if users is not None else None
     with local() as ctx:
-        pulled = pull_from_labelstudio(
+        pulled = connectors.pull_from_labelstudio(
             ctx,
-            find_project(ctx, in_project, field="--in"),
+            actions.find_project(ctx, in_project, field="--in"),
             dataset,
             version,
             url=url,
@@ -114,7 +122,7 @@ def pull_labelstudio_command(
         out.print(f"  {name}: {count} new or changed unit(s)", markup=False)
 
 
-def _per_author(pulled: Pulled) -> dict[str, int]:
+def _per_author(pulled: labelstudio.Pulled) -> dict[str, int]:
     """New or changed units per labelgate user (predictions under ``(predictions)``), by name."""
     named: Counter[str] = Counter()
     for key, count in pulled.changed_by_author.items():

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
 import typer
 
 from lineage.errors import InvalidInput
-from service.actions import find_project, split_ref
-from service.actions.diff import MAX_LIMIT, version_diff
-from service.api.routes.diff import LabelChangePublic, LabelDiffPublic
+from service.cli.choices import MAX_DIFF_LIMIT
 from service.cli.common import exits_cleanly, out
 from service.cli.door import local, remote
+from service.cli.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from service import actions
+    from service.actions import diff as diffs
+    from service.api.routes import diff as pub
+else:
+    actions = lazy_module("service.actions")
+    diffs = lazy_module("service.actions.diff")
+    pub = lazy_module("service.api.routes.diff")
+
 
 __all__ = ["diff_command", "render_text"]
 
@@ -32,10 +41,10 @@ class DiffFormat(StrEnum):
 def _refs(first: str, second: str | None) -> tuple[str, str | None, str]:
     """``(dataset, from version or None, to version)`` of the command's arguments."""
     if second is None:
-        dataset, to_version = split_ref(first, field="FROM")
+        dataset, to_version = actions.split_ref(first, field="FROM")
         return dataset, None, to_version
-    dataset, from_version = split_ref(first, field="FROM")
-    other, to_version = split_ref(second, field="TO")
+    dataset, from_version = actions.split_ref(first, field="FROM")
+    other, to_version = actions.split_ref(second, field="TO")
     if other != dataset:
         raise InvalidInput(f"both versions must be of one dataset, got {dataset!r} and {other!r}", field="TO")
     return dataset, from_version, to_version
@@ -47,7 +56,7 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
 
 
-def _change_line(c: LabelChangePublic) -> str:
+def _change_line(c: pub.LabelChangePublic) -> str:
     if c.change == "added":
         return f"  added    {c.uri}  #{c.to_id} {c.to_class} ({c.geometry_type}) by {c.author}"
     if c.change == "removed":
@@ -63,7 +72,7 @@ def _change_line(c: LabelChangePublic) -> str:
     return f"  changed  {c.uri}  #{c.from_id} -> #{c.to_id} {c.to_class}: {'; '.join(what)} by {c.author}"
 
 
-def render_text(d: LabelDiffPublic) -> list[str]:
+def render_text(d: pub.LabelDiffPublic) -> list[str]:
     """The readable summary: totals, per-class and per-author tables, the listed changes."""
     t = d.totals
     base = {"release": " (the last release)", "parent": " (the parent)"}.get(d.baseline, "")
@@ -98,10 +107,10 @@ def render_text(d: LabelDiffPublic) -> list[str]:
 @exits_cleanly
 def diff_command(
     first: Annotated[str, typer.Argument(metavar="FROM", help="DATASET@VERSION (alone: the version to look at)")],
-    second: Annotated[str | None, typer.Argument(metavar="[TO]", help="DATASET@VERSION, the newer")] = None,
+    second: Annotated[str | None, typer.Argument(metavar="TO", help="DATASET@VERSION, the newer")] = None,
     iou: Annotated[float, typer.Option("--iou", min=0.0, max=1.0, help="overlap threshold in (0, 1]")] = 0.5,
     fmt: Annotated[DiffFormat, typer.Option("--format", help="text or json")] = DiffFormat.text,
-    limit: Annotated[int, typer.Option("--limit", min=0, max=MAX_LIMIT, help="changes listed")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=0, max=MAX_DIFF_LIMIT, help="changes listed")] = 20,
     project: Annotated[str | None, typer.Option("--project", "-p", help="project name or id")] = None,
 ) -> None:
     """Labels added, removed and changed (class, geometry beyond --iou, attributes) between two versions of a
@@ -113,14 +122,14 @@ def diff_command(
             params: dict[str, str | float | int] = {"to": to_version, "iou": iou, "limit": limit}
             if from_version is not None:
                 params["from"] = from_version
-            found = api.model(LabelDiffPublic, "GET", path, params=params)
+            found = api.model(pub.LabelDiffPublic, "GET", path, params=params)
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
-                diff = version_diff(
+                pid = actions.find_project(ctx, project)
+                diff = diffs.version_diff(
                     ctx, pid, dataset, to_version=to_version, from_version=from_version, iou=iou, limit=limit
                 )
-                found = LabelDiffPublic.model_validate(diff.to_dict())
+                found = pub.LabelDiffPublic.model_validate(diff.to_dict())
     if fmt is DiffFormat.json:
         out.print(json.dumps(found.model_dump(mode="json"), indent=2))
         return

@@ -17,16 +17,20 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
-
-import httpx
-from pydantic import BaseModel
 
 from lineage import errors
 from lineage.errors import InvalidInput, LabelgateError, NotFound
-from service.actions.context import Context, Unauthorized, authenticate, operator, request_id
+from service.cli.refs import with_suggestion
+
+if TYPE_CHECKING:  # httpx, pydantic and the verbs load when a command runs, not for `--help`
+    import httpx
+    from pydantic import BaseModel
+
+    from service.actions.context import Context
 
 __all__ = [
     "Remote",
@@ -38,25 +42,32 @@ __all__ = [
     "set_server",
 ]
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
-_ERRORS: dict[str, type[LabelgateError]] = {
-    "Conflict": errors.Conflict,
-    "CredentialRejected": errors.CredentialRejected,
-    "InvalidInput": errors.InvalidInput,
-    "NotFound": errors.NotFound,
-    "PermissionDenied": errors.PermissionDenied,
-    "Unauthorized": Unauthorized,
-}
-_BY_STATUS: dict[int, type[LabelgateError]] = {
-    401: Unauthorized,
-    403: errors.PermissionDenied,
-    404: errors.NotFound,
-    409: errors.Conflict,
-    413: errors.InvalidInput,
-    415: errors.InvalidInput,
-    422: errors.InvalidInput,
-}
+
+def _error_classes() -> tuple[dict[str, type[LabelgateError]], dict[int, type[LabelgateError]]]:
+    """The record's error class by the name an error answer carries, and by HTTP status when it names none."""
+    from service.actions.context import Unauthorized
+
+    by_name: dict[str, type[LabelgateError]] = {
+        "Conflict": errors.Conflict,
+        "CredentialRejected": errors.CredentialRejected,
+        "InvalidInput": errors.InvalidInput,
+        "NotFound": errors.NotFound,
+        "PermissionDenied": errors.PermissionDenied,
+        "Unauthorized": Unauthorized,
+    }
+    by_status: dict[int, type[LabelgateError]] = {
+        401: Unauthorized,
+        403: errors.PermissionDenied,
+        404: errors.NotFound,
+        409: errors.Conflict,
+        413: errors.InvalidInput,
+        415: errors.InvalidInput,
+        422: errors.InvalidInput,
+    }
+    return by_name, by_status
+
 
 _server: str | None = None
 API_PREFIX = "/api/v1"
@@ -136,6 +147,8 @@ class Remote:
     _projects: dict[str | None, int] = field(default_factory=dict, repr=False)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -179,7 +192,8 @@ def _error_of(response: httpx.Response) -> Exception:
     except (ValueError, AttributeError):
         body = {}
     message = body.get("message") or f"HTTP {response.status_code} from the server"
-    cls = _ERRORS.get(body.get("type") or "") or _BY_STATUS.get(response.status_code)
+    by_name, by_status = _error_classes()
+    cls = by_name.get(body.get("type") or "") or by_status.get(response.status_code)
     if cls is None:
         return RuntimeError(f"the server answered {response.status_code}: {message}")
     return cls(message, field=body.get("field"))
@@ -192,17 +206,26 @@ def remote() -> Iterator[Remote | None]:
     if server is None:
         yield None
         return
+    import httpx
+
     token = os.environ.get("LABELGATE_TOKEN") or stored_token(server)
     if not token:
+        from service.actions.context import Unauthorized
+
         raise Unauthorized(f"no token for {server}: set LABELGATE_TOKEN or run `labelgate login --server {server}`")
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=api_base(server), headers=headers, timeout=httpx.Timeout(30.0, read=600.0)) as client:
-        yield Remote(server=server, token=token, client=client)
+        api = Remote(server=server, token=token, client=client)
+        try:
+            yield api
+        except NotFound as exc:
+            raise with_suggestion(exc, partial(_remote_refs, api)) from None
 
 
 @contextmanager
 def local() -> Iterator[Context]:
     """One transaction on the workspace's database as ``LABELGATE_TOKEN``'s user, else as its operator."""
+    from service.actions.context import Context, authenticate, operator, request_id
     from service.cli.common import store
     from service.settings import get_settings
 
@@ -211,4 +234,24 @@ def local() -> Iterator[Context]:
         token = os.environ.get("LABELGATE_TOKEN")
         rid = request_id("cli")
         principal = authenticate(session, token, request=rid) if token else operator(session, request=rid)
-        yield Context(session=session, principal=principal, settings=settings)
+        ctx = Context(session=session, principal=principal, settings=settings)
+        try:
+            yield ctx
+        except NotFound as exc:
+            raise with_suggestion(exc, partial(_local_refs, ctx)) from None
+
+
+def _remote_refs(api: Remote) -> list[str]:
+    """The ``DATASET@VERSION`` names of the project the command addressed (when it addressed one)."""
+    from service.cli.names import remote_names
+
+    projects = set(api._projects.values())
+    return list(remote_names(api, projects.pop(), models=False).versions.values()) if len(projects) == 1 else []
+
+
+def _local_refs(ctx: Context) -> list[str]:
+    """The ``DATASET@VERSION`` names of the caller's project, when they see one."""
+    from service import actions
+    from service.cli.names import local_names
+
+    return list(local_names(ctx, actions.find_project(ctx, None), models=False).versions.values())

@@ -43,17 +43,37 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand
 
-from quality_gates.evaluate import Progress
-from quality_gates.verdict import GateReport
 from service.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_USAGE, Outcome, classify, err, exits_cleanly, fail
-from service.cli.gate_offline import MISSING_INPUT_HINTS, CheckRefused, missing_input_hint, offline_inputs
-from service.cli.gate_offline import offline_check as _offline_check
-from service.gate_report import ReportHeader, render, render_error
+from service.cli.lazy import lazy_module
+
+# The offline check reads files with numpy and the gate code: loaded when a check runs, not for `--help`.
+if TYPE_CHECKING:
+    from quality_gates.evaluate import Progress
+    from quality_gates.verdict import GateReport
+    from service import gate_report
+    from service.cli.gate_offline import MISSING_INPUT_HINTS, CheckRefused, missing_input_hint, offline_inputs
+    from service.cli.gate_offline import offline_check as _offline_check
+    from service.gate_report import ReportHeader
+else:
+    gate_report = lazy_module("service.gate_report")
+
+    def _offline_check(*args: Any, **kwargs: Any) -> Any:
+        from service.cli.gate_offline import offline_check
+
+        return offline_check(*args, **kwargs)
+
+    def __getattr__(name: str) -> Any:  # the names this module re-exports from ``gate_offline``
+        if name in {"MISSING_INPUT_HINTS", "CheckRefused", "missing_input_hint", "offline_inputs"}:
+            from service.cli import gate_offline
+
+            return getattr(gate_offline, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EXIT_BLOCKED",
@@ -83,7 +103,7 @@ gate_app = typer.Typer(
 # ReportHeader) with `set_service_check`, loading the version's labels, golden set, parent and policy from the
 # workspace; it raises what it raises (a LabelgateError for bad input), `classify` maps it. Until then the
 # offline form is the only one.
-ServiceCheck = Callable[[str, Path | None, str | None], tuple[GateReport, ReportHeader]]
+ServiceCheck = Callable[[str, Path | None, str | None], "tuple[GateReport, ReportHeader]"]
 _service_check: ServiceCheck | None = None
 
 
@@ -141,7 +161,7 @@ class _Report:
 
     def verdict(self, report: GateReport, header: ReportHeader) -> NoReturn:
         code = EXIT_OK if report.passed else EXIT_BLOCKED
-        text = render(report, self.fmt.value, header=header, elapsed=time.monotonic() - self.started)
+        text = gate_report.render(report, self.fmt.value, header=header, elapsed=time.monotonic() - self.started)
         if self.output is None:
             typer.echo(text, nl=False)
             raise typer.Exit(code)
@@ -155,7 +175,7 @@ class _Report:
 
     def error(self, outcome: Outcome) -> NoReturn:
         """Write the error report, print the outcome's one line on stderr, exit with its code."""
-        text = render_error(
+        text = gate_report.render_error(
             outcome.message,
             self.fmt.value,
             target=self.target,
@@ -213,7 +233,7 @@ def _usage_error_report(args: list[str], exc: typer.TyperException) -> None:
     fmt = next((f for f in OutputFormat if f.value == _raw_option(args, "--format")), by_suffix)
     param = getattr(exc, "param", None)
     field = getattr(exc, "option_name", None) or (param.opts[0] if param is not None and param.opts else None)
-    text = render_error(exc.format_message(), fmt.value, exit_code=EXIT_USAGE, field=field)
+    text = gate_report.render_error(exc.format_message(), fmt.value, exit_code=EXIT_USAGE, field=field)
     if output:
         problem = _write_whole(Path(output), text)
         if problem:
@@ -231,7 +251,10 @@ def _gate() -> None:
 @exits_cleanly
 def check(
     target: Annotated[
-        str | None, typer.Argument(help="DATASET@VERSION to check through the service (not available offline)")
+        str | None,
+        typer.Argument(
+            metavar="DATASET@VERSION", help="the version to check through the service (not available offline)"
+        ),
     ] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="gate policy YAML file")] = None,
     gt: Annotated[
@@ -275,7 +298,9 @@ def check(
     try:
         if target is not None and gt is None and pred is None:
             if _service_check is None:
-                raise CheckRefused("service form not available offline; pass --gt/--pred (and --policy)", field=target)
+                from service.cli.gate_files import CheckRefused as Refused
+
+                raise Refused("service form not available offline; pass --gt/--pred (and --policy)", field=target)
             report, header = _service_check(target, policy, golden)
         else:
             loud = not quiet and (progress or _stderr_is_terminal())

@@ -1,5 +1,5 @@
-"""``labelgate model|autolabel|runs|worker`` (``review``: ``service.cli.review``; ``calibrate``:
-``service.cli.calibrate``).
+"""``labelgate autolabel|runs|worker`` (``model``: ``service.cli.models``; ``review``: ``service.cli.review``;
+``calibrate``: ``service.cli.calibrate``).
 
 ``model list``, ``autolabel --queue``, ``runs list|show|cancel`` and ``review list|select`` call their verb
 of ``service.actions`` on the local workspace, or the API with ``--server`` (``service.cli.door``), and
@@ -14,35 +14,36 @@ file; the API registers only weights already under the server's ``<workspace>/mo
 from __future__ import annotations
 
 import json
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from inference.runner import RunProgress, RunSummary
 from lineage.errors import InvalidInput
-from lineage.models import AutoLabelRun, RunState
-from service import actions
-from service.actions import find_project
-from service.api.schemas.inference import ModelPublic, RunPublic
+from service.cli.choices import RunState
 from service.cli.common import exits_cleanly, out
 from service.cli.door import local, remote, require_local
+from service.cli.lazy import lazy_module
 from service.cli.lineage import JsonOpt, ProjectOpt
-from service.settings import get_settings
-from service.workspace import open_engine
+from service.cli.names import local_names, remote_names
+from service.cli.table import print_table
 
 if TYPE_CHECKING:
-    from inference.tiny_tasks import TinyTask
+    from inference import runner
+    from lineage import models
+    from service import actions, workspace
+    from service import settings as app_settings
+    from service.api.schemas import inference as pub
+else:
+    actions = lazy_module("service.actions")
+    runner = lazy_module("inference.runner")
+    pub = lazy_module("service.api.schemas.inference")
+    app_settings = lazy_module("service.settings")
+    workspace = lazy_module("service.workspace")
+    models = lazy_module("lineage.models")
 
-__all__ = [
-    "autolabel_command",
-    "model_app",
-    "runs_app",
-    "worker_command",
-]
 
-model_app = typer.Typer(help="Registered models (local weights, hashed, class-mapped).", no_args_is_help=True)
+__all__ = ["autolabel_command", "runs_app", "worker_command"]
+
 runs_app = typer.Typer(help="Auto-label runs: list, show, resume, cancel.", no_args_is_help=True)
 
 
@@ -50,106 +51,7 @@ def _dump(value: Any) -> None:
     out.print(json.dumps(value, indent=2, default=str))
 
 
-def _parse_map(pairs: list[str]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for pair in pairs:
-        model_name, sep, schema_name = pair.partition("=")
-        if not sep or not model_name or not schema_name:
-            raise InvalidInput(f"expected MODEL_CLASS=SCHEMA_CLASS, got {pair!r}", field="--map")
-        result[model_name] = schema_name
-    return result
-
-
-@model_app.command("register")
-@exits_cleanly
-def model_register(
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
-    weights: Annotated[Path, typer.Option("--weights", help="local .pt file (nothing is downloaded)")],
-    schema: Annotated[str, typer.Option("--schema", help="label schema NAME or NAME@N the classes map onto")],
-    class_map: Annotated[
-        list[str] | None, typer.Option("--map", help="MODEL_CLASS=SCHEMA_CLASS for differently named classes")
-    ] = None,
-    project: ProjectOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Register a model version from local weights: SHA-256, class map onto a schema version."""
-    name, sep, version = ref.partition("@")
-    if not sep:
-        raise InvalidInput(f"expected NAME@VERSION, got {ref!r}", field="ref")
-    mapped = _parse_map(class_map or [])
-    require_local(
-        "model register",
-        "it hashes and loads a local weights file; the API registers only weights an operator placed under the "
-        "server's <workspace>/models/ (POST /projects/{id}/models)",
-    )
-    with local() as ctx:
-        row = actions.register_model(
-            ctx,
-            find_project(ctx, project),
-            name=name,
-            version=version,
-            weights=weights,
-            schema_ref=schema,
-            class_map=mapped,
-        )
-        registered = ModelPublic.model_validate(row)
-    if as_json:
-        _dump(registered.model_dump(mode="json"))
-        return
-    classes = ", ".join(f"{k}→{v}" for k, v in registered.classes().items())
-    out.print(
-        f"registered {registered.name}@{registered.version} (id {registered.id}, {registered.task}) "
-        f"sha256 {registered.weights_sha256}"
-    )
-    out.print(f"classes: {classes}")
-
-
-@model_app.command("list")
-@exits_cleanly
-def model_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """Registered model versions of the project."""
-    with remote() as api:
-        if api is not None:
-            rows = [ModelPublic.model_validate(m) for m in api.get(f"/projects/{api.project_id(project)}/models")]
-        else:
-            with local() as ctx:
-                rows = [ModelPublic.model_validate(m) for m in actions.models_of(ctx, find_project(ctx, project))]
-    if as_json:
-        _dump([r.model_dump(mode="json") for r in rows])
-        return
-    for r in rows:
-        out.print(f"{r.name}@{r.version}  {r.framework}  {r.task}  {r.weights_sha256[:16]}…  {r.weights_uri}")
-
-
-class TinyTaskName(StrEnum):
-    detect = "detect"
-    segment = "segment"
-    pose = "pose"
-    classify = "classify"
-
-
-@model_app.command("tiny")
-@exits_cleanly
-def model_tiny(
-    cache: Annotated[Path | None, typer.Option("--cache", help="cache folder (default ~/.cache/labelgate)")] = None,
-    task: Annotated[
-        TinyTaskName, typer.Option("--task", help="detect (the default), segment, pose or classify")
-    ] = TinyTaskName.detect,
-) -> None:
-    """Train (or load from the cache) a tiny shapes model used by tests and the demo (a detector, or a
-    segment, pose or classify model); print its path."""
-    from inference.tiny import ensure_tiny_model
-    from inference.tiny_tasks import ensure_tiny_task_model
-
-    if task is TinyTaskName.detect:
-        tiny = ensure_tiny_model(cache)
-    else:
-        tiny = ensure_tiny_task_model(cast("TinyTask", task.value), cache)
-    state = "cached" if tiny.cached else f"trained in {tiny.train_seconds:.0f} s"
-    out.print(f"{tiny.weights} ({state}; classes {', '.join(tiny.classes)}; metrics {tiny.metrics})")
-
-
-def _print_summary(summary: RunSummary) -> None:
+def _print_summary(summary: runner.RunSummary) -> None:
     rate = f"{summary.images_per_s:.1f} images/s" if summary.images_per_s else "-"
     out.print(
         f"run {summary.run_id} {summary.state}: {summary.items_done}/{summary.items_total} items "
@@ -166,10 +68,10 @@ def _execute(run_id: int, *, executor: str, workers: int, ray_address: str | Non
 
     with local() as ctx:
         settings, actor = ctx.settings, ctx.actor
-        run = ctx.session.get(AutoLabelRun, run_id)
+        run = ctx.session.get(models.AutoLabelRun, run_id)
         assert run is not None
         done, total = run.items_done, run.items_total
-    engine = open_engine(settings)
+    engine = workspace.open_engine(settings)
     columns = (
         TextColumn(f"run {run_id}"),
         BarColumn(),
@@ -181,7 +83,7 @@ def _execute(run_id: int, *, executor: str, workers: int, ray_address: str | Non
         with Progress(*columns, console=out, transient=False) as bar:
             task = bar.add_task("autolabel", total=total, completed=done, rate="")
 
-            def progress(p: RunProgress) -> None:
+            def progress(p: runner.RunProgress) -> None:
                 rate = f"{p.images_per_s:.1f} img/s, {p.labels} labels, {p.routed} routed"
                 bar.update(task, completed=p.done, total=p.total, rate=rate)
 
@@ -207,7 +109,7 @@ RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="an exi
 
 @exits_cleanly
 def autolabel_command(
-    version: Annotated[str, typer.Argument(help="DATASET@VERSION to label")],
+    version: Annotated[str, typer.Argument(metavar="DATASET@VERSION", help="the version to label")],
     model: Annotated[str, typer.Option("--model", help="registered model NAME@VERSION")],
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="confidence threshold")] = 0.3,
     review_band: Annotated[float, typer.Option(min=0.0, max=1.0, help="uncertain band below the threshold")] = 0.0,
@@ -246,12 +148,12 @@ def autolabel_command(
                 "calibration_id": calibration_id,
                 "strategy": strategy,
             }
-            run = api.model(RunPublic, "POST", f"/projects/{api.project_id(project)}/autolabel-runs", json=body)
+            run = api.model(pub.RunPublic, "POST", f"/projects/{api.project_id(project)}/autolabel-runs", json=body)
         else:
             with local() as ctx:
                 queued = actions.queue_run(
                     ctx,
-                    find_project(ctx, project),
+                    actions.find_project(ctx, project),
                     version=version,
                     model=model,
                     threshold=threshold,
@@ -263,8 +165,8 @@ def autolabel_command(
                     strategy=strategy,
                     reuse=not new,
                 )
-                run = RunPublic.model_validate(queued)
-    finished = run.state == RunState.succeeded
+                run = pub.RunPublic.model_validate(queued)
+    finished = run.state == "succeeded"
     verb = f"resuming ({run.state}, {run.items_done}/{run.items_total} done)" if run.reused else "queued"
     if finished:
         verb = "already succeeded with these parameters; nothing to do (--new runs it again)"
@@ -280,26 +182,41 @@ def runs_list(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Auto-label runs of the project, newest first (the latest 100)."""
+    """Auto-label runs of the project, newest first (the latest 100): the version labelled and the model."""
     with remote() as api:
         if api is not None:
+            pid = api.project_id(project)
             params = {"state": state.value} if state else {}
-            found = api.get(f"/projects/{api.project_id(project)}/autolabel-runs", params=params)
-            rows = [RunPublic.model_validate(r) for r in found]
+            rows = [pub.RunPublic.model_validate(r) for r in api.get(f"/projects/{pid}/autolabel-runs", params=params)]
+            names = remote_names(api, pid) if rows and not as_json else None
         else:
             with local() as ctx:
-                rows = [
-                    RunPublic.model_validate(r) for r in actions.runs_of(ctx, find_project(ctx, project), state=state)
-                ]
+                pid = actions.find_project(ctx, project)
+                wanted = models.RunState(state.value) if state else None
+                rows = [pub.RunPublic.model_validate(r) for r in actions.runs_of(ctx, pid, state=wanted)]
+                names = local_names(ctx, pid) if rows and not as_json else None
     if as_json:
         _dump([r.model_dump(mode="json") for r in rows])
         return
-    for r in rows:
-        rate = f"{r.images_per_s:.1f}/s" if r.images_per_s else "-"
-        out.print(
-            f"{r.id:>5} {r.state:<9} {r.items_done}/{r.items_total} thr {r.threshold:g} {r.device} {rate}"
-            + (f"  error: {r.error}" if r.error else ""),
-        )
+    header = ("RUN", "STATE", "DATASET@VERSION", "MODEL", "DONE", "THRESHOLD", "DEVICE", "RATE", "ERROR")
+    print_table(
+        header,
+        [
+            (
+                r.id,
+                r.state,
+                names.version(r.dataset_version_id) if names else r.dataset_version_id,
+                names.model(r.model_version_id) if names else r.model_version_id,
+                f"{r.items_done}/{r.items_total}",
+                f"{r.threshold:g}",
+                r.device,
+                f"{r.images_per_s:.1f}/s" if r.images_per_s else "-",
+                r.error or "",
+            )
+            for r in rows
+        ],
+        empty="no auto-label runs",
+    )
 
 
 @runs_app.command("show")
@@ -308,10 +225,10 @@ def runs_show(run_id: int, project: ProjectOpt = None) -> None:
     """One run as JSON (the API's run), with its per-class thresholds."""
     with remote() as api:
         if api is not None:
-            run = api.model(RunPublic, "GET", f"/projects/{api.project_id(project)}/autolabel-runs/{run_id}")
+            run = api.model(pub.RunPublic, "GET", f"/projects/{api.project_id(project)}/autolabel-runs/{run_id}")
         else:
             with local() as ctx:
-                run = RunPublic.model_validate(actions.run_of(ctx, find_project(ctx, project), run_id))
+                run = pub.RunPublic.model_validate(actions.run_of(ctx, actions.find_project(ctx, project), run_id))
     _dump(run.model_dump(mode="json"))
 
 
@@ -327,7 +244,7 @@ def runs_resume(
     """Execute a queued, interrupted or failed run here, from where it stopped."""
     require_local("runs resume", "it executes the run here; the server's `labelgate worker` resumes orphaned runs")
     with local() as ctx:
-        actions.run_of(ctx, find_project(ctx, project), run_id)
+        actions.run_of(ctx, actions.find_project(ctx, project), run_id)
     _execute(run_id, executor=executor, workers=workers, ray_address=ray_address)
 
 
@@ -338,10 +255,10 @@ def runs_cancel(run_id: int, reason: str = "", project: ProjectOpt = None) -> No
     with remote() as api:
         if api is not None:
             path = f"/projects/{api.project_id(project)}/autolabel-runs/{run_id}/cancel"
-            api.model(RunPublic, "POST", path, json={"reason": reason})
+            api.model(pub.RunPublic, "POST", path, json={"reason": reason})
         else:
             with local() as ctx:
-                actions.cancel_run(ctx, find_project(ctx, project), run_id, reason=reason)
+                actions.cancel_run(ctx, actions.find_project(ctx, project), run_id, reason=reason)
     out.print(f"run {run_id} cancelled")
 
 
@@ -365,7 +282,7 @@ def worker_command(
     out.print("worker started; SIGTERM stops it after the batch in hand (the run resumes later)")
     try:
         n = run_worker(
-            get_settings(),
+            app_settings.get_settings(),
             once=once,
             poll_s=poll,
             executor=executor,

@@ -4,23 +4,29 @@ on the workspace's database or by a labelgate server (``--server``); the same ou
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service import actions
-from service.actions import find_project, split_ref
-from service.api.schemas.common import ReleaseVerifyPublic
 from service.cli.common import EXIT_BLOCKED, err, exits_cleanly, out
 from service.cli.door import local, remote
+from service.cli.lazy import lazy_module
 from service.cli.lineage import ProjectOpt
+
+if TYPE_CHECKING:
+    from service import actions
+    from service.api.schemas import common as pub
+else:
+    actions = lazy_module("service.actions")
+    pub = lazy_module("service.api.schemas.common")
+
 
 __all__ = ["verify_release_command"]
 
 
 @exits_cleanly
 def verify_release_command(
-    version_ref: str,
+    version_ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     project: ProjectOpt = None,
     content: Annotated[
         bool, typer.Option("--content/--no-content", help="re-hash every item's bytes from DVC (default: yes)")
@@ -30,16 +36,16 @@ def verify_release_command(
     """Re-derive DATASET@VERSION's release from the live record (manifest from the live labels, DVC content,
     approvals, the evaluation it rests on, the audit head) and compare it with its signed bundle.
     Exit 0 when they agree, 1 naming every difference, 2 on bad input."""
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     with remote() as api:
         if api is not None:
             path = api.version_path(api.project_id(project), dataset, version) + "/release/verify"
-            check = api.model(ReleaseVerifyPublic, "GET", path, params={"content": content})
+            check = api.model(pub.ReleaseVerifyPublic, "GET", path, params={"content": content})
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 found = actions.verify_release(ctx, pid, dataset, version, content=content)
-                check = ReleaseVerifyPublic.model_validate(found)
+                check = pub.ReleaseVerifyPublic.model_validate(found)
     if fmt == "json":
         out.print_json(
             json.dumps(

@@ -10,16 +10,24 @@ import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lineage.reports.annotator_report import report_csv, report_html
-from service.actions import find_project, split_ref
-from service.actions.kpis import annotator_kpis
 from service.cli.common import exits_cleanly, out
 from service.cli.door import local, remote
+from service.cli.lazy import lazy_module
 from service.cli.lineage import ProjectOpt
+
+if TYPE_CHECKING:
+    from lineage.reports import annotator_report
+    from service import actions
+    from service.actions import kpis
+else:
+    actions = lazy_module("service.actions")
+    kpis = lazy_module("service.actions.kpis")
+    annotator_report = lazy_module("lineage.reports.annotator_report")
+
 
 __all__ = ["ReportFormat", "annotators_command", "render"]
 
@@ -33,9 +41,9 @@ class ReportFormat(StrEnum):
 def render(data: dict[str, Any], fmt: ReportFormat) -> str:
     """The report data in ``fmt``."""
     if fmt is ReportFormat.csv:
-        return report_csv(data)
+        return annotator_report.report_csv(data)
     if fmt is ReportFormat.html:
-        return report_html(data)
+        return annotator_report.report_html(data)
     return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
@@ -66,7 +74,7 @@ def annotators_command(
     """Annotator KPIs of DATASET@VERSION: seconds per image and per object, labels per hour, review latency,
     rework, golden-set error and agreement, per annotator, with the trend across versions. An annotator sees
     only their own row."""
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     with remote() as api:
         if api is not None:
             params: dict[str, Any] = {"trend": str(trend).lower(), **({"golden": golden} if golden else {})}
@@ -74,8 +82,8 @@ def annotators_command(
             data = api.get(path, params=params)
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
-                data = annotator_kpis(ctx, pid, dataset, version, golden=golden, trend=trend)
+                pid = actions.find_project(ctx, project)
+                data = kpis.annotator_kpis(ctx, pid, dataset, version, golden=golden, trend=trend)
     text = render(data, fmt)
     if output is None:
         sys.stdout.write(text)

@@ -10,21 +10,32 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import typer
-from pydantic import TypeAdapter
 
 from lineage.errors import InvalidInput
-from lineage.models import VersionState
-from lineage.provenance import AnnotationLineage, VersionLineage
-from lineage.schemas import LabelClass, SchemaOptions, parse_schema
-from service import actions
-from service.actions import find_project, split_ref
-from service.api.schemas.lineage import DatasetPublic, SchemaDiffPublic, SchemaVersionPublic, VersionPublic
 from service.cli.common import exits_cleanly, out
 from service.cli.door import local, remote
+from service.cli.lazy import lazy_module
+from service.cli.refs import new_version_ref, parent_version
+from service.cli.table import print_table
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from lineage import models, provenance
+    from lineage import schemas as label_schemas
+    from service import actions
+    from service.api.schemas import lineage as pub
+else:
+    actions = lazy_module("service.actions")
+    models = lazy_module("lineage.models")
+    provenance = lazy_module("lineage.provenance")
+    label_schemas = lazy_module("lineage.schemas")
+    pub = lazy_module("service.api.schemas.lineage")
+
 
 __all__ = ["JsonOpt", "ProjectOpt", "dataset_app", "lineage_app", "schema_app"]
 
@@ -35,11 +46,17 @@ lineage_app = typer.Typer(help="Where a label or a dataset version came from.", 
 ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="project name or id")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 DOOR_STATES = ("candidate", "rejected", "deprecated")
-_ANNOTATION_LINEAGE = TypeAdapter(AnnotationLineage)
-_VERSION_LINEAGE = TypeAdapter(VersionLineage)
+T = TypeVar("T")
 
 
-def _read_schema(path: Path) -> tuple[list[LabelClass], SchemaOptions | None]:
+def _adapter(of: type[T]) -> TypeAdapter[T]:
+    """The API's model of a lineage answer (pydantic loads when a command runs, not for ``--help``)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(of)
+
+
+def _read_schema(path: Path) -> tuple[list[label_schemas.LabelClass], label_schemas.SchemaOptions | None]:
     import yaml
 
     if not path.is_file():
@@ -50,7 +67,7 @@ def _read_schema(path: Path) -> tuple[list[LabelClass], SchemaOptions | None]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise InvalidInput(f"malformed YAML/JSON ({getattr(exc, 'problem', exc)})", field=where) from None
-    classes, options = parse_schema(raw, source=str(path))
+    classes, options = label_schemas.parse_schema(raw, source=str(path))
     return classes, options if isinstance(raw, dict) and "multi_label" in raw else None
 
 
@@ -87,13 +104,13 @@ def schema_create(
             body: dict[str, Any] = {"name": name, "classes": [c.model_dump(mode="json") for c in parsed]}
             if options is not None:
                 body["multi_label"] = options.multi_label
-            v = api.model(SchemaVersionPublic, "POST", _schemas_path(api.project_id(project)), json=body)
+            v = api.model(pub.SchemaVersionPublic, "POST", _schemas_path(api.project_id(project)), json=body)
         else:
             with local() as ctx:
                 created = actions.create_schema(
-                    ctx, find_project(ctx, project), name=name, classes=parsed, options=options
+                    ctx, actions.find_project(ctx, project), name=name, classes=parsed, options=options
                 )
-                v = SchemaVersionPublic.model_validate(created)
+                v = pub.SchemaVersionPublic.model_validate(created)
     out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}")
 
 
@@ -112,13 +129,13 @@ def schema_publish(
             body: dict[str, Any] = {"classes": [c.model_dump(mode="json") for c in parsed]}
             if options is not None:
                 body["multi_label"] = options.multi_label
-            v = api.model(SchemaVersionPublic, "POST", path, json=body)
+            v = api.model(pub.SchemaVersionPublic, "POST", path, json=body)
         else:
             with local() as ctx:
                 published = actions.publish_schema(
-                    ctx, find_project(ctx, project), name, classes=parsed, options=options
+                    ctx, actions.find_project(ctx, project), name, classes=parsed, options=options
                 )
-                v = SchemaVersionPublic.model_validate(published)
+                v = pub.SchemaVersionPublic.model_validate(published)
     out.print(f"schema {name} v{v.version}  hash {v.content_hash}  git {v.git_revision}")
     _print_diff(v.diff)
 
@@ -152,12 +169,12 @@ def schema_diff(
     with remote() as api:
         if api is not None:
             path = f"{_schemas_path(api.project_id(project))}/{quote(name, safe='')}/diff"
-            found = api.model(SchemaDiffPublic, "GET", path, params={"from": from_version, "to": to_version})
+            found = api.model(pub.SchemaDiffPublic, "GET", path, params={"from": from_version, "to": to_version})
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 diff = actions.schema_diff(ctx, pid, name, from_version=from_version, to_version=to_version)
-                found = SchemaDiffPublic(from_version=from_version, to_version=to_version, **diff.as_dict())
+                found = pub.SchemaDiffPublic(from_version=from_version, to_version=to_version, **diff.as_dict())
     changes = found.model_dump(exclude={"from_version", "to_version"})
     if as_json:
         _dump(changes)
@@ -178,28 +195,35 @@ def dataset_create(
     with remote() as api:
         if api is not None:
             body = {"name": name, "description": description, "is_golden": golden}
-            d = api.model(DatasetPublic, "POST", _datasets_path(api.project_id(project)), json=body)
+            d = api.model(pub.DatasetPublic, "POST", _datasets_path(api.project_id(project)), json=body)
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 created = actions.create_dataset(ctx, pid, name=name, description=description, is_golden=golden)
-                d = DatasetPublic.model_validate(created)
+                d = pub.DatasetPublic.model_validate(created)
     out.print(f"created dataset {d.name} (id {d.id})")
 
 
 @dataset_app.command("version")
 @exits_cleanly
 def dataset_version(
-    dataset: str,
-    version: Annotated[str, typer.Option("--version", "-v", help="the new version's name")],
+    ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION", help="the new version")],
     from_dir: Annotated[Path | None, typer.Option("--from-dir", help="folder of images (default: parent's)")] = None,
-    parent: Annotated[str | None, typer.Option(help="parent version name")] = None,
+    parent: Annotated[
+        str | None, typer.Option(metavar="VERSION", help="parent version: VERSION or DATASET@VERSION")
+    ] = None,
     schema: Annotated[str | None, typer.Option(help="NAME or NAME@VERSION (default: parent's)")] = None,
     no_inherit: Annotated[bool, typer.Option("--no-inherit", help="do not copy the parent's labels")] = False,
     project: ProjectOpt = None,
+    old_version: Annotated[
+        str | None, typer.Option("--version", "-v", hidden=True, help="deprecated: write DATASET@VERSION")
+    ] = None,
 ) -> None:
     """Create a version from a folder of images (on the workspace's machine) or from its parent's: copy,
     dvc add, commit, push."""
+    dataset, version = new_version_ref(ref, old_version)
+    if parent is not None:
+        parent = parent_version(dataset, parent)
     with remote() as api:
         if api is not None:
             if from_dir is not None:
@@ -211,12 +235,12 @@ def dataset_version(
                 )
             body = {"version": version, "parent": parent, "schema": schema, "inherit_labels": not no_inherit}
             path = f"{_datasets_path(api.project_id(project))}/{quote(dataset, safe='')}/versions"
-            v = api.model(VersionPublic, "POST", path, json=body)
+            v = api.model(pub.VersionPublic, "POST", path, json=body)
         else:
             with local() as ctx:
                 created = actions.create_version(
                     ctx,
-                    find_project(ctx, project),
+                    actions.find_project(ctx, project),
                     dataset,
                     version=version,
                     parent=parent,
@@ -224,14 +248,14 @@ def dataset_version(
                     source_dir=from_dir,
                     inherit_labels=not no_inherit,
                 )
-                v = VersionPublic.model_validate(created)
+                v = pub.VersionPublic.model_validate(created)
     out.print(f"{dataset}@{v.version}: {v.item_count} items  git {v.git_revision}  dvc {v.dvc_hash}")
 
 
 @dataset_app.command("state")
 @exits_cleanly
 def dataset_state(
-    ref: Annotated[str, typer.Argument(help="DATASET@VERSION")],
+    ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     state: Annotated[str, typer.Argument(help=" | ".join(DOOR_STATES))],
     reason: Annotated[str, typer.Option()] = "",
     project: ProjectOpt = None,
@@ -241,16 +265,18 @@ def dataset_state(
         raise InvalidInput(
             f"expected one of {', '.join(DOOR_STATES)}; a release goes through the release flow", field="state"
         )
-    dataset, version = split_ref(ref)
+    dataset, version = actions.split_ref(ref)
     with remote() as api:
         if api is not None:
             path = api.version_path(api.project_id(project), dataset, version) + "/state"
-            v = api.model(VersionPublic, "POST", path, json={"state": state, "reason": reason})
+            v = api.model(pub.VersionPublic, "POST", path, json={"state": state, "reason": reason})
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
-                moved = actions.change_state(ctx, pid, dataset, version, state=VersionState(state), reason=reason)
-                v = VersionPublic.model_validate(moved)
+                pid = actions.find_project(ctx, project)
+                moved = actions.change_state(
+                    ctx, pid, dataset, version, state=models.VersionState(state), reason=reason
+                )
+                v = pub.VersionPublic.model_validate(moved)
     out.print(f"{ref} is now {state}  manifest {v.manifest_hash}")
 
 
@@ -258,23 +284,26 @@ def dataset_state(
 @exits_cleanly
 def dataset_list(project: ProjectOpt = None) -> None:
     """Datasets and their versions."""
-    found: list[tuple[DatasetPublic, list[VersionPublic]]] = []
+    found: list[tuple[pub.DatasetPublic, list[pub.VersionPublic]]] = []
     with remote() as api:
         if api is not None:
             base = _datasets_path(api.project_id(project))
-            for d in (DatasetPublic.model_validate(d) for d in api.get(base)):
+            for d in (pub.DatasetPublic.model_validate(d) for d in api.get(base)):
                 versions = api.get(f"{base}/{quote(d.name, safe='')}/versions")
-                found.append((d, [VersionPublic.model_validate(v) for v in versions]))
+                found.append((d, [pub.VersionPublic.model_validate(v) for v in versions]))
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 for row in actions.datasets_of(ctx, pid):
-                    versions = [VersionPublic.model_validate(v) for v in actions.versions_of(ctx, pid, row.name)]
-                    found.append((DatasetPublic.model_validate(row), versions))
+                    versions = [pub.VersionPublic.model_validate(v) for v in actions.versions_of(ctx, pid, row.name)]
+                    found.append((pub.DatasetPublic.model_validate(row), versions))
+    rows: list[tuple[object, ...]] = []
     for d, versions in found:
-        out.print(f"{d.name}{'  (golden)' if d.is_golden else ''}")
-        for v in versions:
-            out.print(f"  {v.version:<16} {v.state:<10} items {v.item_count:<7} git {(v.git_revision or '')[:12]}")
+        name = f"{d.name} (golden)" if d.is_golden else d.name
+        rows.extend((name, v.version, v.state, v.item_count, (v.git_revision or "")[:12]) for v in versions)
+        if not versions:
+            rows.append((name, "-", "", "", ""))
+    print_table(("DATASET", "VERSION", "STATE", "ITEMS", "GIT"), rows, empty="no datasets")
 
 
 @lineage_app.command("annotation")
@@ -286,11 +315,12 @@ def lineage_annotation(annotation_id: int, project: ProjectOpt = None, as_json: 
             answer = api.get(f"/projects/{api.project_id(project)}/annotations/{annotation_id}/lineage")
         else:
             with local() as ctx:
-                answer = asdict(actions.annotation_lineage(ctx, find_project(ctx, project), annotation_id))
+                answer = asdict(actions.annotation_lineage(ctx, actions.find_project(ctx, project), annotation_id))
     # Both doors print the API's model of the answer: its floats, its ISO date-times.
-    result = _ANNOTATION_LINEAGE.validate_python(answer)
+    adapter = _adapter(provenance.AnnotationLineage)
+    result = adapter.validate_python(answer)
     if as_json:
-        _dump(_ANNOTATION_LINEAGE.dump_python(result, mode="json"))
+        _dump(adapter.dump_python(result, mode="json"))
         return
     state = "live" if result.live else "superseded"
     out.print(f"annotation {result.annotation_id} in {result.version} ({state})")
@@ -317,19 +347,20 @@ def lineage_annotation(annotation_id: int, project: ProjectOpt = None, as_json: 
 @lineage_app.command("version")
 @exits_cleanly
 def lineage_version(
-    ref: Annotated[str, typer.Argument(help="DATASET@VERSION")], project: ProjectOpt = None, as_json: JsonOpt = False
+    ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")], project: ProjectOpt = None, as_json: JsonOpt = False
 ) -> None:
     """A version's ancestry, label share by provenance, and DVC identity."""
-    dataset, version = split_ref(ref)
+    dataset, version = actions.split_ref(ref)
     with remote() as api:
         if api is not None:
             answer = api.get(api.version_path(api.project_id(project), dataset, version) + "/lineage")
         else:
             with local() as ctx:
-                answer = asdict(actions.version_lineage(ctx, find_project(ctx, project), dataset, version))
-    result = _VERSION_LINEAGE.validate_python(answer)
+                answer = asdict(actions.version_lineage(ctx, actions.find_project(ctx, project), dataset, version))
+    adapter = _adapter(provenance.VersionLineage)
+    result = adapter.validate_python(answer)
     if as_json:
-        _dump(_VERSION_LINEAGE.dump_python(result, mode="json"))
+        _dump(adapter.dump_python(result, mode="json"))
         return
     out.print(f"{result.version} ({result.state})")
     dvc = result.dvc

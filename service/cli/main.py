@@ -3,17 +3,22 @@
 Exit codes (``service.cli.common.classify``): 0 ok / gate passed, 1 blocked or refused by policy (a gate
 blocks, release rules unmet, a released version refuses writes, a role falls short) or chain broken, 2 usage
 or input error, 3 internal error (a bug: one line naming the exception, never a traceback).
+
+Importing this module loads typer and the command modules, nothing heavier: a command imports the verbs, the
+record and the gate code when it runs (``service.cli.lazy``), so ``labelgate --help`` answers at once
+(``tests/service/test_cli_polish.py`` checks what it imports). Help text is rendered as Markdown, and
+``--help`` lists the commands in the panels and order of ``WORKFLOW`` (``service.cli.helpstyle``).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from lineage.errors import InvalidInput
-from service.actions.context import Unauthorized
 from service.cli.admin import project_app, token_app, user_app
 from service.cli.audit import audit_app
 from service.cli.calibrate import calibrate_command
@@ -23,15 +28,17 @@ from service.cli.dashboard import dashboard
 from service.cli.diff import diff_command
 from service.cli.door import require_local, set_server
 from service.cli.gate import gate_app, set_service_check
+from service.cli.helpstyle import PANELS, WorkflowGroup
+from service.cli.helpstyle import install as install_help_style
 from service.cli.inference import (
     autolabel_command,
-    model_app,
     runs_app,
     worker_command,
 )
 from service.cli.integrity import verify_release_command
 from service.cli.kpis import annotators_command
 from service.cli.lineage import dataset_app, lineage_app, schema_app
+from service.cli.models import model_app
 from service.cli.release import (
     golden_app,
     policy_app,
@@ -46,11 +53,32 @@ from service.cli.release import (
 from service.cli.review import review_app
 from service.cli.transfer import export_command, import_command
 
+install_help_style()
+
+SET_UP, DATA, LABELS, AUTO, GATES, RELEASE, SERVE = PANELS
+#: ``labelgate --help``: the commands panel by panel (``PANELS``), each panel in the order of the work.
+WORKFLOW: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (SET_UP, ("init", "migrate", "user", "project", "token", "login")),
+    (DATA, ("schema", "dataset")),
+    (LABELS, ("import", "pull", "review", "diff", "export", "lineage")),
+    (AUTO, ("model", "calibrate", "autolabel", "runs")),
+    (GATES, ("policy", "golden", "gate")),
+    (RELEASE, ("sign", "release", "reject", "verify-release", "verify-bundle", "report", "audit")),
+    (SERVE, ("serve", "dashboard", "worker", "demo")),
+)
+
+
+class _Labelgate(WorkflowGroup):
+    order = tuple(name for _, names in WORKFLOW for name in names)
+
+
 app = typer.Typer(
     name="labelgate",
     help="Governance and audit for data labelling: lineage, auto-labelling, quality gates, audit.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    cls=_Labelgate,
 )
 
 
@@ -61,6 +89,7 @@ def _root(
         typer.Option(
             "--server",
             envvar="LABELGATE_SERVER",
+            metavar="URL",
             help="run the command against this labelgate server (token: LABELGATE_TOKEN or `labelgate login`); "
             "without it, on the local workspace",
         ),
@@ -70,39 +99,11 @@ def _root(
     set_server(server)
 
 
-app.add_typer(audit_app, name="audit")
-app.add_typer(user_app, name="user")
-app.add_typer(token_app, name="token")
-app.add_typer(project_app, name="project")
-app.command("dashboard")(dashboard)
-app.add_typer(gate_app, name="gate")
-app.add_typer(policy_app, name="policy")
-app.add_typer(golden_app, name="golden")
-app.add_typer(report_app, name="report")
-report_app.command("annotators")(annotators_command)
-app.command("sign")(sign)
-app.command("release")(release)
-app.command("reject")(reject)
-app.command("verify-bundle")(verify_bundle_command)
-app.command("verify-release")(verify_release_command)
-app.command("diff")(diff_command)
-app.add_typer(pull_app, name="pull")
 user_app.command("set-secret")(set_secret)
+report_app.command("annotators")(annotators_command)
 set_service_check(service_check)
-app.add_typer(schema_app, name="schema")
-app.add_typer(dataset_app, name="dataset")
-app.add_typer(lineage_app, name="lineage")
-app.command("import")(import_command)
-app.command("export")(export_command)
-app.add_typer(model_app, name="model")
-app.add_typer(runs_app, name="runs")
-app.add_typer(review_app, name="review")
-app.command("autolabel")(autolabel_command)
-app.command("calibrate")(calibrate_command)
-app.command("worker")(worker_command)
 
 
-@app.command()
 @exits_cleanly
 def login(
     token_stdin: Annotated[bool, typer.Option("--token-stdin", help="read the token from stdin")] = False,
@@ -111,6 +112,7 @@ def login(
     commands with that server need no LABELGATE_TOKEN. The file is readable by you alone."""
     import httpx
 
+    from service.actions.context import Unauthorized
     from service.cli.door import api_base, server_url, store_token
 
     server = server_url()
@@ -127,7 +129,6 @@ def login(
     out.print(f"logged in to {server} as {answer.json()['username']} (token stored in {path})")
 
 
-@app.command()
 @exits_cleanly
 def init(
     admin: Annotated[str, typer.Option(help="username of the first admin")] = "admin",
@@ -146,7 +147,6 @@ def init(
         out.print(f"already initialised (admin {result.admin_username!r}); nothing else changed")
 
 
-@app.command()
 @exits_cleanly
 def migrate() -> None:
     """Upgrade the workspace's database to this release's schema (a database made by an earlier release);
@@ -162,7 +162,6 @@ def migrate() -> None:
     out.print(f"database upgraded from revision {before} to {head_revision()} ({', '.join(steps)})")
 
 
-@app.command()
 @exits_cleanly
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -177,7 +176,6 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
-@app.command()
 @exits_cleanly
 def demo(
     workspace: Annotated[str | None, typer.Option(help="folder for the demo workspace")] = None,
@@ -189,6 +187,36 @@ def demo(
     from service.demo.story import run_demo
 
     run_demo(workspace, serve=serve, n_images=images)
+
+
+_ENTRIES: dict[str, Callable[..., None] | typer.Typer] = {
+    **{"init": init, "migrate": migrate, "user": user_app, "project": project_app, "token": token_app},
+    **{"login": login, "schema": schema_app, "dataset": dataset_app, "import": import_command, "pull": pull_app},
+    **{"review": review_app, "diff": diff_command, "export": export_command, "lineage": lineage_app},
+    **{"model": model_app, "calibrate": calibrate_command, "autolabel": autolabel_command, "runs": runs_app},
+    **{"policy": policy_app, "golden": golden_app, "gate": gate_app, "sign": sign, "release": release},
+    **{"reject": reject, "verify-release": verify_release_command, "verify-bundle": verify_bundle_command},
+    **{"report": report_app, "audit": audit_app, "serve": serve, "dashboard": dashboard, "worker": worker_command},
+    **{"demo": demo},
+}
+#: One line each in the list of ``labelgate --help`` (the command's own ``--help`` keeps its whole docstring).
+_SHORT = {
+    "migrate": "Upgrade a database an earlier release made to this release's schema.",
+    "login": "Store an API token for the server named by --server.",
+    "import": "Import labels into DATASET@VERSION, all or nothing (coco, yolo, voc, classes-*, labelstudio, cvat).",
+    "diff": "Labels added, removed and changed between two versions, per class and per author.",
+    "autolabel": "Auto-label DATASET@VERSION with a registered model (resumable; --queue for the worker).",
+    "sign": "Sign DATASET@VERSION electronically (re-enter your signing secret).",
+    "release": "Release DATASET@VERSION: passed gates on unchanged data and the policy's approvals.",
+    "verify-release": "Re-derive DATASET@VERSION's release from the live record and compare it with its bundle.",
+}
+for _panel, _names in WORKFLOW:
+    for _name in _names:
+        _entry = _ENTRIES[_name]
+        if isinstance(_entry, typer.Typer):
+            app.add_typer(_entry, name=_name, rich_help_panel=_panel)
+        else:
+            app.command(_name, rich_help_panel=_panel, short_help=_SHORT.get(_name))(_entry)
 
 
 def main() -> None:

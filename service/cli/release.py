@@ -7,29 +7,33 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lineage.errors import InvalidInput, NotFound
-from lineage.release.approvals import Meaning
-from lineage.release.bundle import load_public_key, verify_bundle
-from quality_gates import GateReport
-from service import actions
-from service.actions import find_project, split_ref
-from service.api.schemas.gates import (
-    ApprovalPublic,
-    EvaluationPublic,
-    GoldenSetPublic,
-    PolicyPublic,
-    ReleasePublic,
-    evaluation_public,
-)
+from service.cli.choices import Meaning
 from service.cli.common import EXIT_BLOCKED, err, exits_cleanly, out
 from service.cli.door import local, remote
+from service.cli.lazy import lazy_module
 from service.cli.lineage import ProjectOpt
-from service.gate_report import ReportHeader, report_from_public
-from service.settings import get_settings
+from service.cli.table import print_table
+
+if TYPE_CHECKING:
+    from lineage.release import bundle as bundle_io
+    from lineage.release import four_eyes
+    from quality_gates import GateReport
+    from service import actions, gate_report
+    from service import settings as app_settings
+    from service.api.schemas import gates as pub
+else:
+    app_settings = lazy_module("service.settings")
+    gate_report = lazy_module("service.gate_report")
+    actions = lazy_module("service.actions")
+    bundle_io = lazy_module("lineage.release.bundle")
+    four_eyes = lazy_module("lineage.release.four_eyes")
+    pub = lazy_module("service.api.schemas.gates")
+
 
 policy_app = typer.Typer(help="Gate policies (versioned YAML).", no_args_is_help=True)
 golden_app = typer.Typer(help="Golden sets.", no_args_is_help=True)
@@ -53,29 +57,31 @@ def policy_store(file: Path, project: ProjectOpt = None) -> None:
     with remote() as api:
         if api is not None:
             path = f"/projects/{api.project_id(project)}/policies"
-            record = api.model(PolicyPublic, "POST", path, json={"yaml": text})
+            record = api.model(pub.PolicyPublic, "POST", path, json={"yaml": text})
         else:
             with local() as ctx:
-                stored = actions.store_policy(ctx, find_project(ctx, project), yaml_text=text)
-                record = PolicyPublic.model_validate(stored)
+                stored = actions.store_policy(ctx, actions.find_project(ctx, project), yaml_text=text)
+                record = pub.PolicyPublic.model_validate(stored)
     out.print(f"policy {record.name}@{record.version} (hash {record.policy_hash})")
 
 
 @golden_app.command("register")
 @exits_cleanly
-def golden_register(name: str, version_ref: str, project: ProjectOpt = None) -> None:
+def golden_register(
+    name: str, version_ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")], project: ProjectOpt = None
+) -> None:
     """Register DATASET@VERSION (of a golden dataset) as the next version of golden set NAME (NAME@1 first);
     a policy binds it with ``golden: NAME@VERSION``."""
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     with remote() as api:
         if api is not None:
             body = {"name": name, "dataset": dataset, "version": version}
-            g = api.model(GoldenSetPublic, "POST", f"/projects/{api.project_id(project)}/golden-sets", json=body)
+            g = api.model(pub.GoldenSetPublic, "POST", f"/projects/{api.project_id(project)}/golden-sets", json=body)
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 registered = actions.register_golden(ctx, pid, name=name, dataset=dataset, version=version)
-                g = GoldenSetPublic.model_validate(registered)
+                g = pub.GoldenSetPublic.model_validate(registered)
     out.print(f"golden set {g.name}@{g.version} = {version_ref} (manifest {g.manifest_hash})")
 
 
@@ -91,19 +97,19 @@ def golden_seed(
 ) -> None:
     """Seed golden set NAME from the ground truth marked in a labelling tool (Label Studio's ground-truth
     annotations imported into DATASET@VERSION): a new version of the golden dataset with those items and labels."""
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     body = {"name": name, "dataset": dataset, "version": version, "golden_dataset": golden_dataset}
     with remote() as api:
         if api is not None:
             path = f"/projects/{api.project_id(project)}/golden-sets/seed"
-            g = api.model(GoldenSetPublic, "POST", path, json=body)
+            g = api.model(pub.GoldenSetPublic, "POST", path, json=body)
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 seeded = actions.seed_golden(
                     ctx, pid, name=name, dataset=dataset, version=version, golden_dataset=golden_dataset
                 )
-                g = GoldenSetPublic.model_validate(seeded)
+                g = pub.GoldenSetPublic.model_validate(seeded)
     out.print(f"golden set {g.name}@{g.version} = {g.dataset_version} ({g.items} items, {g.labels} labels)")
 
 
@@ -114,15 +120,20 @@ def golden_list(project: ProjectOpt = None) -> None:
     with remote() as api:
         if api is not None:
             found = [
-                GoldenSetPublic.model_validate(g) for g in api.get(f"/projects/{api.project_id(project)}/golden-sets")
+                pub.GoldenSetPublic.model_validate(g)
+                for g in api.get(f"/projects/{api.project_id(project)}/golden-sets")
             ]
         else:
             with local() as ctx:
                 found = [
-                    GoldenSetPublic.model_validate(g) for g in actions.golden_sets(ctx, find_project(ctx, project))
+                    pub.GoldenSetPublic.model_validate(g)
+                    for g in actions.golden_sets(ctx, actions.find_project(ctx, project))
                 ]
-    for g in found:
-        out.print(f"{g.name}@{g.version}  {g.dataset_version}  {g.items} items, {g.labels} labels")
+    print_table(
+        ("GOLDEN SET", "DATASET@VERSION", "ITEMS", "LABELS"),
+        [(f"{g.name}@{g.version}", g.dataset_version or f"#{g.dataset_version_id}", g.items, g.labels) for g in found],
+        empty="no golden sets",
+    )
 
 
 def write_bundle(bundle: dict[str, Any], path: Path) -> Path:
@@ -140,32 +151,34 @@ def _split_target(target: str) -> tuple[str | None, str]:
     return (project or None), ref
 
 
-def service_check(target: str, policy_file: Path | None, golden: str | None = None) -> tuple[GateReport, ReportHeader]:
+def service_check(
+    target: str, policy_file: Path | None, golden: str | None = None
+) -> tuple[GateReport, gate_report.ReportHeader]:
     """The service form of ``gate check``: evaluate DATASET@VERSION on the record (the workspace's, or the
     server's) under the given policy file (stored as a policy version) or the project's newest stored
     policy, against the golden set the policy names or ``golden`` (``NAME@VERSION``); the evaluation is
     recorded and audited (on a released version it is a re-check; the release's evidence stays). Raises
     ``LabelgateError`` types as they are: ``gate check`` maps them like every command (``classify``)."""
     project, ref = _split_target(target)
-    dataset, version = split_ref(ref)
+    dataset, version = actions.split_ref(ref)
     text = _read_text(policy_file, "--policy") if policy_file is not None else None
     with remote() as api:
         if api is not None:
             pid = api.project_id(project)
             if text is not None:
-                policy = api.model(PolicyPublic, "POST", f"/projects/{pid}/policies", json={"yaml": text})
+                policy = api.model(pub.PolicyPublic, "POST", f"/projects/{pid}/policies", json={"yaml": text})
             else:
-                stored = [PolicyPublic.model_validate(p) for p in api.get(f"/projects/{pid}/policies")]
+                stored = [pub.PolicyPublic.model_validate(p) for p in api.get(f"/projects/{pid}/policies")]
                 if not stored:
                     raise NotFound("the project has no stored policy; pass --policy FILE", field="--policy")
                 policy = max(stored, key=lambda p: p.id)
             body = {"policy": f"{policy.name}@{policy.version}", "golden": golden}
             evaluation = api.model(
-                EvaluationPublic, "POST", api.version_path(pid, dataset, version) + "/evaluations", json=body
+                pub.EvaluationPublic, "POST", api.version_path(pid, dataset, version) + "/evaluations", json=body
             )
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 record = (
                     actions.store_policy(ctx, pid, yaml_text=text)
                     if text is not None
@@ -174,13 +187,13 @@ def service_check(target: str, policy_file: Path | None, golden: str | None = No
                 view = actions.evaluate(
                     ctx, pid, dataset, version, policy=f"{record.name}@{record.version}", golden=golden
                 )
-                evaluation = evaluation_public(view)
-    return report_from_public(evaluation)
+                evaluation = pub.evaluation_public(view)
+    return gate_report.report_from_public(evaluation)
 
 
 @exits_cleanly
 def sign(
-    version_ref: str,
+    version_ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     meaning: Annotated[Meaning, typer.Option(help="what the signature attests")] = Meaning.approval,
     secret_stdin: Annotated[bool, typer.Option("--secret-stdin", help="read the signing secret from stdin")] = False,
     project: ProjectOpt = None,
@@ -189,16 +202,16 @@ def sign(
     the policy refuses the signature (not a candidate, no passed evaluation of its current content, a role
     that may not approve, four-eyes, already signed), 2 for bad input (unknown version, wrong secret)."""
     secret = sys.stdin.readline().rstrip("\n") if secret_stdin else typer.prompt("signing secret", hide_input=True)
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     with remote() as api:
         if api is not None:
             path = api.version_path(api.project_id(project), dataset, version) + "/approvals"
-            a = api.model(ApprovalPublic, "POST", path, json={"signing_secret": secret, "meaning": meaning.value})
+            a = api.model(pub.ApprovalPublic, "POST", path, json={"signing_secret": secret, "meaning": meaning.value})
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
-                a = ApprovalPublic.model_validate(
-                    actions.sign(ctx, pid, dataset, version, secret=secret, meaning=meaning)
+                pid = actions.find_project(ctx, project)
+                a = pub.ApprovalPublic.model_validate(
+                    actions.sign(ctx, pid, dataset, version, secret=secret, meaning=four_eyes.Meaning(meaning.value))
                 )
     out.print(f"signed {version_ref}: {a.printed_name}, {a.meaning}, {a.signed_at.isoformat()} UTC")
 
@@ -228,26 +241,26 @@ def set_secret(
 
 @exits_cleanly
 def release(
-    version_ref: str,
+    version_ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the evidence bundle here")] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Release DATASET@VERSION: passed gates on unchanged data and the policy's approvals are required.
     Exit 1 when refused (not a candidate, already released, no or a failed gate evaluation, data changed
     since, approvals missing), 2 for bad input (unknown version or project)."""
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     with remote() as api:
         if api is not None:
             path = api.version_path(api.project_id(project), dataset, version)
-            record = api.model(ReleasePublic, "POST", path + "/release")
+            record = api.model(pub.ReleasePublic, "POST", path + "/release")
             bundle = api.get(path + "/bundle")
             folder = Path.cwd()
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 released = actions.release(ctx, pid, dataset, version)
-                record, bundle = ReleasePublic.model_validate(released), released.bundle
-            folder = get_settings().workspace / "releases"
+                record, bundle = pub.ReleasePublic.model_validate(released), released.bundle
+            folder = app_settings.get_settings().workspace / "releases"
     target = output or folder / f"{dataset}-{version}-evidence.json"
     write_bundle(bundle, target)
     out.print(f"released {version_ref} (tag {record.git_tag}); evidence bundle: {target}")
@@ -255,19 +268,19 @@ def release(
 
 @exits_cleanly
 def reject(
-    version_ref: str,
+    version_ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     reason: Annotated[str, typer.Option(help="why the version is rejected")],
     project: ProjectOpt = None,
 ) -> None:
     """Reject DATASET@VERSION with a reason."""
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     with remote() as api:
         if api is not None:
             path = api.version_path(api.project_id(project), dataset, version) + "/reject"
             api.post(path, json={"reason": reason})
         else:
             with local() as ctx:
-                actions.reject(ctx, find_project(ctx, project), dataset, version, reason=reason)
+                actions.reject(ctx, actions.find_project(ctx, project), dataset, version, reason=reason)
     out.print(f"rejected {version_ref}: {reason}")
 
 
@@ -284,7 +297,7 @@ def verify_bundle_command(
         bundle = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{file}:{exc.lineno}: not JSON ({exc.msg})", field="FILE") from None
-    check = verify_bundle(bundle, public_key=load_public_key(public_key) if public_key else None)
+    check = bundle_io.verify_bundle(bundle, public_key=bundle_io.load_public_key(public_key) if public_key else None)
     if not check.ok:
         for p in check.problems:
             err.print(f"INVALID: {p}")
@@ -300,17 +313,19 @@ def verify_bundle_command(
 @report_app.command("governance")
 @exits_cleanly
 def report_governance(
-    version_ref: str, output: Annotated[Path, typer.Option("--output", "-o")], project: ProjectOpt = None
+    version_ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
+    output: Annotated[Path, typer.Option("--output", "-o")],
+    project: ProjectOpt = None,
 ) -> None:
     """DATASET@VERSION's data-governance report (EU AI Act Art. 10(2)–(3) headings), HTML."""
-    dataset, version = split_ref(version_ref)
+    dataset, version = actions.split_ref(version_ref)
     with remote() as api:
         if api is not None:
             path = api.version_path(api.project_id(project), dataset, version) + "/reports/governance.html"
             html = api.request("GET", path).text
         else:
             with local() as ctx:
-                html = actions.governance_report(ctx, find_project(ctx, project), dataset, version)
+                html = actions.governance_report(ctx, actions.find_project(ctx, project), dataset, version)
     output.write_text(html, encoding="utf-8")
     out.print(f"wrote {output}")
 
@@ -336,7 +351,7 @@ def report_audit_trail(
             html = api.request("GET", path, params=params).text
         else:
             with local() as ctx:
-                pid = find_project(ctx, project) if project else None
+                pid = actions.find_project(ctx, project) if project else None
                 html = actions.audit_trail_report(ctx, pid, since=since, until=until)
     output.write_text(html, encoding="utf-8")
     out.print(f"wrote {output}")

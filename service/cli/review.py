@@ -5,17 +5,25 @@ both modes."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from inference.active import Diversity, Uncertainty
-from service import actions
-from service.actions import find_project
-from service.api.schemas.inference import QueuePublic, queue_public
 from service.cli.common import exits_cleanly, out
 from service.cli.door import Remote, local, remote
+from service.cli.lazy import lazy_module
 from service.cli.lineage import JsonOpt, ProjectOpt
+from service.cli.table import print_table
+
+if TYPE_CHECKING:
+    from inference import active
+    from service import actions
+    from service.api.schemas import inference as pub
+else:
+    actions = lazy_module("service.actions")
+    active = lazy_module("inference.active")
+    pub = lazy_module("service.api.schemas.inference")
+
 
 __all__ = ["review_app"]
 
@@ -27,15 +35,15 @@ _API_PAGE = 500
 
 def _remote_queue(
     api: Remote, project: str | None, *, run: int | None, reason: str | None, limit: int
-) -> list[QueuePublic]:
+) -> list[pub.QueuePublic]:
     """Up to ``limit`` open review-queue rows from the server, read a page (at most 500) at a time."""
     path = f"/projects/{api.project_id(project)}/review-queue"
     query = {k: v for k, v in {"run_id": run, "reason": reason}.items() if v is not None}
-    found: list[QueuePublic] = []
+    found: list[pub.QueuePublic] = []
     while len(found) < limit:
         size = min(_API_PAGE, limit - len(found))
         page = api.get(path, params={**query, "offset": len(found), "limit": size})
-        found.extend(QueuePublic.model_validate(q) for q in page)
+        found.extend(pub.QueuePublic.model_validate(q) for q in page)
         if len(page) < size:
             break
     return found
@@ -56,13 +64,18 @@ def review_list(
             rows = _remote_queue(api, project, run=run, reason=reason, limit=limit)
         else:
             with local() as ctx:
-                entries = actions.review_queue(ctx, find_project(ctx, project), run_id=run, reason=reason, limit=limit)
-                rows = [queue_public(e) for e in entries]
+                entries = actions.review_queue(
+                    ctx, actions.find_project(ctx, project), run_id=run, reason=reason, limit=limit
+                )
+                rows = [pub.queue_public(e) for e in entries]
     if as_json:
         out.print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2, default=str))
         return
-    for r in rows:
-        out.print(f"{r.id:>6} {r.reason:<16} {r.priority:.3f} {r.uri} ({len(r.labels)} labels)")
+    print_table(
+        ("ID", "REASON", "PRIORITY", "RUN", "LABELS", "ITEM"),
+        [(r.id, r.reason, f"{r.priority:.3f}", r.autolabel_run_id or "-", len(r.labels), r.uri) for r in rows],
+        empty="the review queue is empty",
+    )
 
 
 @review_app.command("select")
@@ -80,17 +93,17 @@ def review_select(
         if api is not None:
             path = f"/projects/{api.project_id(project)}/autolabel-runs/{run_id}/active-learning"
             body = {"fraction": fraction, "uncertainty": uncertainty, "diversity": diversity, "seed": seed}
-            picked = [QueuePublic.model_validate(q) for q in api.post(path, json=body)]
+            picked = [pub.QueuePublic.model_validate(q) for q in api.post(path, json=body)]
         else:
             with local() as ctx:
                 entries = actions.select_batch(
                     ctx,
-                    find_project(ctx, project),
+                    actions.find_project(ctx, project),
                     run_id,
                     fraction=fraction,
-                    uncertainty=cast(Uncertainty, uncertainty),  # checked by the verb
-                    diversity=cast(Diversity, diversity),
+                    uncertainty=cast(active.Uncertainty, uncertainty),  # checked by the verb
+                    diversity=cast(active.Diversity, diversity),
                     seed=seed,
                 )
-                picked = [queue_public(e) for e in entries]
+                picked = [pub.queue_public(e) for e in entries]
     out.print(f"queued {len(picked)} items for people: {', '.join(str(r.item_id) for r in picked)}")

@@ -14,24 +14,28 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from xml.etree import ElementTree as ET
 
 import typer
-from pydantic import TypeAdapter
 
 from lineage.errors import InvalidInput
-from lineage.formats import FORMATS
-from lineage.formats.transfer import ExportResult, ImportResult
-from service import actions
-from service.actions import find_project, split_ref
+from service.cli.choices import LABEL_FORMATS as FORMATS
 from service.cli.common import exits_cleanly, out
 from service.cli.door import Remote, local, remote
+from service.cli.lazy import lazy_module
 from service.cli.lineage import ProjectOpt
+
+if TYPE_CHECKING:
+    from lineage.formats import transfer as formats
+    from service import actions
+else:
+    actions = lazy_module("service.actions")
+    formats = lazy_module("lineage.formats.transfer")
+
 
 __all__ = ["export_command", "import_command", "unpack_export"]
 
-_IMPORT_RESULT = TypeAdapter(ImportResult)
 _MEDIA = {"classes-csv": "text/csv", "cvat": "application/xml"}
 
 
@@ -42,7 +46,7 @@ def _check_format(fmt: str) -> None:
 
 @exits_cleanly
 def import_command(
-    ref: Annotated[str, typer.Argument(help="DATASET@VERSION")],
+    ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     source: Annotated[
         Path,
         typer.Argument(
@@ -79,7 +83,7 @@ def import_command(
     released or frozen version refuses writes; a role that may not import; --annotator beyond your role),
     2 on bad input naming the file and line or record."""
     _check_format(format)
-    dataset, version = split_ref(ref)
+    dataset, version = actions.split_ref(ref)
     user_map = _user_map(users)
     with remote() as api:
         if api is not None:
@@ -95,7 +99,7 @@ def import_command(
             with local() as ctx:
                 result = actions.import_labels(
                     ctx,
-                    find_project(ctx, project),
+                    actions.find_project(ctx, project),
                     dataset,
                     version,
                     fmt=format,
@@ -130,7 +134,7 @@ def _user_map(path: Path | None) -> dict[str, str] | None:
     return actions.user_map_of(path.read_bytes(), source=str(path))
 
 
-def _print_work(result: ImportResult) -> None:
+def _print_work(result: formats.ImportResult) -> None:
     """A Label Studio or CVAT import: what each unit of work became, and who its authors are."""
     work = result.work or {}
     authors = ", ".join(f"{k} -> {v}" for k, v in sorted(work.get("authors", {}).items())) or "none (machine work only)"
@@ -154,7 +158,7 @@ def _upload(
     annotator: str | None,
     reimport: bool,
     users: dict[str, str] | None = None,
-) -> ImportResult:
+) -> formats.ImportResult:
     """POST a COCO or class-table file to the version's import endpoint, streamed from disk. Its name is sent
     as given, so the server's messages name the file as a local import would."""
     if source.is_dir():
@@ -177,12 +181,14 @@ def _upload(
             data=form,
             files={"file": (str(source), fh, _MEDIA.get(fmt, "application/json"))},
         )
-    return _IMPORT_RESULT.validate_python(answer)
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(formats.ImportResult).validate_python(answer)
 
 
 @exits_cleanly
 def export_command(
-    ref: Annotated[str, typer.Argument(help="DATASET@VERSION")],
+    ref: Annotated[str, typer.Argument(metavar="DATASET@VERSION")],
     output: Annotated[Path, typer.Argument(help="a .json file (COCO) or a folder")],
     format: Annotated[str, typer.Option("--format", "-f", help=" | ".join(FORMATS))] = "coco",
     images: Annotated[
@@ -192,7 +198,7 @@ def export_command(
 ) -> None:
     """Export a version's live labels (with --server, downloaded from the server)."""
     _check_format(format)
-    dataset, version = split_ref(ref)
+    dataset, version = actions.split_ref(ref)
     with remote() as api:
         if api is not None:
             if images:
@@ -206,7 +212,7 @@ def export_command(
             result = unpack_export(content, fmt=format, version_ref=f"{dataset}@{version}", out=output)
         else:
             with local() as ctx:
-                pid = find_project(ctx, project)
+                pid = actions.find_project(ctx, project)
                 result = actions.export_labels(
                     ctx, pid, dataset, version, fmt=format, out=output, include_images=images
                 )
@@ -222,7 +228,7 @@ def _cvat_counts(data: bytes) -> tuple[int, int]:
     return len(images), sum(len(image) for image in images)
 
 
-def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> ExportResult:
+def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> formats.ExportResult:
     """Write the server's export of ``version_ref`` in ``fmt`` to ``out`` (a ``.json`` file for COCO, else
     ``out/annotations.json``; a folder for YOLO and VOC, whose data.yaml then names ``out``, absolute)."""
     if fmt == "coco":
@@ -231,7 +237,7 @@ def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> E
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(document), encoding="utf-8")
         images, boxes = len(document["images"]), len(document["annotations"])
-        return ExportResult(format=fmt, version=version_ref, path=str(target), images=images, annotations=boxes)
+        return formats.ExportResult(format=fmt, version=version_ref, path=str(target), images=images, annotations=boxes)
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         names = [n for n in archive.namelist() if not n.endswith("/")]
         root = out.resolve()
@@ -264,7 +270,7 @@ def unpack_export(content: bytes, *, fmt: str, version_ref: str, out: Path) -> E
             target.write_bytes(data)
     if fmt == "yolo":
         (out / "images").mkdir(parents=True, exist_ok=True)  # a zip holds no empty folder; a local export has it
-    return ExportResult(format=fmt, version=version_ref, path=str(written), images=images, annotations=boxes)
+    return formats.ExportResult(format=fmt, version=version_ref, path=str(written), images=images, annotations=boxes)
 
 
 def _class_counts(data: bytes, fmt: str) -> tuple[int, int]:

@@ -41,7 +41,7 @@ def version_with(tmp_path: Path, classes: object, images: dict[str, tuple[int, i
     assert "schema shapes v1" in ok("schema", "create", "shapes", "--classes", spec)
     ok("dataset", "create", "pets")
     folder = make_images(tmp_path / "imgs", images)
-    ok("dataset", "version", "pets", "-v", name, "--from-dir", folder, "--schema", "shapes@1")
+    ok("dataset", "version", f"pets@{name}", "--from-dir", folder, "--schema", "shapes@1")
 
 
 def refused(ref: str, source: Path, fmt: str, *where: str) -> str:
@@ -98,7 +98,7 @@ def test_coco_segmentation_through_the_cli(cli_ws: Path, tmp_path: Path) -> None
     assert exported[1]["segmentation"] == doc["annotations"][0]["segmentation"]
     assert exported[2]["segmentation"] == {"size": [30, 40], "counts": counts}
     assert exported[2]["area"] == float(m.sum())
-    ok("dataset", "version", "pets", "-v", "v2", "--parent", "v1", "--no-inherit")
+    ok("dataset", "version", "pets@v2", "--parent", "v1", "--no-inherit")
     assert "imported 2 import annotations" in ok("import", "pets@v2", out)
     again = tmp_path / "again.json"
     ok("export", "pets@v2", again)
@@ -122,7 +122,7 @@ def test_yolo_pose_through_the_cli(cli_ws: Path, tmp_path: Path) -> None:
     assert "kpt_shape:\n- 4\n- 3" in (out / "data.yaml").read_text()
     (written,) = (out / "labels" / "a.txt").read_text().splitlines()
     assert np.allclose([float(v) for v in written.split()], [float(v) for v in line.split()], rtol=0, atol=1e-12)
-    ok("dataset", "version", "pets", "-v", "v2", "--parent", "v1", "--no-inherit")
+    ok("dataset", "version", "pets@v2", "--parent", "v1", "--no-inherit")
     assert "imported 1 import annotations" in ok("import", "pets@v2", out, "--format", "yolo")
     coco1, coco2 = tmp_path / "1.json", tmp_path / "2.json"
     ok("export", "pets@v1", coco1)
@@ -149,7 +149,7 @@ def test_classes_csv_through_the_cli(cli_ws: Path, tmp_path: Path) -> None:
     js = tmp_path / "export-json"
     ok("export", "pets@v1", js, "--format", "classes-json")
     assert json.loads((js / "labels.json").read_text()) == {"cat/1.png": ["cat", "bird"], "dog/2.png": ["dog"]}
-    ok("dataset", "version", "pets", "-v", "v2", "--parent", "v1", "--no-inherit")
+    ok("dataset", "version", "pets@v2", "--parent", "v1", "--no-inherit")
     assert "imported 3 import annotations" in ok("import", "pets@v2", js / "labels.json", "--format", "classes-json")
     back = tmp_path / "back"
     ok("export", "pets@v2", back, "--format", "classes-csv")

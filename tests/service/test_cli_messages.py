@@ -66,7 +66,7 @@ def version(cli_ws: Path, tmp_path: Path) -> str:
     ok("schema", "create", "animals", "--classes", tmp_path / "classes.yaml")
     ok("dataset", "create", "pets")
     images = make_images(tmp_path / "imgs", {"a.png": (40, 30)})
-    ok("dataset", "version", "pets", "-v", "v1", "--from-dir", images, "--schema", "animals@1")
+    ok("dataset", "version", "pets@v1", "--from-dir", images, "--schema", "animals@1")
     return "pets@v1"
 
 
