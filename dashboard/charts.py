@@ -50,11 +50,18 @@ __all__ = [
 ]
 
 Chart = alt.Chart | alt.LayerChart
+#: Pixels per class of a confusion matrix's side (the chart is sized to the class count, 320 to 900 px).
+CM_CELL_PX = 64
 _BOUND = "#d62728"  # the colour of a policy bound (threshold line / marker)
 
 
 def _data(rows: list[dict[str, Any]]) -> alt.Data:
     return alt.Data(values=rows)  # type: ignore[no-untyped-call]
+
+
+def _class_axis(title: str = "class") -> alt.X:
+    """A class axis whose labels read at 45° (not turned 90°), long names kept whole."""
+    return alt.X("class:N", title=title, axis=alt.Axis(labelAngle=-45, labelLimit=180, labelOverlap=False))
 
 
 def _layer(*charts: alt.Chart) -> alt.LayerChart:
@@ -160,15 +167,22 @@ def confusion_matrix_chart(
         {"truth": labels[i], "predicted": labels[j], "count": int(matrix[i][j])} for i in range(n) for j in range(n)
     ]
     order = list(labels)
+    top = max((int(matrix[i][j]) for i in range(n) for j in range(n)), default=0)
+    side = max(320, min(900, CM_CELL_PX * n))  # sized to the class count: every cell readable
+    axis = alt.Axis(labelAngle=-45, labelLimit=180, labelOverlap=False)
     base = alt.Chart(_data(rows)).encode(
-        x=alt.X("predicted:N", sort=order, title="predicted"),
-        y=alt.Y("truth:N", sort=order, title="ground truth"),
+        x=alt.X("predicted:N", sort=order, title="predicted", axis=axis),
+        y=alt.Y("truth:N", sort=order, title="ground truth", axis=alt.Axis(labelLimit=180)),
     )
     cells = base.mark_rect().encode(
         color=alt.Color("count:Q", scale=alt.Scale(scheme="blues")), tooltip=["truth:N", "predicted:N", "count:Q"]
     )
-    text = base.mark_text().encode(text="count:Q")
-    return _layer(cells, text).properties(title=title)
+    # White on dark cells, near-black on light ones: the count stays legible on every shade.
+    text = base.mark_text(fontSize=14, fontWeight="bold").encode(
+        text="count:Q",
+        color=alt.condition(f"datum.count > {top / 2}", alt.value("white"), alt.value("#1b1b1b")),
+    )
+    return _layer(cells, text).properties(title=title, width=side, height=side)
 
 
 def golden_error_chart(
@@ -238,7 +252,7 @@ def alpha_chart(per_class: Mapping[str, float | None], *, min_alpha: float | Non
         alt.Chart(_data(rows))
         .mark_bar()
         .encode(
-            x=alt.X("class:N", title="class"),
+            x=_class_axis(),
             y=alt.Y("alpha:Q", title="Krippendorff's alpha"),
             tooltip=["class:N", "alpha:Q"],
         )
@@ -263,7 +277,7 @@ def drift_chart(current: Mapping[str, float | None], parent: Mapping[str, float 
         alt.Chart(_data(rows))
         .mark_bar()
         .encode(
-            x=alt.X("class:N", title="class"),
+            x=_class_axis(),
             xOffset=alt.XOffset("version:N", sort=["parent", "this version"]),
             y=alt.Y("share:Q", title="share of labels", axis=alt.Axis(format="%")),
             color=alt.Color("version:N", sort=["parent", "this version"], title=None),
@@ -311,7 +325,7 @@ def per_class_chart(
         alt.Chart(_data(rows))
         .mark_bar()
         .encode(
-            x=alt.X("class:N", title="class"),
+            x=_class_axis(),
             xOffset=alt.XOffset("metric:N", sort=names),
             y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title="value"),
             color=colour,
@@ -343,7 +357,7 @@ def optimal_threshold_chart(optimal: Mapping[str, float | None], *, threshold: f
         alt.Chart(_data(rows))
         .mark_bar()
         .encode(
-            x=alt.X("class:N", title="class"),
+            x=_class_axis(),
             y=alt.Y("optimal:Q", scale=alt.Scale(domain=[0, 1]), title="F1-optimal confidence threshold"),
             tooltip=["class:N", alt.Tooltip("optimal:Q", format=".3f")],
         )

@@ -128,7 +128,9 @@ Getter = Callable[[str, Mapping[str, Any] | None], Any]
 
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
-    """Filters of ``/audit/events``: each narrows; ``action`` ending with '.' is a prefix; times ISO 8601."""
+    """Filters of ``/audit/events``: each narrows; ``action`` is a substring (or a comma-separated list of exact
+    actions), ``actor`` a part of a username, ``object`` a type, id or display name (``street@v2``), ``q`` free
+    text; times ISO 8601."""
 
     actor: str | None = None
     action: str | None = None
@@ -136,10 +138,12 @@ class AuditQuery:
     object_id: str | None = None
     since: str | None = None
     until: str | None = None
+    object: str | None = None
+    q: str | None = None
 
     def params(self) -> dict[str, str]:
         """The set filters as query parameters (empty ones left out)."""
-        names = ("actor", "action", "object_type", "object_id", "since", "until")
+        names = ("actor", "action", "object_type", "object_id", "object", "q", "since", "until")
         return {n: str(getattr(self, n)) for n in names if getattr(self, n)}
 
 
@@ -215,6 +219,28 @@ class Api:
         path = path_of("audit_events") if project_id is None else path_of("project_audit_events", project_id=project_id)
         return dict(self.get(path, {**query.params(), "offset": offset, "limit": limit}))
 
+    def audit_page(
+        self,
+        query: AuditQuery,
+        *,
+        project_id: int | None = None,
+        cursor: str | None = None,
+        order: str = "desc",
+        limit: int = 50,
+        with_total: bool = False,
+    ) -> dict[str, Any]:
+        """One keyset page of ``/audit/events`` → ``{items, total, offset, limit, order, next_cursor,
+        prev_cursor}``: ``cursor`` is a page's ``next_cursor`` or ``prev_cursor`` (``None``: the first page);
+        ``order`` ``desc`` (newest first) or ``asc``; ``total`` is ``None`` unless ``with_total``. Items also
+        carry ``object_name`` and ``project_name``."""
+        path = path_of("audit_events") if project_id is None else path_of("project_audit_events", project_id=project_id)
+        params: dict[str, Any] = {**query.params(), "order": order, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        if with_total:
+            params["with_total"] = "true"
+        return dict(self.get(path, params))
+
     def verify_chain(self, *, fresh: bool = True) -> dict[str, Any]:
         """``GET /audit/verify`` → ``{ok, events, head_seq, head_hash, broken_seq, kind, reason}``.
 
@@ -270,6 +296,28 @@ class Api:
         )
         return result
 
+    def item_thumbnail(self, project_id: int, item_id: int, *, max_side: int = 160) -> bytes:
+        """``GET /projects/{id}/items/{item_id}/image?max_side=N`` → a thumbnail (JPEG or PNG), at most
+        ``max_side`` px a side (64 to 1024)."""
+        path = path_of("item_image", project_id=project_id, item_id=item_id)
+        result: bytes = send(self.http, self.token, "GET", path, params={"max_side": max_side}, raw=True)
+        return result
+
+    def version_items(
+        self, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 24
+    ) -> dict[str, Any]:
+        """``GET .../versions/{version}/items`` → ``{items: [{id, uri, width, height, labels}], total, offset,
+        limit}`` in path order (``labels``: live labels on the item; ``limit`` at most 200)."""
+        path = path_of("version_items", project_id=project_id, dataset=dataset, version=version)
+        return dict(self.get(path, {"offset": offset, "limit": limit}))
+
+    def item_lineage(self, project_id: int, item_id: int) -> dict[str, Any]:
+        """``GET /projects/{id}/items/{item_id}/lineage`` → ``{item_id, uri, width, height, version, total,
+        labels: [{id, category, geometry_type, x, y, w, h, geometry, attributes, kind, confidence, threshold,
+        lineage}]}``, each ``lineage`` as :meth:`annotation_lineage` answers it (with ``item_id`` and
+        ``corrections``; history steps with ``author``, ``model``, ``written_by``, ``reason``)."""
+        return dict(self.get(path_of("item_lineage", project_id=project_id, item_id=item_id)))
+
     def schema_version(self, project_id: int, name: str, version: int) -> dict[str, Any]:
         """``GET /projects/{id}/schemas/{name}/versions/{version}`` → ``{id, version, classes: [{name, geometry,
         keypoints: {names, skeleton, sigmas} | null, ...}], options: {multi_label} | null, content_hash, ...}``."""
@@ -304,6 +352,16 @@ class Api:
         """``GET /projects/{id}/evaluations/{evaluation_id}`` → one evaluation with its full evidence and plot
         data, as :meth:`evaluations` gives them (404 outside the caller's projects)."""
         return dict(self.get(path_of("evaluation", project_id=project_id, evaluation_id=evaluation_id)))
+
+    def confusion_cell(
+        self, project_id: int, evaluation_id: int, *, truth: str, predicted: str, limit: int = 50
+    ) -> dict[str, Any]:
+        """``GET /projects/{id}/evaluations/{evaluation_id}/confusion-cell`` → the items behind the cell
+        ``truth`` → ``predicted`` (class names or ``background``): ``{count, stored_count, stale, total_items,
+        threshold, iou, items: [{item_id, uri, width, height, count, ground_truth, predictions}]}``, labels as
+        :meth:`version_annotations` gives them (422 for an unknown class; 404 for annotators)."""
+        path = path_of("confusion_cell", project_id=project_id, evaluation_id=evaluation_id)
+        return dict(self.get(path, {"truth": truth, "predicted": predicted, "limit": limit}))
 
     def project_evaluations(self, project_id: int, *, limit: int = 20) -> list[dict[str, Any]]:
         """``GET /projects/{id}/evaluations`` → newest first: evaluations as :meth:`evaluations` gives them, plus
@@ -396,3 +454,26 @@ class Api:
         answer changes with the record (a new evaluation, a label written)."""
         path = path_of("signable", project_id=project_id, dataset=dataset, version=version)
         return dict(send(self.http, self.token, "GET", path))
+
+    # ---- overview, four-eyes, the caller's signing secret -------------------------------------------------
+    def project_overview(self, project_id: int) -> dict[str, Any]:
+        """``GET /projects/{id}/overview`` → ``{project_id, awaiting_approval, blocked, stale: [{dataset,
+        version, ref, state, golden, evaluation_id, evaluated_at, policy, reasons, blocking, approvals,
+        approvals_needed}], stale_definition, recent_releases: [{dataset, version, ref, released_at, released_by,
+        evaluation_id, git_tag}], chain: {head_seq, checkpoint_seq, checkpoint_hash, checkpoint_ts,
+        checkpoint_key_id, events_after_checkpoint, problems} | null}`` (``chain`` only for those who may
+        verify the audit chain)."""
+        return dict(self.get(path_of("project_overview", project_id=project_id)))
+
+    def signoff(self, project_id: int, dataset: str, version: str) -> dict[str, Any]:
+        """``GET .../versions/{version}/signoff`` → ``{dataset, version, ref, evaluated, four_eyes,
+        approvals_needed, approvals_counting, approver_roles, excluded: [{username, full_name}]}``: the release
+        rules applying to the version and the authors four-eyes excludes from approving it. Uncached."""
+        path = path_of("version_signoff", project_id=project_id, dataset=dataset, version=version)
+        return dict(send(self.http, self.token, "GET", path))
+
+    def set_signing_secret(self, *, secret: str, enrolment_code: str | None = None, current: str | None = None) -> None:
+        """``PUT /me/signing-secret`` with ``{secret, enrolment_code}`` (a first secret, with the code an admin
+        issued) or ``{secret, current}`` (a change). 403 for a wrong code or current secret."""
+        body = {"secret": secret, "enrolment_code": enrolment_code, "current": current}
+        send(self.http, self.token, "PUT", path_of("my_signing_secret"), json={k: v for k, v in body.items() if v})

@@ -99,5 +99,10 @@ def render_changes(api: Api, ref: ui.VersionRef) -> None:
             ]
             st.dataframe(authors, hide_index=True)
         shown = len(d.get("changes") or [])
-        st.markdown(f"**Changes** ({shown} of {d['changes_total']} shown; `labelgate diff` lists them all)")
-        st.dataframe(change_rows(d), hide_index=True)
+        st.markdown(f"**Changes** ({shown} of {d['changes_total']} shown)")
+        st.dataframe(
+            change_rows(d),
+            hide_index=True,
+            width="stretch",
+            column_config={"item": st.column_config.TextColumn("item", width="large")},
+        )

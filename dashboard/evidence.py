@@ -14,17 +14,18 @@ missing key leaves its plot or table out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 
-from dashboard import charts, tables
+from dashboard import charts, readable, tables, ui
 
 __all__ = [
     "MATCH",
     "TASKS",
     "classification_of",
     "details",
+    "gate_table",
     "golden_of",
     "golden_text",
     "plots",
@@ -177,7 +178,9 @@ def plots(evaluation: Mapping[str, Any]) -> None:
         cols = st.columns(2)
         for col, (title, chart) in zip(cols, found[i : i + 2], strict=False):
             with col:
-                st.altair_chart(chart, width="stretch", alt=title)
+                # A confusion matrix keeps its size (sized to the class count); other plots fill the column.
+                width: Literal["content", "stretch"] = "content" if title.startswith("Confusion matrix") else "stretch"
+                st.altair_chart(chart, width=width, alt=title)
     classification = classification_of(evaluation)
     if classification is not None:
         _classification(classification)
@@ -234,14 +237,64 @@ def _classification(ev: Mapping[str, Any]) -> None:
         st.caption("The classification evidence has no per-class table.")
 
 
+def gate_table(evaluation: Mapping[str, Any]) -> None:
+    """The gate table: value and bound in the metric's unit (rates as percentages), verdicts coloured, no
+    column cut short (the explanation wraps in a wide column)."""
+    rows = readable.readable_gate_rows(evaluation.get("gates") or [])
+    st.dataframe(
+        ui.coloured(rows, "verdict"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "gate": st.column_config.TextColumn("gate", width="medium"),
+            "verdict": st.column_config.TextColumn("verdict", width="small"),
+            "value": st.column_config.TextColumn("value", width="small"),
+            "bound": st.column_config.TextColumn("bound", width="small", help="the policy's threshold"),
+            "explanation": st.column_config.TextColumn("explanation", width="large"),
+        },
+    )
+
+
+def _evidence_rows(evidence: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A gate's evidence as ``{field, value}`` rows: numbers with three decimals, short lists and maps inline,
+    internal keys (a leading underscore) left out."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            return "—" if value is None else ("yes" if value else "no")
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        if isinstance(value, Mapping):
+            return ", ".join(f"{k}: {text(v)}" for k, v in value.items()) or "—"
+        if isinstance(value, list | tuple):
+            return "[" + ", ".join(text(v) for v in value) + "]" if value else "—"
+        return str(value)
+
+    return [
+        {"field": str(k).replace("_", " "), "value": text(v)}
+        for k, v in readable.public(evidence).items()
+        if k not in ("outcomes",)
+    ]
+
+
 def details(evaluation: Mapping[str, Any]) -> None:
-    """An expander with the data expectations, the review coverage, the data hashes and each gate's raw evidence."""
-    with st.expander("Evidence details: data expectations, review coverage, each gate's raw evidence"):
+    """An expander with the data expectations (as Great Expectations' Data Docs show them), the review
+    coverage, the data hashes (shortened, full value on hover) and each gate's evidence as a table."""
+    with st.expander("Evidence details: data expectations, review coverage, data hashes, each gate's evidence"):
         expectations = _gate_by_name(evaluation, "expectations")
         if expectations is not None and expectations["evidence"].get("outcomes"):
             ev = expectations["evidence"]
-            st.markdown(f"**Data expectations** (suite {ev.get('suite')!r})")
-            st.dataframe(tables.expectation_rows(ev["outcomes"]), hide_index=True)
+            st.markdown(f"**Data expectations** (suite {ui.plain(ev.get('suite'))})")
+            st.dataframe(
+                ui.coloured(readable.expectation_table(ev["outcomes"]), "success"),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "expectation": st.column_config.TextColumn("expectation", width="large"),
+                    "observed value": st.column_config.TextColumn("observed value", width="medium"),
+                    "expected": st.column_config.TextColumn("expected", width="medium"),
+                },
+            )
         coverage = _gate_by_name(evaluation, "review_coverage")
         if coverage is not None:
             ev = coverage["evidence"]
@@ -250,7 +303,15 @@ def details(evaluation: Mapping[str, Any]) -> None:
                 f"{ev.get('routed_reviewed')} of {ev.get('routed')} routed items reviewed."
             )
         st.markdown(f"**Data hashes** (what was evaluated; {golden_text(golden_of(evaluation))})")
-        st.json(evaluation.get("data_hashes") or {}, expanded=False)
+        for name, value in readable.public(evaluation.get("data_hashes") or {}).items():
+            ui.hash_line(str(name), value)
         for gate in evaluation.get("gates") or []:
-            st.markdown(f"**{gate.get('name')}**")
-            st.json(gate.get("evidence") or {}, expanded=False)
+            rows = _evidence_rows(gate.get("evidence") or {})
+            if rows:
+                st.markdown(f"**{ui.plain(gate.get('name'))}**")
+                st.dataframe(
+                    rows,
+                    hide_index=True,
+                    width="stretch",
+                    column_config={"value": st.column_config.TextColumn("value", width="large")},
+                )

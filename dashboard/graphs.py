@@ -1,4 +1,5 @@
 """Lineage graphs as Graphviz DOT text (pure; ``st.graphviz_chart`` renders DOT in the browser, offline).
+Confidences and thresholds are shown with two decimals (``conf 0.71 ≥ thr 0.13``), models as ``NAME@VERSION``.
 
 Inputs are the JSON of ``lineage.provenance``'s ``VersionLineage.ancestry`` and ``AnnotationLineage``.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from dashboard import lineage_text
 
 __all__ = ["ancestry_dot", "annotation_dot", "quote"]
 
@@ -24,6 +27,11 @@ def quote(text: Any) -> str:
     """A DOT double-quoted string (backslashes and quotes escaped, newlines as DOT line breaks)."""
     s = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{s}"'
+
+
+def _clip(text: str, n: int = 60) -> str:
+    """A line short enough for a graph node."""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _short(h: Any, n: int = 10) -> str:
@@ -68,10 +76,12 @@ def annotation_dot(lineage: Mapping[str, Any]) -> str:
             f"#{s.get('id')} {s.get('category', '?')}",
             f"{s.get('kind', '?')} in {s.get('version', '?')}",
         ]
-        prov = s.get("provenance") or {}
-        if s.get("kind") == "model" and prov.get("confidence") is not None:
-            label_parts.append(f"conf {prov.get('confidence')} ≥ thr {prov.get('threshold')}")
-        label_parts += [f"review: {r.get('decision', '?')} by {r.get('reviewer', '?')}" for r in reviews]
+        if s.get("kind") == "model":
+            label_parts.append(lineage_text.author(s))
+        score = lineage_text.score_text(s)
+        if score:
+            label_parts.append(score)
+        label_parts += [f"review: {_clip(lineage_text.review_line(r))}" for r in reviews]
         fill = _KIND_COLOUR.get(str(s.get("kind")), "#ffffff")
         pen = ", penwidth=3" if s.get("id") == target else ""
         lines.append(f"  a{s.get('id')} [label={quote(chr(10).join(label_parts))}, fillcolor={quote(fill)}{pen}];")

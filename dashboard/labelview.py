@@ -55,11 +55,12 @@ def show(
     size: Any = None,
     classes: Sequence[Any] = (),
     image: Image.Image | None = None,
+    highlight: int | None = None,
 ) -> overlay.Overlay:
     """Draw ``labels`` over ``image`` (or a blank canvas of ``size``, (height, width) px) with a legend of the
-    classes, the image's tags, how to read the drawing, and a warning naming every label not drawn as stored.
-    Returns what was drawn."""
-    drawn = overlay.draw_labels(labels, image=image, size=size, classes=classes)
+    classes, the image's tags, how to read the drawing, and a warning naming every label not drawn as stored;
+    ``highlight`` (an index in ``labels``) frames the one label the page is about. Returns what was drawn."""
+    drawn = overlay.draw_labels(labels, image=image, size=size, classes=classes, highlight=highlight)
     st.image(drawn.image, caption=caption)
     if drawn.legend:
         st.markdown(_legend(drawn.legend), unsafe_allow_html=True)

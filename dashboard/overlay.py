@@ -22,8 +22,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from dashboard.geometry import Drawable, parse_label
+from dashboard.highlight import HIGHLIGHT, bounds_of, frame  # HIGHLIGHT: re-exported
 
-__all__ = ["CANVAS", "PALETTE", "ClassStyle", "Overlay", "class_styles", "colour_of", "draw_labels"]
+__all__ = ["CANVAS", "HIGHLIGHT", "PALETTE", "ClassStyle", "Overlay", "class_styles", "colour_of", "draw_labels"]
 
 Rgb = tuple[int, int, int]
 
@@ -63,6 +64,8 @@ class Overlay:
         notes: how to read what was drawn (crowd hatching, keypoint symbols, scale), when it applies.
         tags: the image-level classes, ``name`` or ``name 0.91`` (a model's confidence).
         scale: drawn size / image size, at most 1.
+        highlighted: the frame drawn around the ``highlight`` label, ``(x0, y0, x1, y1)`` px of the drawing;
+            None when none was asked for or it has nothing to frame (a tag, a label that does not read).
     """
 
     image: Image.Image
@@ -71,6 +74,7 @@ class Overlay:
     notes: tuple[str, ...]
     tags: tuple[str, ...]
     scale: float
+    highlighted: tuple[float, float, float, float] | None = None
 
 
 def _pairs(spec: Mapping[str, Any]) -> tuple[tuple[int, int], ...]:
@@ -258,6 +262,7 @@ def draw_labels(
     classes: Sequence[Any] = (),
     max_side: int = 1024,
     names: bool = True,
+    highlight: int | None = None,
 ) -> Overlay:
     """Draw an item's labels over its image (or a blank canvas of its size).
 
@@ -270,6 +275,8 @@ def draw_labels(
             number of keypoints a label of each class must have.
         max_side (1024): the drawing is scaled down so that neither side exceeds this many px.
         names (True): write each object label's class (and confidence) at its top-left corner.
+        highlight (None): the index in ``labels`` of one label to frame (``dashboard.highlight``), the one a
+            page is talking about; out of range or a tag: nothing is framed.
 
     Returns:
         The :class:`Overlay`; labels that do not read are drawn as their box or not at all, and named in
@@ -313,6 +320,11 @@ def draw_labels(
             anchor = _anchor(d)
             if anchor is not None:
                 _text(draw, (anchor[0] * scale, anchor[1] * scale), _caption(d), colour_of(d.category, styles))
+    framed = None
+    if highlight is not None and 0 <= highlight < len(drawables):
+        bounds = bounds_of(drawables[highlight])
+        if bounds is not None:
+            framed = frame(draw, bounds, scale, base.size)
     tags = [_caption(d) for d in drawables if d.geometry_type == "tag"]
     if tags:
         _text(draw, (4, shape[0] - 4), " · ".join(tags), (40, 40, 40))
@@ -320,5 +332,5 @@ def draw_labels(
     order = [n for n in styles if n in seen] + sorted(seen - set(styles))
     legend = tuple((n, _hex(colour_of(n, styles))) for n in order)
     return Overlay(
-        base.convert("RGB"), tuple(warnings), legend, tuple(_notes(drawn, styles, scale)), tuple(tags), scale
+        base.convert("RGB"), tuple(warnings), legend, tuple(_notes(drawn, styles, scale)), tuple(tags), scale, framed
     )

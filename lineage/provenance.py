@@ -15,6 +15,7 @@ from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from lineage.chain_words import author_of, corrections_of, reason_of, username_of
 from lineage.datasets.catalog import release_tag_name, version_ref
 from lineage.labels.labelset import DELETED, get_annotation, live_labels, manifest_hash
 from lineage.models import (
@@ -68,6 +69,15 @@ class AnnotationStep:
     origin_id: int | None
     created_at: datetime
     reviews: list[dict[str, Any]] = field(default_factory=list)
+    #: Who the label is by, in words: the annotator's username, ``model NAME@VERSION``, ``import FORMAT``,
+    #: ``synthetic``.
+    author: str | None = None
+    #: The model of a ``model`` label: ``{id, name, version, weights_sha256}`` (None for other kinds).
+    model: dict[str, Any] | None = None
+    #: The username of whoever wrote the row (an importer, a corrector, a run's owner).
+    written_by: str | None = None
+    #: Why a row that supersedes another was written (the correction's reason or the review's comment).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,9 @@ class AnnotationLineage:
     history: list[AnnotationStep]
     superseded_by: list[AnnotationStep]
     versions: list[VersionHolding]
+    item_id: int | None = None
+    #: Each replacement along the chain, oldest first: ``{replaced_id, by_id, by, what, reason, at}``.
+    corrections: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +149,10 @@ _PROV = {
 def _step(session: Session, a: Annotation, refs: dict[int, str]) -> AnnotationStep:
     prov: dict[str, Any] = {k: getattr(a, k) for k in _PROV.get(str(a.kind), ())}
     if a.annotator_id is not None:
-        user = session.get(User, a.annotator_id)
-        prov["annotator"] = user.username if user else None
+        prov["annotator"] = username_of(session, a.annotator_id)
         prov.setdefault("annotator_id", a.annotator_id)
+    model = session.get(ModelVersion, a.model_version_id) if a.model_version_id is not None else None
     if a.model_version_id is not None:
-        model = session.get(ModelVersion, a.model_version_id)
         prov["model"] = f"{model.name}:{model.version}" if model else None
     if a.kind != "import" and a.source_sha256:
         prov["source_sha256"], prov["source_format"] = a.source_sha256, a.source_format
@@ -168,6 +180,12 @@ def _step(session: Session, a: Annotation, refs: dict[int, str]) -> AnnotationSt
         origin_id=a.origin_id,
         created_at=a.created_at,
         reviews=reviews,
+        author=author_of(a, prov, model),
+        model=None
+        if model is None
+        else {"id": model.id, "name": model.name, "version": model.version, "weights_sha256": a.weights_sha256},
+        written_by=username_of(session, a.created_by),
+        reason=reason_of(session, a),
     )
 
 
@@ -213,14 +231,18 @@ def annotation_lineage(session: Session, *, annotation_id: int) -> AnnotationLin
         live = session.exec(live_labels(vid).where(Annotation.id == holder_id)).first() is not None
         versions.append(VersionHolding(_ref(session, vid, refs), str(v.state if v else "?"), holder_id or 0, live))
     is_live = ann.geometry_type != DELETED and not forward
+    history = [_step(session, a, refs) for a in reversed(back)]
+    later = [_step(session, a, refs) for a in forward]
     return AnnotationLineage(
         annotation_id=annotation_id,
         version=version_ref(dataset, version),
         live=is_live,
         schema=_schema_ref(session, version.schema_version_id),
-        history=[_step(session, a, refs) for a in reversed(back)],
-        superseded_by=[_step(session, a, refs) for a in forward],
+        history=history,
+        superseded_by=later,
         versions=versions,
+        item_id=ann.item_id,
+        corrections=corrections_of(history + later),
     )
 
 

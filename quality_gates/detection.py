@@ -29,6 +29,7 @@ __all__ = [
     "DetectionCounts",
     "DetectionMatch",
     "PRCurve",
+    "confusion_cells_by_item",
     "confusion_matrix",
     "match_detections",
 ]
@@ -267,9 +268,46 @@ def _confusion(
     gt: BoxSet, dt: BoxSet, dm: DetectionMatch, base: PairIouFn | None, *, k: int, iou: float, threshold: float
 ) -> IntArray:
     cm = np.zeros((k + 1, k + 1), dtype=np.int64)
+    _, truth, predicted = _confusion_pairs(gt, dt, dm, base, k=k, iou=iou, threshold=threshold)
+    np.add.at(cm, (truth, predicted), 1)
+    return cm
+
+
+def confusion_cells_by_item(
+    gt: Instances,
+    dt: Instances,
+    *,
+    num_classes: int,
+    iou: float = 0.5,
+    threshold: float = 0.0,
+    match: DetectionMatch | None = None,
+    sigmas: Sequence[float] | FloatArray | None = None,
+) -> dict[int, IntArray]:
+    """The confusion matrix of :func:`confusion_matrix` split by image: image id → its (K + 1, K + 1) counts,
+    for the images with at least one count. The same matching builds both, so the per-image matrices sum to
+    :func:`confusion_matrix` of the same arguments exactly; that is what lets a reader open the images behind
+    one cell of a stored matrix."""
+    k = num_classes
+    dm = match or match_detections(gt, dt, num_classes=k, iou=iou, sigmas=sigmas)
+    base = overlap_fn(dt, gt, sigmas=sigmas)
+    image, truth, predicted = _confusion_pairs(
+        rows_of(gt), rows_of(dt), dm, base, k=k, iou=iou, threshold=threshold
+    )  # fmt: skip
+    out: dict[int, IntArray] = {}
+    for img in np.unique(image):
+        sel = image == img
+        cm = np.zeros((k + 1, k + 1), dtype=np.int64)
+        np.add.at(cm, (truth[sel], predicted[sel]), 1)
+        out[int(img)] = cm
+    return out
+
+
+def _confusion_pairs(
+    gt: BoxSet, dt: BoxSet, dm: DetectionMatch, base: PairIouFn | None, *, k: int, iou: float, threshold: float
+) -> tuple[IntArray, IntArray, IntArray]:
+    """``(image, truth, predicted)`` of every count of the matrix (background is ``k``), one row per count."""
     active = (dm.score >= threshold) & ~dm.ignored
     hit = active & dm.matched
-    np.add.at(cm, (dm.category[hit], dm.category[hit]), 1)
     gt_free = ~gt.crowd
     matched_gt = dm.gt_matched_by >= 0
     matched_gt[matched_gt] = active[dm.gt_matched_by[matched_gt]]
@@ -285,9 +323,15 @@ def _confusion(
     )
     pair = sub.dt_match[0]
     ok = pair >= 0
-    np.add.at(cm, (gt.category[g_rows[pair[ok]]], dt.category[d_rows[ok]]), 1)
-    np.add.at(cm, (np.full(int((~ok).sum()), k), dt.category[d_rows[~ok]]), 1)
     missed = np.ones(len(g_rows), dtype=bool)
     missed[pair[ok]] = False
-    np.add.at(cm, (gt.category[g_rows[missed]], np.full(int(missed.sum()), k)), 1)
-    return cm
+    n_fp, n_missed = int((~ok).sum()), int(missed.sum())
+    image = np.concatenate([dt.image[hit], dt.image[d_rows[ok]], dt.image[d_rows[~ok]], gt.image[g_rows[missed]]])
+    truth = np.concatenate(
+        [dm.category[hit], gt.category[g_rows[pair[ok]]], np.full(n_fp, k), gt.category[g_rows[missed]]]
+    )
+    predicted = np.concatenate(
+        [dm.category[hit], dt.category[d_rows[ok]], dt.category[d_rows[~ok]], np.full(n_missed, k)]
+    )
+    as_int = np.int64
+    return image.astype(as_int), truth.astype(as_int), predicted.astype(as_int)

@@ -95,6 +95,8 @@ ACTIONS: dict[str, Rule] = {
     "review_annotation": project(Role.reviewer),
     "annotation_lineage": project(),
     "version_lineage": project(),
+    "list_version_items": project(),  # an annotator sees no golden item: service.actions.labels.version_items
+    "item_lineage": project(),
     "diff_dataset_versions": project(),
     # inference
     "list_models": project(Role.ml_engineer),
@@ -120,6 +122,7 @@ ACTIONS: dict[str, Rule] = {
     "list_golden_sets": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),
     "evaluate_version": project(Role.ml_engineer, Role.compliance_officer, Role.ci),
     "list_version_evaluations": project(),
+    "confusion_cell_items": project(),  # annotators: 404 (golden labels), service.actions.evaluation_items
     "get_version_evidence": project(),
     "get_evaluation": project(),
     "list_project_evaluations": project(),
@@ -127,6 +130,8 @@ ACTIONS: dict[str, Rule] = {
     "list_approvals": project(),
     "sign_version": project(Role.compliance_officer, Role.reviewer, Role.ml_engineer),
     "signable_version": project(),
+    "project_overview": project(),  # service.actions.overview
+    "version_signoff": project(),
     "release_version": project(Role.ml_engineer),
     "reject_version": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer),
     "get_evidence_bundle": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),

@@ -77,6 +77,7 @@ DOOR_MAY_IMPORT = {
     "lineage.audit.whole": {"Witness", "parse_anchor", "verify_chain"},  # an anchor; verify_chain offline, no session
     "lineage.audit.query": {"AuditFilter"},
     "lineage.provenance": {"AnnotationLineage", "VersionLineage"},
+    "lineage.item_lineage": {"ItemLineage", "ItemSummary"},  # response models, as provenance's
     "lineage.schemas": {"GeometryType", "LabelClass", "SchemaOptions", "parse_classes", "parse_schema"},
     "lineage.formats": {"FORMATS"},
     "lineage.formats.transfer": {"ImportResult", "ExportResult"},

@@ -11,12 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import charts, diffview, state, tables, ui
+from dashboard import approval, charts, confusion_cells, diffview, readable, state, tables, ui
 from dashboard import evidence as gate_evidence
-from dashboard.access import Viewer
-from dashboard.client import SIGNATURE_MEANINGS, Api, NotAvailable
+from dashboard.client import Api, NotAvailable
 
-_FLASH = "dv_flash"
 _STATE_ICON = {
     "draft": ":material/edit_note:",
     "candidate": ":material/pending:",
@@ -28,15 +26,17 @@ _STATE_ICON = {
 
 def _identity(v: Mapping[str, Any], lineage: Mapping[str, Any] | None) -> None:
     dvc = dict((lineage or {}).get("dvc") or {})
-    rows = {
-        "git revision": dvc.get("git_revision", v.get("git_revision")),
-        "DVC hash": dvc.get("dvc_hash", v.get("dvc_hash")),
+    plain = {
         "data path": dvc.get("data_path", v.get("data_path")),
         "items": dvc.get("items", v.get("item_count")),
-        "manifest hash": (lineage or {}).get("manifest_hash", v.get("manifest_hash")),
         "release tag": dvc.get("git_tag"),
     }
-    st.dataframe([{"field": k, "value": "—" if val is None else str(val)} for k, val in rows.items()], hide_index=True)
+    for field, value in plain.items():
+        st.markdown(f"**{field}**: {'—' if value is None else ui.plain(value)}")
+    # Hashes shortened on purpose (first and last four characters); the full value is in the hover help.
+    ui.hash_line("git revision", dvc.get("git_revision", v.get("git_revision")))
+    ui.hash_line("DVC hash", dvc.get("dvc_hash", v.get("dvc_hash")))
+    ui.hash_line("manifest hash", (lineage or {}).get("manifest_hash", v.get("manifest_hash")))
 
 
 #: The version of the gate report an evaluation carries (``report_version``) that this page reads: the API's
@@ -60,7 +60,7 @@ def _headline(ev: Mapping[str, Any]) -> str:
     verdict = "PASSED" if ev.get("passed") else "BLOCKED"
     head = (
         f"Gate check {verdict}: evaluation #{ev.get('id')} of policy {_policy_text(ev)} "
-        f"(hash `{str(ev.get('policy_hash'))[:12]}…`), {_golden(ev)}, {ev.get('created_at')}"
+        f"(hash `{readable.short_hash(ev.get('policy_hash'))}`), {_golden(ev)}, {ui.when(ev.get('created_at'))}"
     )
     if ev.get("purpose") == "release_evidence":
         return "Release evidence — " + head
@@ -95,7 +95,7 @@ def _open_evaluation(api: Api, ref: ui.VersionRef, evaluation_id: int) -> Mappin
 def _option(ev: Mapping[str, Any]) -> str:
     verdict = "PASS" if ev.get("passed") else "BLOCK"
     purpose = _PURPOSE.get(str(ev.get("purpose")), "evaluation")
-    return f"#{ev.get('id')} · {purpose} · {verdict} · policy {_policy_text(ev)} · {ev.get('created_at')}"
+    return f"#{ev.get('id')} · {purpose} · {verdict} · policy {_policy_text(ev)} · {ui.when(ev.get('created_at'))}"
 
 
 def _pick_evaluation(
@@ -104,19 +104,42 @@ def _pick_evaluation(
     """A selector over the version's evaluations, opened on its evidence; returns the one chosen, in full."""
     if len(listed) < 2:
         return evidence
-    by_id = {int(e["id"]): e for e in listed}
+    key = f"{ref.project_id}_{ref.dataset}_{ref.version}"
+    by_id = {int(e["id"]): e for e in _filtered(listed, key)}
+    if not by_id:
+        st.caption("No evaluation of this version matches the filters; showing its gate evidence.")
+        return evidence
     ids = list(by_id)
     chosen = st.selectbox(
         "Evaluation shown",
         ids,
         index=ids.index(int(evidence["id"])) if int(evidence["id"]) in by_id else 0,
         format_func=lambda i: _option(by_id[i]),
-        key=f"dv_eval_{ref.project_id}_{ref.dataset}_{ref.version}",
+        key=f"dv_eval_{key}",
     )
     if chosen is None or int(chosen) == int(evidence["id"]):
         return evidence
     st.caption(f"Showing evaluation #{chosen}; the version's gate evidence is evaluation #{evidence['id']}.")
     return _open_evaluation(api, ref, int(chosen))
+
+
+def _filtered(listed: Sequence[Mapping[str, Any]], key: str) -> list[Mapping[str, Any]]:
+    """The evaluations left by the filters over policy, verdict and day (UTC)."""
+    policies = sorted({_policy_text(e) for e in listed})
+    days = sorted({ui.when(e.get("created_at"))[:10] for e in listed})
+    cols = st.columns(3)
+    chosen_policies = cols[0].multiselect("Policy", policies, default=policies, key=f"dv_eval_policy_{key}")
+    verdict = cols[1].segmented_control(
+        "Verdict", ["all", "PASS", "BLOCK"], default="all", key=f"dv_eval_verdict_{key}"
+    )
+    day = cols[2].selectbox("Day (UTC)", ["any", *days], key=f"dv_eval_day_{key}")
+    return [
+        e
+        for e in listed
+        if _policy_text(e) in chosen_policies
+        and verdict in (None, "all", "PASS" if e.get("passed") else "BLOCK")
+        and day in ("any", ui.when(e.get("created_at"))[:10])
+    ]
 
 
 def _evaluation_rows(listed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -130,16 +153,17 @@ def _evaluation_rows(listed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
                 "evaluation": e.get("id"),
                 "purpose": _PURPOSE.get(str(e.get("purpose")), "evaluation"),
                 "verdict": "PASS" if e.get("passed") else "BLOCK",
-                "policy": f"{_policy_text(e)} ({str(e.get('policy_hash') or '')[:12]})",
+                "policy": _policy_text(e),
+                "policy hash": readable.short_hash(e.get("policy_hash")),
                 "golden set": _golden(e).removeprefix("golden set "),
                 "blocking": ", ".join(str(b) for b in blocking),
-                "at": e.get("created_at"),
+                "at": ui.when(e.get("created_at")),
             }
         )
     return rows
 
 
-def _evaluation_section(ev: Mapping[str, Any]) -> None:
+def _evaluation_section(ev: Mapping[str, Any], api: Api | None = None, ref: ui.VersionRef | None = None) -> None:
     """One evaluation: headline, blocking gates, the gate table, its evidence plots and details; a report of
     another version than :data:`REPORT_VERSION` is named, not read."""
     if ev.get("report_version") != REPORT_VERSION:
@@ -148,19 +172,18 @@ def _evaluation_section(ev: Mapping[str, Any]) -> None:
             f"reads version {REPORT_VERSION}. Use the dashboard of the server's labelgate release."
         )
         return
+    ui.verdict_badge(bool(ev["passed"]))
     (st.success if ev["passed"] else st.error)(_headline(ev))
     blocking = [g for g in ev["gates"] if not g["passed"]]
     if blocking:
         st.markdown(
             "**Blocking gates**\n\n" + "\n".join(f"- **{g['name']}**: {ui.plain(g['explanation'])}" for g in blocking)
         )
-    st.dataframe(
-        tables.gate_rows(ev["gates"]),
-        hide_index=True,
-        column_config={"explanation": st.column_config.TextColumn("explanation", width="large")},
-    )
+    gate_evidence.gate_table(ev)
     st.caption(gate_evidence.task_text(ev))
     gate_evidence.plots(ev)
+    if api is not None and ref is not None:
+        confusion_cells.render(api, ref, ev)  # the items behind a cell of the matrix, drawn
     gate_evidence.details(ev)
 
 
@@ -183,111 +206,20 @@ def _gates(api: Api, ref: ui.VersionRef) -> list[dict[str, Any]]:
                 "evidence. "
                 + (f"Later evaluations ({rechecks}) are re-checks; they do not replace it." if rechecks else "")
             )
-        _evaluation_section(_pick_evaluation(api, ref, listed, evidence))
+        _evaluation_section(_pick_evaluation(api, ref, listed, evidence), api, ref)
         if len(listed) > 1:
             st.markdown("**Evaluations of this version** (newest first)")
-            st.dataframe(_evaluation_rows(listed), hide_index=True)
+            st.dataframe(
+                ui.coloured(_evaluation_rows(listed), "verdict"),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "golden set": st.column_config.TextColumn("golden set", width="medium"),
+                    "blocking": st.column_config.TextColumn("blocking", width="large"),
+                    "at": st.column_config.TextColumn("at", width="medium"),
+                },
+            )
     return listed
-
-
-def _done(message: str) -> None:
-    """After a decision: drop cached answers and show the page again, with ``message`` on top."""
-    state.refresh()
-    st.session_state[_FLASH] = message
-    st.rerun()
-
-
-def _decision(api: Api, viewer: Viewer, ref: ui.VersionRef, version_state: str, evaluated: bool) -> None:
-    st.subheader("Approvals")
-    if _FLASH in st.session_state:
-        st.success(st.session_state.pop(_FLASH), icon=":material/check_circle:")
-    with ui.api_errors("Approvals"):
-        approvals = api.approvals(ref.project_id, ref.dataset, ref.version)
-        if approvals:
-            st.dataframe(tables.approval_rows(approvals), hide_index=True)
-        else:
-            st.caption("No signatures yet.")
-    if not viewer.can_approve(ref.project_id):
-        st.caption(
-            "Signing or rejecting a version is offered to compliance officers, reviewers, ML engineers and admins."
-        )
-        return
-    if version_state not in ("candidate", "draft"):
-        st.caption(
-            f"Only a candidate version can be signed, and a draft or candidate rejected; this one is {version_state}."
-        )
-        return
-    left, right = st.columns(2)
-    with left:
-        if version_state != "candidate":
-            st.caption(f"Only a candidate version can be signed; this one is {version_state}.")
-        elif not evaluated:
-            st.caption("Signing needs a gate evaluation of this version: there is nothing to sign off yet.")
-        else:
-            _approve_form(api, ref)
-    with right:
-        _reject_form(api, ref)
-
-
-def _signing_answer(api: Api, ref: ui.VersionRef) -> Mapping[str, Any]:
-    """The server's answer to "may I sign this version now?" (``{}`` from a server without the route: it
-    still refuses at signing, with the reason)."""
-    try:
-        return api.signable(ref.project_id, ref.dataset, ref.version)
-    except NotAvailable:
-        return {}
-
-
-def _approve_form(api: Api, ref: ui.VersionRef) -> None:
-    """The sign form, offering the meanings the server would accept now; the reason instead when none."""
-    answer: Mapping[str, Any] | None = None
-    with ui.api_errors("Signing"):
-        answer = _signing_answer(api, ref)
-    if answer is None:
-        return
-    refused = {str(m): str(why) for m, why in (answer.get("meanings") or {}).items() if why}
-    offered = [m for m in SIGNATURE_MEANINGS if m not in refused]
-    if not offered:
-        st.markdown("**Sign (electronic signature)**")
-        reason = answer.get("reason") or next(iter(refused.values()))
-        st.caption(f":material/lock: Signing is not open to you now: {ui.plain(reason)}")
-        return
-    if "approval" in refused:
-        st.caption(
-            f":material/lock: You may not approve {ref.ref}: {ui.plain(refused['approval'])}. "
-            "You may still sign with another meaning."
-        )
-    with st.form("approve_form", clear_on_submit=True):
-        st.markdown("**Sign (electronic signature)**")
-        meaning = st.radio(
-            "Meaning of the signature",
-            offered,
-            index=offered.index("approval") if "approval" in offered else 0,
-            key="approve_meaning",
-            horizontal=True,
-        )
-        secret = st.text_input("Signing secret (re-enter to sign)", type="password", key="approve_secret")
-        confirm = st.checkbox(f"I sign {ref.ref} with the meaning above", key="approve_confirm")
-        if st.form_submit_button("Sign and approve" if "approval" in offered else "Sign", type="primary"):
-            if not secret or not confirm:
-                st.error("Enter your signing secret and tick the confirmation to sign.")
-            else:
-                with ui.api_errors("Signature refused", refusal_is_error=True):
-                    api.approve(ref.project_id, ref.dataset, ref.version, meaning=meaning, signing_secret=secret)
-                    _done(f"Signed {ref.ref} ({meaning}).")
-
-
-def _reject_form(api: Api, ref: ui.VersionRef) -> None:
-    with st.form("reject_form", clear_on_submit=True):
-        st.markdown("**Reject**")
-        reason = st.text_area("Reason (recorded in the audit trail)", key="reject_reason")
-        if st.form_submit_button("Reject version"):
-            if not reason.strip():
-                st.error("A rejection needs a reason.")
-            else:
-                with ui.api_errors("Rejection refused", refusal_is_error=True):
-                    api.reject(ref.project_id, ref.dataset, ref.version, reason=reason.strip())
-                    _done(f"Rejected {ref.ref}.")
 
 
 def render() -> None:
@@ -324,7 +256,8 @@ def render() -> None:
                 st.caption("Same schema as the parent.")
         evaluations = _gates(api, ref)
         diffview.render_changes(api, ref)
-        _decision(api, viewer, ref, version_state, evaluated=bool(evaluations))
+        golden = any(d.get("is_golden") for d in api.datasets(ref.project_id) if d.get("name") == ref.dataset)
+        approval.render(api, viewer, ref, version_state, evaluated=bool(evaluations), golden=golden)
 
 
 if __name__ == "__main__":

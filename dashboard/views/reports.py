@@ -1,6 +1,7 @@
-"""Reports: the project's audit trail (CSV and JSON Lines exports, the chain verification, the server's HTML
-audit trail report for a time range), and per dataset version the regulatory reports (data governance, gate
-reports) and, once released, its signed evidence bundle."""
+"""Reports: one project (by name) and one date range at the top, applying to every report of the page that
+covers a period (the audit trail exports, CSV and JSON Lines, and the server's HTML audit trail report); the
+chain verification; and per dataset version the regulatory reports (data governance, gate reports) and, once
+released, its signed evidence bundle (a version's reports cover that version, not a period)."""
 
 from __future__ import annotations
 
@@ -32,29 +33,46 @@ def _project_report(api: Api, pid: int, kind: str, *, since: str | None, until: 
     return lambda: api.project_report(pid, kind, since=since, until=until)
 
 
-def _audit_reports(api: Api, pid: int, name: str, can_verify: bool) -> None:
-    st.subheader("Audit trail")
-    c = st.columns(3)
+def _audit_reports(api: Api, pid: int, name: str, can_verify: bool, *, since: str | None, until: str | None) -> None:
+    st.subheader(f"Audit trail of {name}")
+    span = f"{ui.when(since) if since else 'the beginning'} to {ui.when(until) if until else 'now'}"
+    st.caption(f"Events from {span} (the date range above).")
+    query = AuditQuery(since=since, until=until)
+    c = st.columns(4 if can_verify else 3)
     c[0].download_button(
         "Audit trail (JSON Lines)",
-        _fetcher(lambda: export.events_jsonl(export.fetch_all_events(api, AuditQuery(), project_id=pid))),
+        _fetcher(lambda: export.events_jsonl(export.fetch_all_events(api, query, project_id=pid))),
         file_name=f"audit-{name}.jsonl",
         mime="application/x-ndjson",
         on_click="ignore",
         key="rep_audit_jsonl",
         icon=":material/download:",
+        width="stretch",
     )
     c[1].download_button(
         "Audit trail (CSV)",
-        _fetcher(lambda: export.events_csv(export.fetch_all_events(api, AuditQuery(), project_id=pid))),
+        _fetcher(lambda: export.events_csv(export.fetch_all_events(api, query, project_id=pid))),
         file_name=f"audit-{name}.csv",
         mime="text/csv",
         on_click="ignore",
         key="rep_audit_csv",
         icon=":material/download:",
+        width="stretch",
     )
-    if can_verify:
+    for kind, (title, mime) in PROJECT_REPORT_KINDS.items():
         c[2].download_button(
+            title,
+            _fetcher(_project_report(api, pid, kind, since=since, until=until)),
+            file_name=f"{name}-{kind}",
+            mime=mime,
+            on_click="ignore",
+            key=f"rep_project_{kind}",
+            icon=":material/download:",
+            help=f"Events of {name} from {span}, with the chain's verification",
+            width="stretch",
+        )
+    if can_verify:
+        c[3].download_button(
             "Chain verification (JSON)",
             _fetcher(lambda: json.dumps(api.verify_chain(), indent=2).encode()),
             file_name="audit-chain-verification.json",
@@ -62,22 +80,8 @@ def _audit_reports(api: Api, pid: int, name: str, can_verify: bool) -> None:
             on_click="ignore",
             key="rep_verify",
             icon=":material/download:",
-        )
-    c = st.columns(3)
-    since = c[0].date_input("Report from (UTC day, inclusive)", value=None, key="rep_since")
-    until = c[1].date_input("Report to (UTC day, inclusive)", value=None, key="rep_until")
-    start, end = _day_start(since), _day_start(until, days=1)
-    span = f"{start or 'the beginning'} to {end or 'now'}"
-    for kind, (title, mime) in PROJECT_REPORT_KINDS.items():
-        c[2].download_button(
-            title,
-            _fetcher(_project_report(api, pid, kind, since=start, until=end)),
-            file_name=f"{name}-{kind}",
-            mime=mime,
-            on_click="ignore",
-            key=f"rep_project_{kind}",
-            icon=":material/download:",
-            help=f"Events from {span}, with the chain's verification",
+            help="The whole chain, now (not limited to the date range)",
+            width="stretch",
         )
 
 
@@ -111,8 +115,9 @@ def _version_reports(api: Api, ref: ui.VersionRef) -> None:
     c = st.columns(3)
     for i, (label, file_name, mime, fetch) in enumerate(downloads):
         c[i % 3].download_button(
-            label,
-            _fetcher(fetch),
+            width="stretch",
+            label=label,
+            data=_fetcher(fetch),
             file_name=file_name,
             mime=mime,
             on_click="ignore",
@@ -130,16 +135,22 @@ def render() -> None:
     assert viewer is not None
     st.title("Reports")
     projects = viewer.projects_where("get_version_report")
-    pid = ui.pick_project(projects, key="rep_project")
+    c = st.columns(3)
+    with c[0]:
+        pid = ui.pick_project(projects, key="rep_project")
+    since_day = c[1].date_input("From (UTC day, inclusive)", value=None, key="rep_since")
+    until_day = c[2].date_input("To (UTC day, inclusive)", value=None, key="rep_until")
     if pid is None:
         return
     name = next(str(p["name"]) for p in projects if int(p["id"]) == pid)
+    since, until = _day_start(since_day), _day_start(until_day, days=1)
     if viewer.can_read_audit(pid):
-        _audit_reports(api, pid, name, viewer.can_verify_chain())
-    st.subheader("Dataset version reports")
+        _audit_reports(api, pid, name, viewer.can_verify_chain(), since=since, until=until)
+    st.subheader(f"Dataset version reports of {name}")
     ref = ui.pick_version(api, projects, key="rep_v", project_id=pid)
     if ref is None:
         return
+    st.caption(f"Reports of {ref.ref} cover that version as recorded now, whatever the date range.")
     with ui.api_errors("Dataset version reports"):
         _version_reports(api, ref)
 

@@ -18,7 +18,7 @@ golden manifest), so a release can refuse a version whose data or labels changed
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,7 +43,13 @@ from lineage.schema_classes import Task, schema_task
 from lineage.schemas import version_classes, version_options
 from quality_gates import GateInputs, LabelSet, ReviewCoverage
 
-__all__ = ["build_inputs", "current_data_hashes", "review_coverage_of"]
+__all__ = ["build_inputs", "current_data_hashes", "image_numbering", "review_coverage_of"]
+
+
+def image_numbering(*item_sets: Iterable[Item]) -> list[str]:
+    """The content hashes of the items of a version (and of its golden set), sorted: an image's id in the gate
+    inputs is its hash's position here, so whoever maps a gate's image ids back to items numbers them alike."""
+    return sorted({i.sha256 for items in item_sets for i in items})
 
 
 def _class_names(session: Session, version: DatasetVersion, labels: list[Annotation]) -> list[str]:
@@ -125,7 +131,6 @@ def build_inputs(
     labels = _labels(session, version.id or 0)
     names = _class_names(session, version, labels)
     items = {i.id: i for i in session.exec(select(Item).where(Item.dataset_version_id == version.id))}
-    by_sha = sorted({i.sha256 for i in items.values()})
     golden_labels: list[Annotation] = []
     golden_items: dict[int | None, Item] = {}
     if golden is not None:
@@ -133,7 +138,7 @@ def build_inputs(
         golden_items = {
             i.id: i for i in session.exec(select(Item).where(Item.dataset_version_id == golden.dataset_version_id))
         }
-        by_sha = sorted(set(by_sha) | {i.sha256 for i in golden_items.values()})
+    by_sha = image_numbering(items.values(), golden_items.values())
     image_id = {sha: n for n, sha in enumerate(by_sha)}
     image_of = {iid: image_id[i.sha256] for iid, i in items.items() if iid is not None}
     golden_image_of = {iid: image_id[i.sha256] for iid, i in golden_items.items() if iid is not None}

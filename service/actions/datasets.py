@@ -328,9 +328,13 @@ def export_labels(
     )
 
 
-def item_image(ctx: Context, project_id: int, item_id: int) -> tuple[str, bytes]:
+def item_image(ctx: Context, project_id: int, item_id: int, *, max_side: int | None = None) -> tuple[str, bytes]:
     """An item's URI and its bytes exactly as its version committed them (to draw its labels over). Items of
-    datasets the caller may not see (golden ones, for annotators) are not found."""
+    datasets the caller may not see (golden ones, for annotators) are not found.
+
+    ``max_side`` (None: the original bytes): a thumbnail whose longer side is at most this many px (never
+    enlarged), a JPEG for a JPEG item and a PNG otherwise; the URI returned then ends in ``.jpg`` or ``.png``
+    to say which. An item that is not a readable image is ``InvalidInput`` (field ``max_side``)."""
     authorize(ctx, "get_item_image", project_id=project_id)
     item = ctx.session.get(Item, item_id)
     version = ctx.session.get(DatasetVersion, item.dataset_version_id) if item is not None else None
@@ -338,7 +342,28 @@ def item_image(ctx: Context, project_id: int, item_id: int) -> tuple[str, bytes]
     if item is None or version is None or dataset is None or dataset.project_id != project_id:
         raise NotFound(f"no item {item_id} in this project", field="item_id")
     _, v = find_version(ctx, project_id, dataset.name, version.version)  # the caller's visibility rules
-    return item.uri, datasets.read_item(repo_dir=ctx.settings.repo_dir, version=v, uri=item.uri)
+    content = datasets.read_item(repo_dir=ctx.settings.repo_dir, version=v, uri=item.uri)
+    if max_side is None:
+        return item.uri, content
+    import io  # only thumbnails need Pillow: imported here
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(content)) as picture:
+            jpeg = picture.format == "JPEG"
+            picture.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
+            small = picture.convert("RGB" if jpeg else "RGBA")
+            small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InvalidInput(f"item {item_id} ({item.uri}) is not an image a thumbnail can be made of: {exc}",
+                           field="max_side") from None  # fmt: skip
+    out = io.BytesIO()
+    if jpeg:
+        small.save(out, format="JPEG", quality=85, optimize=True)
+    else:
+        small.save(out, format="PNG", optimize=True)
+    return str(Path(item.uri).with_suffix(".jpg" if jpeg else ".png")), out.getvalue()
 
 
 def coco_document(ctx: Context, project_id: int, dataset: str, version: str) -> dict[str, Any]:

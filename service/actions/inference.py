@@ -190,7 +190,10 @@ def review_queue(
     offset: int = 0,
     limit: int = 100,
 ) -> list[QueueEntry]:
-    """Open (or, with ``resolved``, resolved) queue rows, least confident first, each with its labels."""
+    """Open (or, with ``resolved``, resolved) queue rows, least confident first, each with its labels: ordered
+    by the row's score ``priority`` (the best confidence among the item's not-accepted predictions; 1 −
+    uncertainty for an active-learning pick), then by id, in SQL (``inference.review.list_queue``), so pages
+    follow one another. Pages show that score as the row's confidence."""
     authorize(ctx, "list_review_queue", project_id=project_id)
     return review.list_queue(
         ctx.session,

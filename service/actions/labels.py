@@ -9,14 +9,34 @@ from typing import Any, Literal
 
 from sqlmodel import col, select
 
+from lineage import item_lineage as by_item
 from lineage import labels as ann
+from lineage.datasets.catalog import version_ref
 from lineage.errors import InvalidInput, NotFound
 from lineage.labels.geometry import implied_box
-from lineage.models import Annotation, DatasetVersion, Item, ProvenanceKind, Review, ReviewDecision, Role
+from lineage.models import (
+    Annotation,
+    Dataset,
+    DatasetVersion,
+    Item,
+    ProvenanceKind,
+    Review,
+    ReviewDecision,
+    Role,
+)
 from service.actions.context import Context, authorize
 from service.actions.versions import find_version
 
-__all__ = ["Correction", "LabelSpec", "add_labels", "correct", "live_labels", "review"]
+__all__ = [
+    "Correction",
+    "LabelSpec",
+    "add_labels",
+    "correct",
+    "item_lineage",
+    "live_labels",
+    "review",
+    "version_items",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,3 +218,28 @@ def review(
         comment=comment,
         change=correction.change() if correction is not None else None,
     )
+
+
+# --- lineage from the image ------------------------------------------------------------------------------
+
+
+def version_items(
+    ctx: Context, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 24
+) -> dict[str, Any]:
+    """A page of the version's items (path order) with their live-label counts, to browse them as pictures."""
+    authorize(ctx, "version_lineage", project_id=project_id)
+    _, v = find_version(ctx, project_id, dataset, version)
+    return by_item.version_items(ctx.session, version_id=v.id or 0, offset=offset, limit=limit)
+
+
+def item_lineage(ctx: Context, project_id: int, item_id: int) -> by_item.ItemLineage:
+    """Every live label of an item of the project, each with its whole chain (``NotFound`` when the item is
+    another project's, or its dataset is hidden from the caller: golden ones, for annotators)."""
+    authorize(ctx, "annotation_lineage", project_id=project_id)
+    item = ctx.session.get(Item, item_id)
+    version = ctx.session.get(DatasetVersion, item.dataset_version_id) if item is not None else None
+    dataset = ctx.session.get(Dataset, version.dataset_id) if version is not None else None
+    if item is None or version is None or dataset is None or dataset.project_id != project_id:
+        raise NotFound(f"no item {item_id} in this project", field="item_id")
+    ds, v = find_version(ctx, project_id, dataset.name, version.version)  # the caller's visibility rules
+    return by_item.item_lineage(ctx.session, item_id=item_id, version=version_ref(ds, v))

@@ -2,7 +2,10 @@
 as processes on free loopback ports over the served workspace, seeded with the real gate scenario
 (``gate_world``: street@v2 blocked, street@v3 passing). Chromium (Debian's, driven by Playwright) signs in,
 reads the overview and the audit trail, and opens street@v3 and street@v2: their gate tables and evidence
-plots. Screenshots go to ``artifacts/screenshots/`` (CI keeps them).
+plots. A second test signs in as each role (compliance officer, annotator, ML engineer) in turn in the same
+browser and server pair, visits every page the role is offered (``<role>-<page>.png``), and walks the approval
+flows: a permitted signer sees the sign form, an excluded author (four-eyes) sees the one-line reason, and the
+evaluation page shows coloured verdicts. Screenshots go to ``artifacts/screenshots/`` (CI keeps them).
 
 Needs ``/usr/bin/chromium`` (``scripts/install-browser.sh``) and the ``playwright`` package; never
 ``playwright install``. Without them the test skips, except under CI=true where it fails.
@@ -11,6 +14,7 @@ Needs ``/usr/bin/chromium`` (``scripts/install-browser.sh``) and the ``playwrigh
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,9 +26,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
+from dashboard.access import PAGES
+from lineage import identity
+from lineage.models import Role, User
 from service.settings import Settings
-from tests.factories import World
+from tests.dashboard.conftest import SECRET
+from tests.factories import World, actor_for
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +151,7 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=UI_TIMEOUT_MS)  # a shared CI machine can be slow: wait as long as for actions
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
@@ -160,6 +171,7 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
             expect(page.get_by_text("Audit chain verified up to seq")).to_be_visible()
             expect(page.get_by_role("heading", name="Latest gate verdicts")).to_be_visible()
+            expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
             expect(page.get_by_test_id("stDataFrame")).to_have_count(3)  # projects, verdicts, recent activity
             # The grid paints on a canvas; its accessible cells (hidden from view) carry the text.
             verdicts = page.get_by_test_id("stDataFrame").nth(1).locator("td[role=gridcell]")
@@ -170,10 +182,10 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
 
             page.get_by_role("link", name="Audit trail").click()
             expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
-            expect(page.get_by_text("matching events; page 1 of")).to_be_visible()
+            expect(page.get_by_text("matching events; this page:")).to_be_visible()
             page.get_by_label("Action", exact=True).fill("gate.evaluate")
             page.get_by_label("Action", exact=True).press("Enter")
-            expect(page.get_by_text("2 matching events; page 1 of 1.")).to_be_visible()
+            expect(page.get_by_text("2 matching events; this page: 2")).to_be_visible()
             cells = page.get_by_test_id("stDataFrame").first.locator("td[role=gridcell]")
             expect(cells.filter(has_text="gate.evaluate")).to_have_count(2)
             expect(cells.filter(has_text="ci_user")).to_have_count(2)
@@ -220,4 +232,114 @@ def test_sign_in_and_review_the_gates_of_a_version_in_chromium(servers: dict[str
         "06-dataset-version-v2-blocked.png",
     ]
     for name in names:
+        assert (SHOTS / name).stat().st_size > 5_000, name
+
+
+ROLES = ("compliance_officer", "annotator", "ml_engineer")
+# A badge's text is its icon's ligature name, then the word (``check_circlePASSED``), unlike the headline.
+BADGE_PASSED = re.compile(r"^[a-z_ ]*PASSED$")
+BADGE_BLOCKED = re.compile(r"^[a-z_ ]*BLOCKED$")
+
+
+def _settle(page: Any, title: str) -> None:
+    """Wait for the page titled ``title`` to finish: its heading shown, no script running, no exception."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    page.wait_for_timeout(500)  # the "running" indicator shows a moment after the rerun starts
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.wait_for_timeout(800)  # let grids and charts paint before the picture
+
+
+def _sign_in(page: Any, url: str, token: str) -> None:
+    page.goto(url)
+    box = page.get_by_label("API token", exact=True)
+    box.wait_for()
+    box.fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    _settle(page, "Overview")
+
+
+def _excluded_author_token(engine: Engine, world: World) -> str:
+    """alice labelled street@v3; made a compliance officer with a signing secret, four-eyes still excludes her."""
+    with Session(engine) as s:
+        alice = s.exec(select(User).where(User.username == "alice")).one()
+        admin = actor_for(world.admin)
+        identity.add_member(s, actor=admin, project=world.project, user=alice, role=Role.compliance_officer)
+        identity.set_signing_secret(s, actor=admin, user=alice, secret=SECRET, operator=True)
+        token = identity.issue_token(s, actor=None, user=alice, name="browser").token
+        s.commit()
+    return token
+
+
+def test_every_role_visits_every_page_and_approves_only_when_allowed(
+    servers: dict[str, Any], gate_world: World, engine: Engine
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    made: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            for role in ROLES:
+                context = browser.new_context(viewport={"width": 1440, "height": 2400})
+                page = context.new_page()
+                page.set_default_timeout(UI_TIMEOUT_MS)
+                _sign_in(page, servers["ui"], servers["tokens"][role])
+                nav = page.get_by_test_id("stSidebarNav")
+                titles = [t.strip() for t in nav.get_by_role("link").all_inner_texts()]
+                offered = [pid for pid, title in PAGES.items() if any(title in t for t in titles)]
+                assert "overview" in offered and "dataset_version" in offered, titles
+                for pid in offered:
+                    nav.get_by_role("link", name=PAGES[pid]).click()
+                    _settle(page, PAGES[pid])
+                    name = f"{role}-{pid}.png"
+                    page.screenshot(path=str(SHOTS / name), full_page=True)
+                    made.append(name)
+                if role == "compliance_officer":  # a permitted signer on the passing candidate
+                    nav.get_by_role("link", name=PAGES["dataset_version"]).click()
+                    _settle(page, PAGES["dataset_version"])
+                    expect(page.get_by_role("heading", name="street@v3")).to_be_visible()
+                    expect(page.get_by_role("button", name="Sign and approve")).to_be_visible()
+                    expect(page.get_by_text("Four-eyes", exact=False).first).to_be_visible()
+                    page.get_by_role("button", name="Sign and approve").scroll_into_view_if_needed()
+                    page.wait_for_timeout(500)
+                    page.screenshot(path=str(SHOTS / "compliance_officer-approval-form.png"))
+                    made.append("compliance_officer-approval-form.png")
+                    page.get_by_role("heading", name="Quality gates").scroll_into_view_if_needed()
+                    # the evaluation page's verdicts in colour: the green badge, then the red one of street@v2
+                    expect(page.get_by_text(BADGE_PASSED).first).to_be_visible()
+                    _pick(page, "Version", "v2 (candidate)")
+                    expect(page.get_by_role("heading", name="street@v2")).to_be_visible()
+                    badge = page.get_by_text(BADGE_BLOCKED).first
+                    expect(badge).to_be_visible()
+                    colour = badge.evaluate("e => getComputedStyle(e.closest('span') || e).color")
+                    assert colour not in ("rgb(0, 0, 0)", "rgb(49, 51, 63)"), colour  # coloured, not body text
+                    page.wait_for_timeout(800)
+                    page.screenshot(path=str(SHOTS / "compliance_officer-verdicts-blocked.png"), full_page=True)
+                    made.append("compliance_officer-verdicts-blocked.png")
+                context.close()
+
+            context = browser.new_context(viewport={"width": 1440, "height": 2400})
+            page = context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            _sign_in(page, servers["ui"], _excluded_author_token(engine, gate_world))
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name=PAGES["dataset_version"]).click()
+            _settle(page, PAGES["dataset_version"])
+            expect(page.get_by_role("heading", name="street@v3")).to_be_visible()
+            reason = page.get_by_text("You may not approve street@v3: four-eyes")
+            expect(reason).to_be_visible()
+            expect(page.get_by_role("button", name="Sign and approve")).to_have_count(0)
+            reason.scroll_into_view_if_needed()  # the picture shows the approval section
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SHOTS / "excluded_author-dataset_version.png"), full_page=True)
+            made.append("excluded_author-dataset_version.png")
+            context.close()
+        finally:
+            browser.close()
+    assert {f"{r}-overview.png" for r in ROLES} <= set(made)
+    for name in made:
         assert (SHOTS / name).stat().st_size > 5_000, name

@@ -121,10 +121,13 @@ CALLED: dict[str, tuple[str, ...]] = {
     "version": ("GET",), "version_lineage": ("GET",), "version_state": ("POST",), "annotation_lineage": ("GET",),
     "item_image": ("GET",),
     "version_evaluations": ("GET",), "version_evidence": ("GET",), "evaluation": ("GET",),
+    "confusion_cell": ("GET",),
     "project_evaluations": ("GET",), "approvals": ("GET", "POST"),
     "signable": ("GET",), "reject": ("POST",), "evidence_bundle": ("GET",), "report": ("GET",),
     "project_report": ("GET",), "models": ("GET",), "autolabel_runs": ("GET",), "review_queue": ("GET",),
     "version_annotations": ("GET",), "schema_version": ("GET",),
+    "version_items": ("GET",), "item_lineage": ("GET",),
+    "project_overview": ("GET",), "version_signoff": ("GET",), "my_signing_secret": ("PUT",),
 }  # fmt: skip
 
 

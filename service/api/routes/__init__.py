@@ -3,9 +3,10 @@
 from fastapi import APIRouter
 
 from service.api.routes import annotations as lineage_annotations
-from service.api.routes import audit, capabilities, gates, health, kpis, projects, releases, users, webhooks
+from service.api.routes import audit, capabilities, gates, health, kpis, overview, projects, releases, users, webhooks
 from service.api.routes import datasets as lineage_datasets
 from service.api.routes import diff as label_diff
+from service.api.routes import evaluation_items as evaluation_cells
 from service.api.routes import inference as autolabel
 from service.api.routes import lineage as lineage_queries
 from service.api.routes import schemas as lineage_schemas
@@ -15,5 +16,7 @@ ROUTERS += [lineage_schemas.router, lineage_datasets.router, lineage_annotations
 ROUTERS += [autolabel.router]
 ROUTERS += [gates.router, releases.router, capabilities.router]
 ROUTERS += [kpis.router, label_diff.router, webhooks.router]
+ROUTERS += [overview.router]
+ROUTERS += [evaluation_cells.router]
 
 __all__ = ["ROUTERS"]
