@@ -4,15 +4,47 @@ annotator, ``import FORMAT``), who wrote it, why a correction was made (the revi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlmodel import Session, select
 
 from lineage.labels.labelset import DELETED
 from lineage.models import Annotation, AuditEvent, ModelVersion, Review, User
 
-if TYPE_CHECKING:
-    from lineage.provenance import AnnotationStep
+
+class AnnotationStep(Protocol):
+    """What a correction's words read of a step of ``lineage.provenance``'s chain (a protocol, so this module
+    does not import provenance, which imports it)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def supersedes_id(self) -> int | None: ...
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def geometry_type(self) -> str: ...
+
+    @property
+    def bbox(self) -> Any: ...
+
+    @property
+    def written_by(self) -> str | None: ...
+
+    @property
+    def provenance(self) -> dict[str, Any]: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
 
 __all__ = ["author_of", "corrections_of", "reason_of", "username_of"]
 
@@ -58,7 +90,7 @@ def _what(old: AnnotationStep, new: AnnotationStep) -> str:
     return ", ".join(parts) or "attributes changed"
 
 
-def corrections_of(steps: list[AnnotationStep]) -> list[dict[str, Any]]:
+def corrections_of(steps: Sequence[AnnotationStep]) -> list[dict[str, Any]]:
     by_id = {s.id: s for s in steps}
     return [
         {
