@@ -241,17 +241,10 @@ def gate_table(evaluation: Mapping[str, Any]) -> None:
     """The gate table: value and bound in the metric's unit (rates as percentages), verdicts coloured, no
     column cut short (the explanation wraps in a wide column)."""
     rows = readable.readable_gate_rows(evaluation.get("gates") or [])
-    st.dataframe(
-        ui.coloured(rows, "verdict"),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "gate": st.column_config.TextColumn("gate", width="medium"),
-            "verdict": st.column_config.TextColumn("verdict", width="small"),
-            "value": st.column_config.TextColumn("value", width="small"),
-            "bound": st.column_config.TextColumn("bound", width="small", help="the policy's threshold"),
-            "explanation": st.column_config.TextColumn("explanation", width="large"),
-        },
+    ui.verdict_table(
+        rows,
+        widths={"gate": "medium", "verdict": "small", "value": "small", "bound": "small", "explanation": "large"},
+        bound="the policy's threshold",
     )
 
 
@@ -285,15 +278,10 @@ def details(evaluation: Mapping[str, Any]) -> None:
         if expectations is not None and expectations["evidence"].get("outcomes"):
             ev = expectations["evidence"]
             st.markdown(f"**Data expectations** (suite {ui.plain(ev.get('suite'))})")
-            st.dataframe(
-                ui.coloured(readable.expectation_table(ev["outcomes"]), "success"),
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "expectation": st.column_config.TextColumn("expectation", width="large"),
-                    "observed value": st.column_config.TextColumn("observed value", width="medium"),
-                    "expected": st.column_config.TextColumn("expected", width="medium"),
-                },
+            ui.verdict_table(
+                readable.expectation_table(ev["outcomes"]),
+                colour="success",
+                widths={"expectation": "large", "observed value": "medium", "expected": "medium"},
             )
         coverage = _gate_by_name(evaluation, "review_coverage")
         if coverage is not None:

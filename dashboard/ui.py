@@ -243,6 +243,19 @@ def coloured(rows: Sequence[Mapping[str, Any]], *columns: str) -> Any:
     return frame.style.map(paint, subset=present)
 
 
+def verdict_table(
+    rows: Sequence[Mapping[str, Any]], *, colour: str = "verdict", widths: Mapping[str, str] | None = None, **help: str
+) -> None:
+    """``rows`` as a full-width table, the ``colour`` column painted by verdict (:func:`coloured`), the columns
+    in ``widths`` given that width (``small``/``medium``/``large``: text wraps instead of being cut short)
+    and the ``help`` of a column as its header's tooltip."""
+    config = {
+        name: st.column_config.TextColumn(name, width=width, help=help.get(name))  # type: ignore[arg-type]
+        for name, width in (widths or {}).items()
+    }
+    st.dataframe(coloured(rows, colour), hide_index=True, width="stretch", column_config=config)
+
+
 def hash_line(label: str, value: Any) -> None:
     """``label: 2ffd…91ab`` with the full value in the hover help (``—`` when none)."""
     if not value:

@@ -209,15 +209,8 @@ def _gates(api: Api, ref: ui.VersionRef) -> list[dict[str, Any]]:
         _evaluation_section(_pick_evaluation(api, ref, listed, evidence), api, ref)
         if len(listed) > 1:
             st.markdown("**Evaluations of this version** (newest first)")
-            st.dataframe(
-                ui.coloured(_evaluation_rows(listed), "verdict"),
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "golden set": st.column_config.TextColumn("golden set", width="medium"),
-                    "blocking": st.column_config.TextColumn("blocking", width="large"),
-                    "at": st.column_config.TextColumn("at", width="medium"),
-                },
+            ui.verdict_table(
+                _evaluation_rows(listed), widths={"golden set": "medium", "blocking": "large", "at": "medium"}
             )
     return listed
 

@@ -160,15 +160,7 @@ def render() -> None:
             for row in readable.readable_evaluation_rows(api.project_evaluations(int(p["id"]), limit=5))
         ]
         if verdicts:
-            st.dataframe(
-                ui.coloured(verdicts, "verdict"),
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "blocking": st.column_config.TextColumn("blocking", width="large"),
-                    "at": st.column_config.TextColumn("at", width="medium"),
-                },
-            )
+            ui.verdict_table(verdicts, widths={"blocking": "large", "at": "medium"})
         else:
             st.caption("No gate evaluations yet.")
 
