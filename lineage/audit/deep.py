@@ -9,9 +9,9 @@ Run after the chain itself verifies (``lineage.audit.whole``): the events read h
   deletion, more (or rows pointing at no sealing event) an insertion without an event, the same count with
   another aggregate an edit whose digest was rewritten too.
 - **One-event rows** (approvals, reviews, gate evaluations, releases, memberships, tokens, golden sets,
-  label imports, calibrations, run thresholds, the pins of versions at state changes) are recorded as
-  ``payload.records``; a row without a record was inserted without an event, a record without its row
-  names a deletion, a digest mismatch an edit.
+  label imports, calibrations, run thresholds, model versions and their training data, the pins of versions
+  at state changes) are recorded as ``payload.records``; a row without a record was inserted without an
+  event, a record without its row names a deletion, a digest mismatch an edit.
 - Rows written before records existed (revision 0003) are covered once by a ``record.seal_legacy`` event
   (``labelgate audit seal-legacy``); until then they are reported as unsealed. Revision 0005 appends
   one for the calibrations and run thresholds it moves out of their events.
@@ -48,6 +48,8 @@ RECORDED_TABLES = (
     "label_imports",
     "calibrations",
     "run_thresholds",
+    "model_versions",
+    "model_training_data",
 )
 _MAX_NAMED = 50  # problems named one by one per table; the rest are counted
 

@@ -19,6 +19,7 @@ __all__ = [
     "Annotation",
     "AutoLabelRun",
     "LabelImport",
+    "ModelTrainingData",
     "ModelVersion",
     "ProvenanceKind",
     "Review",
@@ -72,6 +73,37 @@ class ModelVersion(SQLModel, table=True):
     class_map: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     schema_version_id: int | None = Field(default=None, foreign_key="label_schema_versions.id")
     created_by: int = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # Since revision 0008: the weights' size, the git revision that tracks them in the workspace's DVC
+    # repository (``weights_uri`` is then a path relative to it), the library versions, the input size, and
+    # what the training recorded (hyper-parameters, validation metrics, trainer) and the card's own words
+    # (intended use, caveats). Rows registered before it keep an absolute ``weights_uri`` and NULLs here.
+    weights_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    weights_rev: str | None = Field(default=None, max_length=64)
+    ultralytics_version: str | None = Field(default=None, max_length=32)
+    torch_version: str | None = Field(default=None, max_length=32)
+    imgsz: int | None = None
+    training: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    card: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+
+
+class ModelTrainingData(SQLModel, table=True):
+    """A dataset version a model version was trained (``role = 'train'``) or validated (``'val'``) on, with the
+    version's pins when the model was registered (its manifest and DVC hashes, its item count)."""
+
+    __tablename__ = "model_training_data"
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "dataset_version_id", "role", name="uq_model_training_data"),
+        CheckConstraint("role IN ('train', 'val')", name="ck_model_training_role"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="model_versions.id", index=True)
+    dataset_version_id: int = Field(foreign_key="dataset_versions.id", index=True)
+    role: str = Field(max_length=8)
+    manifest_hash: str | None = Field(default=None, max_length=64)
+    dvc_hash: str | None = Field(default=None, max_length=80)
+    item_count: int = Field(default=0, ge=0)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 

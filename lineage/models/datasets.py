@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from lineage.models._base import UTCDateTime, utcnow
@@ -63,7 +63,11 @@ class Item(SQLModel, table=True):
     """One image (or other asset) of a version: its path in the version's content and its bytes' hash."""
 
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("dataset_version_id", "uri", name="uq_item_uri"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_version_id", "uri", name="uq_item_uri"),
+        # Content across versions: a golden item in a model's training data, by the bytes' hash (0008).
+        Index("ix_items_sha256", "sha256"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dataset_version_id: int = Field(foreign_key="dataset_versions.id", index=True)

@@ -128,6 +128,7 @@ def _simulated_model(
         ("model_version", str(model.id)),
         project_id=project_id,
         payload={"name": name, "version": tag, "framework": "simulated", "weights_sha256": weights_sha},
+        rows=[model],
     )
     return run
 

@@ -90,6 +90,10 @@ def test_edits_deletions_and_insertions_are_named_by_deep_verify(env: Env) -> No
 
 def test_downgrade_refuses_to_drop_rows_that_live_only_in_the_tables(env: Env, db_url: str) -> None:
     cal, _ = _applied(env)
+    # Revision 0008 refuses first: the tiny model was registered with stored weights.
+    with pytest.raises(RuntimeError, match="1 model version.* recorded after revision 0008"):
+        command.downgrade(alembic_config(db_url), "0004")
+    tamper(env.engine, "UPDATE model_versions SET weights_rev = NULL")  # as if registered before 0008
     with pytest.raises(RuntimeError, match="recorded after revision 0005"):
         command.downgrade(alembic_config(db_url), "0004")
     with Session(env.engine) as s:
@@ -130,13 +134,15 @@ def test_migration_moves_the_events_into_rows_that_read_as_they_said(db_url: str
             assert (setting.calibration_id, setting.strategy) == (cal_event.seq, "tbal")
             run = s.get(AutoLabelRun, setting.autolabel_run_id)
             assert run is not None and run_thresholds(s, run).per_class == thr_event.payload["per_class"]
-            # The events are as they were; one more event records the moved rows.
-            seal = s.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc())).first()
-            assert seal is not None and seal.action == "record.seal_legacy" and seal.actor == "labelgate migrate"
-            assert {(r["table"], r["id"]) for r in seal.payload["legacy_records"]} == {
-                ("calibrations", cal_event.seq),
-                ("run_thresholds", thr_event.seq),
-            }
+            # The events are as they were; one more event records the moved rows (and revision 0008's one the
+            # model versions registered before it).
+            seals = s.exec(
+                select(AuditEvent).where(AuditEvent.action == "record.seal_legacy").order_by(col(AuditEvent.seq))
+            ).all()
+            assert [e.actor for e in seals[-2:]] == ["labelgate migrate"] * 2
+            moved, models = ({(r["table"], r["id"]) for r in e.payload["legacy_records"]} for e in seals[-2:])
+            assert moved == {("calibrations", cal_event.seq), ("run_thresholds", thr_event.seq)}
+            assert models and {table for table, _ in models} == {"model_versions"}
             assert verify_database(s).ok and deep_verify(s).ok
             # A calibration written now takes the next id (PostgreSQL's sequence moved past the moved ids).
             fields = row.model_dump(exclude={"id", "created_at"})
