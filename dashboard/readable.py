@@ -46,7 +46,7 @@ RATE_METRICS: frozenset[str] = frozenset(
     }
 )
 #: Gate metrics that count things: shown as whole numbers.
-COUNT_METRICS: frozenset[str] = frozenset({"expectations_failed", "expectations"})
+COUNT_METRICS: frozenset[str] = frozenset({"expectations_failed", "expectations", "blocking_leaks"})
 _OPS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "="}
 
 
@@ -100,8 +100,14 @@ def gate_metric(gate: Mapping[str, Any]) -> str:
     return str(gate.get("metric") or gate.get("name"))
 
 
-def verdict_text(passed: Any) -> str:
-    return "PASS" if passed else "BLOCK"
+def verdict_text(passed: Any, *, warn: bool = False) -> str:
+    """``PASS``, ``BLOCK``, or ``WARN`` for a gate that passed with a warning (``training_leakage``)."""
+    return ("WARN" if warn else "PASS") if passed else "BLOCK"
+
+
+def _warns(gate: Mapping[str, Any]) -> bool:
+    evidence = gate.get("evidence")
+    return isinstance(evidence, Mapping) and evidence.get("verdict") == "warn"
 
 
 def readable_gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -110,7 +116,7 @@ def readable_gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return [
         {
             "gate": g.get("name"),
-            "verdict": verdict_text(g.get("passed")),
+            "verdict": verdict_text(g.get("passed"), warn=_warns(g)),
             "value": metric_text(gate_metric(g), g.get("value")),
             "bound": bound_text(g.get("op"), g.get("threshold"), gate_metric(g)),
             "explanation": g.get("explanation", ""),

@@ -103,7 +103,10 @@ def gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "gate": g.get("name"),
-            "verdict": "PASS" if g.get("passed") else "BLOCK",
+            # A gate may pass with a warning its evidence states (training_leakage: a check set to warn).
+            "verdict": ("WARN" if (g.get("evidence") or {}).get("verdict") == "warn" else "PASS")
+            if g.get("passed")
+            else "BLOCK",
             "value": _fmt(g.get("value")),
             "bound": f"{g.get('op', '')} {_fmt(g.get('threshold'))}".strip(),
             "explanation": g.get("explanation", ""),

@@ -27,6 +27,7 @@ from quality_gates.drift import jensen_shannon, psi
 from quality_gates.errors import MissingInputError, PolicyError
 from quality_gates.gates import gate_functions, model_threshold
 from quality_gates.inputs import GateInputs, Measurements
+from quality_gates.leakage import RECORD_PHASES
 from quality_gates.plots import ReportEvidence, detection_evidence
 from quality_gates.policy import Policy, policy_hash
 from quality_gates.shapes import rows_of
@@ -68,8 +69,8 @@ CLASSIFY_PHASES: dict[str, str] = {
 
 
 def phases(task: str) -> dict[str, str]:
-    """Gate name → the phase :func:`evaluate` announces for it, for ``task``."""
-    return CLASSIFY_PHASES if task == "classify" else PHASES
+    """Gate name → the phase :func:`evaluate` announces for it, for ``task`` (with the record-only gates')."""
+    return {**(CLASSIFY_PHASES if task == "classify" else PHASES), **RECORD_PHASES}
 
 
 def missing_inputs(policy: Policy, inputs: GateInputs) -> list[MissingInputError]:
@@ -118,6 +119,15 @@ def missing_inputs(policy: Policy, inputs: GateInputs) -> list[MissingInputError
         )
     if g.review_coverage is not None:
         need(inputs.review is not None, "review_coverage", "review statistics (model labels reviewed / routed)")
+    if g.training_leakage is not None:
+        leak = inputs.leakage
+        need(leak is not None, "training_leakage", "the training data of the models whose labels are judged")
+        if g.training_leakage.golden != "off":
+            need(
+                leak is None or leak.golden is not None,
+                "training_leakage",
+                "the golden set's item hashes (the golden check is on)",
+            )
     return out
 
 

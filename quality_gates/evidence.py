@@ -16,6 +16,9 @@ map, ap50                   :class:`CocoEvidence`: the 12 COCO summary numbers, 
 class_drift_psi, _js        :class:`DriftEvidence`: class shares of both versions, pending schema changes
 expectations                :class:`ExpectationsEvidence`: every expectation's outcome
 review_coverage             :class:`ReviewEvidence`: review counts and the routed share
+training_leakage            :class:`LeakageEvidence`: per judged model, its training and validation
+                            versions and the golden items and its own labelled items they hold (counts);
+                            every task, in :data:`RECORD_EVIDENCE_TYPES` (its inputs exist on the record only)
 ==========================  ==============================================================================
 
 Segmentation and pose gates carry the same types (their ``iou`` is mask IoU or OKS). A classification
@@ -38,17 +41,20 @@ from quality_gates.evidence_classify import (
     ClassGoldenEvidence,
     ClassificationEvidence,
 )
+from quality_gates.evidence_leakage import LeakageEvidence
 from quality_gates.golden import GoldenError
 
 __all__ = [
     "CLASSIFY_EVIDENCE_TYPES",
     "EVIDENCE_TYPES",
+    "RECORD_EVIDENCE_TYPES",
     "AgreementEvidence",
     "CocoEvidence",
     "DriftEvidence",
     "ExpectationsEvidence",
     "GateEvidence",
     "GoldenErrorEvidence",
+    "LeakageEvidence",
     "PrecisionRecallEvidence",
     "ReviewEvidence",
     "SourceError",
@@ -249,6 +255,7 @@ GateEvidence: TypeAlias = (
     | ClassGoldenEvidence
     | ClassAgreementEvidence
     | ClassificationEvidence
+    | LeakageEvidence
 )
 
 #: Gate name → the type of its evidence (tasks detect, segment and pose).
@@ -281,12 +288,16 @@ CLASSIFY_EVIDENCE_TYPES: dict[str, type[GateEvidence]] = {
     "review_coverage": ReviewEvidence,
 }
 
+#: Gate name → the type of its evidence, for the gates whose inputs exist on the record only (every task).
+RECORD_EVIDENCE_TYPES: dict[str, type[GateEvidence]] = {"training_leakage": LeakageEvidence}
+
 _CLASSIFY_ONLY = frozenset(CLASSIFY_EVIDENCE_TYPES) - frozenset(EVIDENCE_TYPES)
 
 
 def evidence_types(task: str) -> dict[str, type[GateEvidence]]:
-    """Gate name → evidence type for a report of ``task`` (``detect``, ``segment``, ``pose`` or ``classify``)."""
-    return CLASSIFY_EVIDENCE_TYPES if task == "classify" else EVIDENCE_TYPES
+    """Gate name → evidence type for a report of ``task`` (``detect``, ``segment``, ``pose`` or ``classify``):
+    the task's table plus :data:`RECORD_EVIDENCE_TYPES`."""
+    return {**(CLASSIFY_EVIDENCE_TYPES if task == "classify" else EVIDENCE_TYPES), **RECORD_EVIDENCE_TYPES}
 
 
 def evidence_from_dict(gate: str, data: object, *, key: str = "evidence", task: str | None = None) -> GateEvidence:

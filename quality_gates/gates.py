@@ -2,7 +2,9 @@
 
 These are the gates of the object tasks (detect, segment, pose: :data:`GATE_FUNCTIONS`); the overlap is box
 IoU, mask IoU or OKS as the inputs' task says, and the explanations name it. Classification's are in
-:mod:`quality_gates.gates_classify`; :func:`gate_functions` gives a task's table.
+:mod:`quality_gates.gates_classify`; ``training_leakage``, whose inputs exist on the record only (no file says
+what a model was trained on), is in :mod:`quality_gates.leakage`; :func:`gate_functions` gives a task's
+whole table.
 
 Each explanation is one line that says what was measured against which bound and, when the gate blocks,
 where to look first (the worst source, class or expectation).
@@ -31,6 +33,7 @@ from quality_gates.evidence import (
     SourceError,
 )
 from quality_gates.inputs import Measurements
+from quality_gates.leakage import RECORD_GATE_FUNCTIONS
 from quality_gates.verdict import GateResult, Op
 
 __all__ = ["GATE_FUNCTIONS", "gate_functions", "model_threshold"]
@@ -302,9 +305,10 @@ GATE_FUNCTIONS: dict[str, Callable[[Any, Measurements, pol.Policy], GateResult]]
 
 
 def gate_functions(task: str) -> dict[str, Callable[[Any, Measurements, pol.Policy], GateResult]]:
-    """Gate name → gate function for ``task``."""
+    """Gate name → gate function for ``task``: the task's table, plus the gates whose inputs exist on the record
+    only (:data:`quality_gates.leakage.RECORD_GATE_FUNCTIONS`, which every task may configure)."""
     if task == "classify":
         from quality_gates.gates_classify import CLASSIFY_GATE_FUNCTIONS
 
-        return CLASSIFY_GATE_FUNCTIONS
-    return GATE_FUNCTIONS
+        return {**CLASSIFY_GATE_FUNCTIONS, **RECORD_GATE_FUNCTIONS}
+    return {**GATE_FUNCTIONS, **RECORD_GATE_FUNCTIONS}

@@ -28,6 +28,7 @@ from quality_gates.errors import GateError, MissingInputError
 from quality_gates.expectations import ExpectationsReport, run_expectations
 from quality_gates.golden import GoldenSetReport, golden_set_error
 from quality_gates.keypoints import KeypointSet, check_sigmas
+from quality_gates.leakage import LeakageInputs
 from quality_gates.masks import MaskSet
 from quality_gates.policy import TASKS, Task
 from quality_gates.shapes import Instances, content_hash, rows_of
@@ -81,6 +82,8 @@ class GateInputs:
         annotation_frame (None): the annotation table for the expectations gate.
         extra_expectations (()): expectations added to the suite (see :mod:`quality_gates.expectations`).
         review (None): review counts for the review-coverage gate.
+        leakage (None): the judged models' training data and the golden set's item hashes, for the
+            training-leakage gate (:mod:`quality_gates.leakage`); known on the record only.
         data_hashes ({}): input name → SHA-256 of the files or records evaluated (added to the report).
     """
 
@@ -101,6 +104,7 @@ class GateInputs:
     annotation_frame: pd.DataFrame | None = None
     extra_expectations: Sequence[Any] = ()
     review: ReviewCoverage | None = None
+    leakage: LeakageInputs | None = None
     data_hashes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ Example (every gate is optional, at least one is required)::
       class_drift_psi: {max: 0.2}
       expectations: {suite: default}
       review_coverage: {min: 0.05}
+      training_leakage: {golden: block, autolabelled: warn}
     release:
       approvals: 1
       approver_roles: [compliance_officer, reviewer]
@@ -30,6 +31,8 @@ accuracy, hamming_loss              classify only
 class_drift_psi, class_drift_js,    every task
 review_coverage
 expectations                        detect, segment, pose (the suite checks boxes; classify refuses it)
+training_leakage                    every task; ``golden``, ``autolabelled``, ``unrecorded``: ``block``,
+                                    ``warn`` or ``off`` (defaults block, warn, warn); on the record only
 ==================================  =======================================================================
 
 Every model forbids unknown fields and coerces nothing (``"0.9"`` is not a number). Errors come back as one
@@ -72,6 +75,7 @@ from quality_gates.policy_gates import (
     Strict,
     Task,
     TaskError,
+    TrainingLeakageGate,
     check_task,
 )
 
@@ -98,6 +102,7 @@ __all__ = [
     "ReleaseRules",
     "ReviewCoverageGate",
     "Task",
+    "TrainingLeakageGate",
     "golden_gates",
     "parse_golden_ref",
     "parse_policy",
@@ -135,12 +140,13 @@ def parse_golden_ref(ref: str) -> tuple[str, int]:
 
 
 def golden_gates(gates: Gates) -> list[str]:
-    """The configured gates that measure against the golden set: ``golden_set_error``, and precision,
-    recall, f1, map or ap50 with ``baseline: golden``."""
+    """The configured gates that measure against the golden set: ``golden_set_error``, precision, recall, f1,
+    map or ap50 with ``baseline: golden``, and ``training_leakage`` unless its ``golden`` check is off."""
     uses = []
     for name in gates.configured():
         gate = getattr(gates, name)
-        if name == "golden_set_error" or getattr(gate, "baseline", None) == "golden":
+        leakage = name == "training_leakage" and gate.golden != "off"
+        if name == "golden_set_error" or getattr(gate, "baseline", None) == "golden" or leakage:
             uses.append(name)
     return uses
 

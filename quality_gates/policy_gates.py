@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "GATE_NAMES",
@@ -24,12 +24,14 @@ __all__ = [
     "GoldenSetErrorGate",
     "HammingLossGate",
     "KrippendorffAlphaGate",
+    "LeakageMode",
     "MapGate",
     "PrecisionGate",
     "RecallGate",
     "ReviewCoverageGate",
     "Task",
     "TaskError",
+    "TrainingLeakageGate",
     "Unit",
     "check_task",
 ]
@@ -158,6 +160,37 @@ class ReviewCoverageGate(Strict):
     min_routed: float | None = Field(None, ge=0.0, le=1.0)
 
 
+#: What a training-leakage check does with what it finds: block the version, warn (pass, saying so), or skip.
+LeakageMode = Literal["block", "warn", "off"]
+
+
+class TrainingLeakageGate(Strict):
+    """Check what the models whose labels the version holds were trained on (:mod:`quality_gates.leakage`).
+
+    golden ("block"): an item of the golden set (matched by content hash) in the training or validation data
+    of such a model; needs the policy's golden set. autolabelled ("warn"): a model's labels on items in its
+    own training data. unrecorded ("warn"): a model whose training data is not on the record (nothing to
+    check it against). Each is ``block``, ``warn`` or ``off`` (YAML's bare ``off`` reads as false, taken as
+    ``off``); a warning passes the gate and says so. At least one must not be ``off``.
+    """
+
+    golden: LeakageMode = "block"
+    autolabelled: LeakageMode = "warn"
+    unrecorded: LeakageMode = "warn"
+
+    @field_validator("golden", "autolabelled", "unrecorded", mode="before")
+    @classmethod
+    def _bare_off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `off` as false; `on`/true would be no mode at all and is refused below.
+        return "off" if value is False else value
+
+    @model_validator(mode="after")
+    def _something_on(self) -> TrainingLeakageGate:
+        if self.golden == self.autolabelled == self.unrecorded == "off":
+            raise ValueError("golden, autolabelled and unrecorded are all off: remove the gate instead")
+        return self
+
+
 class Gates(Strict):
     """The configured gates; each key is optional, at least one must be present."""
 
@@ -174,6 +207,7 @@ class Gates(Strict):
     class_drift_js: ClassDriftJsGate | None = None
     expectations: ExpectationsGate | None = None
     review_coverage: ReviewCoverageGate | None = None
+    training_leakage: TrainingLeakageGate | None = None
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Gates:

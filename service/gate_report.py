@@ -164,7 +164,8 @@ def _value(v: float | None) -> str:
 
 
 def _gate_line(g: GateResult) -> str:
-    mark = "PASS " if g.passed else "BLOCK"
+    # A gate may pass with a warning its evidence states (training_leakage: a check set to warn).
+    mark = ("WARN " if getattr(g.evidence, "verdict", None) == "warn" else "PASS ") if g.passed else "BLOCK"
     return f"  {mark} {g.name}: {g.explanation}"
 
 

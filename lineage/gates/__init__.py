@@ -1,5 +1,6 @@
 """Gates on the record: stored policies (``policies``), golden sets (``golden``), a version's gate inputs
-(``inputs``) and its gate evaluations with the evidence they stand for (``evaluations``).
+(``inputs``, with the training-leakage gate's in ``leakage``) and its gate evaluations with the evidence
+they stand for (``evaluations``).
 
 Their public names are re-exported here.
 """
@@ -24,6 +25,7 @@ from lineage.gates.evaluations import (
 )
 from lineage.gates.golden import get_golden_set, golden_summary, list_golden_sets, register_golden_set, resolve_golden
 from lineage.gates.inputs import build_inputs, current_data_hashes, review_coverage_of
+from lineage.gates.leakage import leakage_inputs
 from lineage.gates.policies import get_policy, list_policies, store_policy
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "golden_summary",
     "inputs",
     "latest_evaluation",
+    "leakage",
+    "leakage_inputs",
     "list_golden_sets",
     "list_policies",
     "policies",

@@ -17,7 +17,7 @@ evaluations of a released (or deprecated) version are re-checks and never replac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sqlmodel import Session, col, select
@@ -28,6 +28,7 @@ from lineage.datasets.catalog import version_ref
 from lineage.errors import InvalidInput, LabelgateError, NotFound
 from lineage.gates.golden import check_golden_fits, check_golden_unchanged, golden_summary, resolve_golden
 from lineage.gates.inputs import build_inputs, current_data_hashes
+from lineage.gates.leakage import leakage_inputs
 from lineage.models import Dataset, DatasetVersion, GateEvaluation, GatePolicy, GoldenSet, Release, VersionState
 from lineage.openlineage_jobs import emit_gate_evaluation
 from quality_gates import REPORT_VERSION, GateError, GateReport, Policy, ReportFormatError, evaluate, parse_policy
@@ -91,15 +92,22 @@ def evaluate_version(
     if chosen is not None:
         check_golden_unchanged(session, chosen)
     inputs = build_inputs(session, version, golden=chosen, acknowledged=acknowledged)
+    if policy.gates.training_leakage is not None:  # read only when asked: it joins the models' training items
+        inputs = replace(inputs, leakage=leakage_inputs(session, version, golden=chosen))
     info: dict[str, Any] | None = None
     if chosen is not None:
         info = golden_summary(session, chosen)
         ref = version_ref(dataset, version)
         # Checked even when no gate needs it: its metrics and plots are evidence, and would measure nothing.
-        gates = policy.golden_gates() or ["the golden-set metrics"]
-        outside = check_golden_fits(session, version, chosen, ref=ref, gates=gates, classes=set(inputs.class_names))
-        if outside:
-            info["classes_outside_schema"] = outside
+        # Not when only the leakage gate uses it: that compares the golden items with the models' training
+        # data, not with the version's, and a golden set usually shares no image with the data it guards.
+        measuring = [g for g in policy.golden_gates() if g != "training_leakage"]
+        if measuring or policy.gates.training_leakage is None:
+            gates = measuring or ["the golden-set metrics"]
+            classes = set(inputs.class_names)
+            outside = check_golden_fits(session, version, chosen, ref=ref, gates=gates, classes=classes)
+            if outside:
+                info["classes_outside_schema"] = outside
     try:
         report = evaluate(policy, inputs)
     except GateError as exc:

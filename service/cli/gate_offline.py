@@ -67,6 +67,11 @@ MISSING_INPUT_HINTS: tuple[tuple[str, str], ...] = (
         "review statistics",
         "offline, review counts come from boolean 'reviewed' (and 'routed') fields of the prediction records in --pred",
     ),
+    (
+        "the training data of the models",
+        "no file says what a model was trained on: training_leakage runs on the record only "
+        "(labelgate gate check DATASET@VERSION --policy FILE)",
+    ),
 )
 
 
