@@ -109,7 +109,7 @@ def task_world(
     )  # fmt: skip
     model = register_model(
         s, actor=actor, project_id=pid, name=f"tiny-{task}", version=tiny.key[:12], weights=tiny.weights,
-        schema_version_id=sv.id or 0,
+        schema_version_id=sv.id or 0, repo_dir=repo_dir,
     )  # fmt: skip
     return version_ref(ds, dv), f"{model.name}@{model.version}"
 
@@ -164,7 +164,12 @@ def main() -> None:
                     golden_items=1,
                 )
                 model = register_tiny(
-                    s, actor=actor, project_id=pid, schema_version_id=world.schema_version_id, tiny=tiny
+                    s,
+                    actor=actor,
+                    project_id=pid,
+                    schema_version_id=world.schema_version_id,
+                    tiny=tiny,
+                    repo_dir=settings.repo_dir,
                 )
                 ref, pool = f"{model.name}@{model.version}", world.pool
                 _, version = resolve_version(s, project_id=pid, ref=pool)

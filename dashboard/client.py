@@ -418,6 +418,14 @@ class Api:
         weights_sha256, class_map, schema_version_id, created_at}]``."""
         return list(self.get(path_of("models", project_id=project_id)))
 
+    def model(self, project_id: int, ref: str) -> dict[str, Any]:
+        """``GET /projects/{id}/models/{NAME@VERSION}`` (ml_engineer) → the model with its ``training_data``."""
+        return dict(self.get(path_of("model", project_id=project_id, ref=ref)))
+
+    def model_lineage(self, project_id: int, ref: str, *, rounds: int = 2) -> dict[str, Any]:
+        """``GET /projects/{id}/models/{NAME@VERSION}/lineage`` (ml_engineer) → ``LoopGraph`` as JSON."""
+        return dict(self.get(path_of("model_lineage", project_id=project_id, ref=ref), {"rounds": rounds}))
+
     def autolabel_runs(self, project_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
         """``GET /projects/{id}/autolabel-runs`` (ml_engineer) → ``[{id, dataset_version_id, model_version_id,
         threshold, review_band_low, nms_iou, device, batch_size, state, items_total, items_done, images_per_s,

@@ -62,6 +62,8 @@ ENDPOINTS: dict[str, str] = {
     "project_report": "/api/v1/projects/{project_id}/reports/{kind}",
     # auto-labelling (service/api/routes/inference.py)
     "models": "/api/v1/projects/{project_id}/models",
+    "model": "/api/v1/projects/{project_id}/models/{ref}",
+    "model_lineage": "/api/v1/projects/{project_id}/models/{ref}/lineage",
     "autolabel_runs": "/api/v1/projects/{project_id}/autolabel-runs",
     "review_queue": "/api/v1/projects/{project_id}/review-queue",
 }

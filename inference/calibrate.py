@@ -131,7 +131,7 @@ def calibrate(
             raise NotFound(f"{version_ref(dataset, version)} has no committed content", field="golden")
         if apply_to_run is not None:
             get_run(session, project_id=project_id, run_id=apply_to_run)
-        weights = verify_weights(mv)
+        weights = verify_weights(mv, repo_dir)
         class_map = class_names_of(mv)
         task = model_task(mv)
         facts = schema_facts(session, version.schema_version_id or mv.schema_version_id)

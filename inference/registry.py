@@ -1,7 +1,16 @@
-"""The model registry: model versions registered from local weights, with their hash and class map.
+"""The model registry: model versions registered from local weights, stored on the record with their hash,
+class map, library versions and training lineage.
 
-A model version records where its weights are (``weights_uri``, an absolute local path), the SHA-256 of their
-bytes, and its **class map** ``{"<model class index>": "<schema class name>"}`` onto one label-schema version.
+Registering stores the weights content-addressed in the workspace's DVC repository (``inference.weights``):
+the model version records their path there (``weights_uri``, relative to the repository; versions registered
+before this kept an absolute path), the SHA-256 and size of their bytes, the git revision that tracks them,
+the Ultralytics version that wrote the checkpoint and the torch version it was loaded with, and the input
+size it was trained at. Every use re-checks the hash (:func:`verify_weights`). A registration may name the
+dataset versions the model was trained and validated on (:class:`TrainingRecord`: each checked to exist in
+the project, pinned with its manifest and DVC hashes), its hyper-parameters and validation metrics; and the
+card's own words (:class:`CardWords`). Nothing is written when anything is refused.
+
+A model version has a **class map** ``{"<model class index>": "<schema class name>"}`` onto one label-schema version.
 Every class the model predicts must map onto a class of that schema (by equal name, or through an explicit
 ``overrides`` entry ``{model name: schema name}``); otherwise registration is refused naming the classes that
 are missing. Nothing is downloaded: weights that are not a local file are refused.
@@ -21,20 +30,27 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from lineage.audit.chain import record_event
 from lineage.context import Actor
+from lineage.datasets.catalog import resolve_version, version_ref
 from lineage.errors import Conflict, InvalidInput, NotFound
-from lineage.models import LabelSchema, LabelSchemaVersion, ModelVersion
+from lineage.labels.labelset import manifest_hash
+from lineage.models import LabelSchema, LabelSchemaVersion, ModelTrainingData, ModelVersion
 from lineage.schemas import version_classes, version_options, version_task
+
+if TYPE_CHECKING:
+    from lineage.openlineage import LineageEmitter
 
 __all__ = [
     "KEYPOINTS_KEY",
     "TASK_KEY",
+    "CardWords",
     "SchemaFacts",
+    "TrainingRecord",
     "check_model_fits",
     "check_task_fits",
     "class_names_of",
@@ -47,6 +63,7 @@ __all__ = [
     "resolve_model_ref",
     "schema_facts",
     "sha256_file",
+    "training_data",
     "verify_weights",
 ]
 
@@ -198,6 +215,117 @@ def check_model_fits(session: Session, model: ModelVersion, schema_version_id: i
     )
 
 
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What a model version was trained on and how: ``train`` and ``val`` dataset versions (``DATASET@VERSION``
+    of the project), ``hyperparameters``, the model's own validation ``metrics``, the ``trainer`` (``external``
+    when labelgate did not train it) and the training's start and end (ISO-8601 UTC)."""
+
+    train: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    trainer: str = "external"
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``training`` column: everything but the dataset references (those are rows)."""
+        return {
+            "trainer": self.trainer,
+            "hyperparameters": _plain(dict(self.hyperparameters)),
+            "metrics": {str(k): float(v) for k, v in sorted(self.metrics.items())},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass(frozen=True)
+class CardWords:
+    """What only a person can say on a model card: the ``intended_use`` and the ``caveats``."""
+
+    intended_use: str = ""
+    caveats: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any] | None:
+        if not self.intended_use.strip() and not any(c.strip() for c in self.caveats):
+            return None
+        return {"intended_use": self.intended_use.strip(), "caveats": [c.strip() for c in self.caveats if c.strip()]}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-plain hyper-parameters (paths and other objects as text), refusing nothing."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+_MAX_TEXT = 4000
+_ROLES = ("train", "val")
+
+
+def _check_words(card: CardWords | None, training: TrainingRecord | None) -> None:
+    if card is not None:
+        texts = [card.intended_use, *card.caveats]
+        if any(len(t) > _MAX_TEXT for t in texts) or any("\x00" in t for t in texts):
+            raise InvalidInput(f"intended use and caveats are texts of at most {_MAX_TEXT} characters", field="card")
+    if training is not None:
+        if training.trainer.strip() == "" or len(training.trainer) > 100:
+            raise InvalidInput("a training's trainer is 1-100 characters", field="training")
+        for key, value in training.metrics.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+                raise InvalidInput(f"validation metric {key!r} must be a number, got {value!r}", field="metrics")
+
+
+def _training_rows(
+    session: Session, project_id: int, training: TrainingRecord | None
+) -> list[tuple[str, str, ModelTrainingData]]:
+    """``(role, ref, unsaved row)`` per named dataset version; ``NotFound`` naming a reference that does not
+    exist in the project, ``InvalidInput`` for one named twice in a role."""
+    if training is None:
+        return []
+    rows: list[tuple[str, str, ModelTrainingData]] = []
+    for role, refs in zip(_ROLES, (training.train, training.val), strict=True):
+        seen: set[int] = set()
+        for ref in refs:
+            try:
+                dataset, version = resolve_version(session, project_id=project_id, ref=ref)
+            except (NotFound, InvalidInput) as exc:
+                raise type(exc)(
+                    f"{'training' if role == 'train' else 'validation'} data {ref!r}: {exc.message}", field=role
+                ) from None
+            if version.id in seen:
+                raise InvalidInput(f"{ref} is named twice as {role} data", field=role)
+            seen.add(version.id or 0)
+            row = ModelTrainingData(
+                model_version_id=0,
+                dataset_version_id=version.id or 0,
+                role=role,
+                manifest_hash=version.manifest_hash or manifest_hash(session, version_id=version.id or 0),
+                dvc_hash=version.dvc_hash,
+                item_count=version.item_count or 0,
+            )
+            rows.append((role, version_ref(dataset, version), row))
+    return rows
+
+
+def _library_versions() -> tuple[str | None, str | None]:
+    """The Ultralytics and torch versions installed (None where one is not)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: list[str | None] = []
+    for package in ("ultralytics", "torch"):
+        try:
+            found.append(version(package))
+        except PackageNotFoundError:
+            found.append(None)
+    return found[0], found[1]
+
+
 def register_model(
     session: Session,
     *,
@@ -207,23 +335,33 @@ def register_model(
     version: str,
     weights: Path,
     schema_version_id: int,
+    repo_dir: Path,
     overrides: Mapping[str, str] | None = None,
     framework: str = "ultralytics",
     model_names: Mapping[int, str] | None = None,
     task: str | None = None,
     keypoints: int | None = None,
+    training: TrainingRecord | None = None,
+    card: CardWords | None = None,
+    emitter: LineageEmitter | None = None,
 ) -> ModelVersion:
-    """Register ``name@version`` from a local weights file.
+    """Register ``name@version`` from a local weights file, storing the weights in ``repo_dir``'s DVC.
 
     Args:
-        weights: a local ``.pt``; hashed (SHA-256) and, unless ``model_names`` is given, loaded on the CPU to
-            read the class names it predicts.
+        weights: a local ``.pt``; copied into the workspace first, then hashed (SHA-256) and, unless
+            ``model_names`` is given, loaded on the CPU from that copy to read its task, classes, input size
+            and the Ultralytics version that wrote it.
         schema_version_id: the label-schema version the classes map onto (must be in ``project_id``).
+        repo_dir: the workspace's git + DVC repository the weights are stored in.
         overrides (None): ``{model class name: schema class name}``.
         framework ("ultralytics"): the only runner there is today.
-        model_names (None): the model's ``{index: name}`` when the caller already knows them.
-        task (None), keypoints (None): the model's task and a pose model's K when the caller gives
-            ``model_names``; read from the weights otherwise (``detect`` when names are given without a task).
+        model_names (None): the model's ``{index: name}`` when the caller already knows them (the weights are
+            then not loaded; tests only).
+        task (None): the task the caller declares; weights of another task are refused. With ``model_names``
+            it is the task (``detect`` when unset); ``keypoints`` (None) is then a pose model's K.
+        training (None): the dataset versions it was trained and validated on, hyper-parameters, metrics.
+        card (None): its intended use and caveats, in a person's words.
+        emitter (None): where the training's OpenLineage run goes (after the transaction commits).
     """
     for value, what in ((name, "name"), (version, "version")):
         if not NAME_PATTERN.match(value):
@@ -234,12 +372,10 @@ def register_model(
     if framework not in FRAMEWORKS:
         supported = ", ".join(sorted(FRAMEWORKS))
         raise InvalidInput(f"unknown framework {framework!r} (supported: {supported})", field="framework")
-    weights = weights.expanduser()
-    if "://" in str(weights) or not weights.is_file():
-        raise InvalidInput(
-            f"weights must be a local file; {weights} is not one (nothing is downloaded)", field="weights"
-        )
-    weights = weights.resolve()
+    declared = task
+    if declared is not None and declared not in _TASK_GEOMETRY:
+        raise InvalidInput(f"unknown task {declared!r} (one of {', '.join(_TASK_GEOMETRY)})", field="task")
+    _check_words(card, training)
     sv = session.get(LabelSchemaVersion, schema_version_id)
     schema = session.get(LabelSchema, sv.schema_id) if sv is not None else None
     if sv is None or schema is None or schema.project_id != project_id:
@@ -251,38 +387,72 @@ def register_model(
     ).first()
     if existing is not None:
         raise Conflict(f"model {name}@{version} is already registered (id {existing.id})", field="version")
-    if model_names is None:
-        from inference.ultra import read_model_info
+    data = _training_rows(session, project_id, training)
+    from inference.weights import stage_weights, store_weights
 
-        info = read_model_info(weights)
-        model_names, task, keypoints = info.names, info.task, info.keypoints
-    task = task or "detect"
-    schema_label = f"schema {schema.name!r} v{sv.version}"
-    class_map: dict[str, Any] = dict(
-        map_classes(model_names, [str(c["name"]) for c in sv.classes], overrides, schema_label=schema_label)
-    )
-    check_task_fits(
-        task, keypoints, sv, set(class_map.values()), model_label=f"model {name}@{version}", schema_label=schema_label
-    )
-    if task != "detect":  # a detector's class map stays as it always was
-        class_map[TASK_KEY] = task
-        if task == "pose":
-            class_map[KEYPOINTS_KEY] = keypoints
-    digest = sha256_file(weights)
+    staged = stage_weights(weights, repo_dir.parent / ".labelgate-staging")
+    try:
+        imgsz: int | None = None
+        trained_with: str | None = None
+        if model_names is None:
+            from inference.ultra import read_model_info
+
+            info = read_model_info(staged.path, shown_as=staged.source)
+            model_names, task, keypoints = info.names, info.task, info.keypoints
+            imgsz, trained_with = info.imgsz, info.ultralytics_version
+            if declared is not None and declared != task:
+                raise InvalidInput(
+                    f"{staged.source} is a {task} model ({_TASK_GEOMETRY.get(task, task)}), not the {declared} "
+                    f"model it was declared to be",
+                    field="task",
+                )
+        task = task or "detect"
+        schema_label = f"schema {schema.name!r} v{sv.version}"
+        class_map: dict[str, Any] = dict(
+            map_classes(model_names, [str(c["name"]) for c in sv.classes], overrides, schema_label=schema_label)
+        )
+        check_task_fits(
+            task,
+            keypoints,
+            sv,
+            set(class_map.values()),
+            model_label=f"model {name}@{version}",
+            schema_label=schema_label,
+        )
+        if task != "detect":  # a detector's class map stays as it always was
+            class_map[TASK_KEY] = task
+            if task == "pose":
+                class_map[KEYPOINTS_KEY] = keypoints
+        installed_ultralytics, torch_version = _library_versions()
+        stored = store_weights(repo_dir, staged, label=f"{name}@{version}")
+    except BaseException:
+        staged.discard()
+        raise
     row = ModelVersion(
         project_id=project_id,
         name=name,
         version=version,
         framework=framework,
-        weights_uri=str(weights),
-        weights_sha256=digest,
+        weights_uri=stored.relpath,
+        weights_sha256=stored.sha256,
         class_map=class_map,
         schema_version_id=schema_version_id,
         created_by=actor.user_id,
+        weights_bytes=stored.size,
+        weights_rev=stored.revision,
+        ultralytics_version=trained_with or installed_ultralytics,
+        torch_version=torch_version,
+        imgsz=imgsz,
+        training=None if training is None else training.as_json(),
+        card=None if card is None else card.as_json(),
     )
     session.add(row)
     session.flush()
-    record_event(
+    for _, _, link in data:
+        link.model_version_id = row.id or 0
+        session.add(link)
+    session.flush()
+    event = record_event(
         session,
         actor,
         "model.register",
@@ -291,14 +461,35 @@ def register_model(
         payload={
             "model": f"{name}@{version}",
             "framework": framework,
-            "weights_uri": str(weights),
-            "weights_sha256": digest,
+            "task": task,
+            "weights_uri": stored.relpath,
+            "weights_sha256": stored.sha256,
+            "weights_bytes": stored.size,
+            "weights_rev": stored.revision,
+            "source": str(staged.source),
             "model_names": {str(k): v for k, v in sorted(model_names.items())},
             "class_map": class_map,
             "schema": {"name": schema.name, "version": sv.version, "content_hash": sv.content_hash},
+            "trained_on": [ref for role, ref, _ in data if role == "train"],
+            "validated_on": [ref for role, ref, _ in data if role == "val"],
         },
+        rows=[row, *(link for _, _, link in data)],
     )
+    if data:
+        from lineage.openlineage_jobs import emit_training
+
+        emit_training(session, model=row, actor=actor, audit_seq=event.seq, emitter=emitter)
     return row
+
+
+def training_data(session: Session, *, model_version_id: int) -> list[ModelTrainingData]:
+    """The dataset versions a model version was trained (``role = 'train'``) and validated on, in order."""
+    stmt = (
+        select(ModelTrainingData)
+        .where(ModelTrainingData.model_version_id == model_version_id)
+        .order_by(col(ModelTrainingData.id))
+    )
+    return list(session.exec(stmt))
 
 
 def get_model(session: Session, *, project_id: int, name: str, version: str) -> ModelVersion:
@@ -329,16 +520,9 @@ def list_models(session: Session, *, project_id: int) -> list[ModelVersion]:
     return list(session.exec(stmt))
 
 
-def verify_weights(model: ModelVersion) -> Path:
-    """The model's weights file, after checking its bytes still hash to the registered SHA-256."""
-    path = Path(model.weights_uri)
-    if not path.is_file():
-        raise NotFound(f"weights of {model.name}@{model.version} are gone from {path}", field="model")
-    digest = sha256_file(path)
-    if digest != model.weights_sha256:
-        raise Conflict(
-            f"weights of {model.name}@{model.version} at {path} changed since registration "
-            f"(SHA-256 {digest[:12]}…, registered {model.weights_sha256[:12]}…); register a new version",
-            field="model",
-        )
-    return path
+def verify_weights(model: ModelVersion, repo_dir: Path | None = None) -> Path:
+    """The model's weights file, after checking its bytes still hash to the registered SHA-256 (stored
+    weights are read from ``repo_dir``'s DVC; see :func:`inference.weights.weights_file`)."""
+    from inference.weights import weights_file
+
+    return weights_file(model, repo_dir)

@@ -135,7 +135,7 @@ def _start(engine: Engine, run_id: int, actor: Actor, repo_dir: Path, options: R
         if version.git_revision is None or version.data_path is None:
             raise NotFound(f"{version_ref(dataset, version)} has no committed content", field="version")
         check_run_fits(session, run)
-        weights = verify_weights(model)
+        weights = verify_weights(model, repo_dir)
         device = resolve_device(run.device)
         facts = schema_facts(session, version.schema_version_id or model.schema_version_id)
         thresholds = run_thresholds(session, run)

@@ -137,30 +137,47 @@ def read_class_names(weights: Path) -> dict[int, str]:
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """What a checkpoint predicts: ``names`` ``{index: name}``, its Ultralytics ``task`` (one of
-    :data:`TASKS`) and, for pose models, ``keypoints`` = K points per object (None otherwise)."""
+    :data:`TASKS`) and, for pose models, ``keypoints`` = K points per object (None otherwise); the input size
+    it was trained at and the Ultralytics version that wrote it, where the checkpoint says (None otherwise)."""
 
     names: dict[int, str]
     task: str
     keypoints: int | None = None
+    imgsz: int | None = None
+    ultralytics_version: str | None = None
 
 
-def read_model_info(weights: Path) -> ModelInfo:
-    """The :class:`ModelInfo` of a ``.pt`` (loads the checkpoint on the CPU); ``InvalidInput`` for a task
-    labelgate does not run (obb, ...)."""
-    model = _load_yolo(weights)
+def read_model_info(weights: Path, *, shown_as: Path | None = None) -> ModelInfo:
+    """The :class:`ModelInfo` of a ``.pt`` (loads the checkpoint on the CPU); ``InvalidInput`` for a file
+    that is not an Ultralytics model or of a task labelgate does not run (obb, ...). Errors name ``shown_as``
+    (the file a person gave) when ``weights`` is a copy of it."""
+    model = _load_yolo(weights, shown_as=shown_as)
+    shown = shown_as or weights
     names = {int(k): str(v) for k, v in dict(model.names).items()}
     task = str(model.task)
     if task not in TASKS:
         raise InvalidInput(
-            f"{weights} is an Ultralytics {task!r} model; labelgate runs {', '.join(TASKS)} models", field="weights"
+            f"{shown} is an Ultralytics {task!r} model; labelgate runs {', '.join(TASKS)} models", field="weights"
         )
     shape = getattr(model.model, "kpt_shape", None) if task == "pose" else None
-    return ModelInfo(names=names, task=task, keypoints=int(shape[0]) if shape else None)
+    ckpt = getattr(model, "ckpt", None)
+    ckpt = ckpt if isinstance(ckpt, dict) else {}
+    args = ckpt.get("train_args")
+    imgsz = args.get("imgsz") if isinstance(args, dict) else None
+    written_by = ckpt.get("version")
+    return ModelInfo(
+        names=names,
+        task=task,
+        keypoints=int(shape[0]) if shape else None,
+        imgsz=int(imgsz) if isinstance(imgsz, int) and not isinstance(imgsz, bool) else None,
+        ultralytics_version=str(written_by)[:32] if written_by else None,
+    )
 
 
-def _load_yolo(weights: Path) -> Any:
+def _load_yolo(weights: Path, *, shown_as: Path | None = None) -> Any:
+    shown = shown_as or weights
     if not weights.is_file():
-        raise InvalidInput(f"no weights file at {weights}", field="weights")
+        raise InvalidInput(f"no weights file at {shown}", field="weights")
     prepare_offline()
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
@@ -168,7 +185,8 @@ def _load_yolo(weights: Path) -> Any:
         # No ``task=``: a ``.pt`` carries its own (detect, segment, pose, classify).
         return YOLO(str(weights.resolve()))
     except Exception as exc:  # torch and ultralytics raise many types; the person needs file + cause
-        raise InvalidInput(f"cannot load {weights} as an Ultralytics model: {exc}", field="weights") from None
+        message = str(exc).replace(str(weights.resolve()), str(shown)).replace(str(weights), str(shown))
+        raise InvalidInput(f"cannot load {shown} as an Ultralytics model: {message}", field="weights") from None
 
 
 @dataclass(frozen=True, slots=True)

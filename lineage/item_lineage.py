@@ -17,8 +17,9 @@ from sqlmodel import Session, col, select
 
 from lineage.errors import NotFound
 from lineage.labels.labelset import live_labels
+from lineage.model_lineage import LoopGraph, label_loop
 from lineage.models import Annotation, Item
-from lineage.provenance import AnnotationLineage, annotation_lineage
+from lineage.provenance import AnnotationLineage, annotation_lineage, run_ids_of
 
 __all__ = ["ItemLabel", "ItemLineage", "ItemSummary", "item_lineage", "version_items"]
 
@@ -68,6 +69,8 @@ class ItemLineage:
     version: str
     total: int
     labels: list[ItemLabel]
+    #: The loop of every model step of these labels, one graph for them all (``lineage.model_lineage``).
+    loop: LoopGraph | None = None
 
 
 def version_items(session: Session, *, version_id: int, offset: int = 0, limit: int = 24) -> dict[str, Any]:
@@ -89,8 +92,9 @@ def version_items(session: Session, *, version_id: int, offset: int = 0, limit: 
     return {"items": items, "total": int(total), "offset": offset, "limit": limit}
 
 
-def item_lineage(session: Session, *, item_id: int, version: str) -> ItemLineage:
-    """Every live label of item ``item_id`` in its version (named ``version`` in the answer) with its chain."""
+def item_lineage(session: Session, *, item_id: int, version: str, hide_golden: bool = False) -> ItemLineage:
+    """Every live label of item ``item_id`` in its version (named ``version`` in the answer) with its chain,
+    and one loop graph for all their model steps (golden versions left out with ``hide_golden``)."""
     item = session.get(Item, item_id)
     if item is None:
         raise NotFound(f"no item {item_id}", field="item_id")
@@ -111,8 +115,10 @@ def item_lineage(session: Session, *, item_id: int, version: str) -> ItemLineage
             kind=str(a.kind),
             confidence=a.confidence,
             threshold=a.threshold,
-            lineage=annotation_lineage(session, annotation_id=a.id or 0),
+            lineage=annotation_lineage(session, annotation_id=a.id or 0, loop=False),
         )
         for a in rows
     ]
-    return ItemLineage(item_id, item.uri, item.width, item.height, version, int(total), labels)
+    runs = [r for lab in labels for r in run_ids_of([*lab.lineage.history, *lab.lineage.superseded_by])]
+    loop = label_loop(session, run_ids=runs, hide_golden=hide_golden)
+    return ItemLineage(item_id, item.uri, item.width, item.height, version, int(total), labels, loop)

@@ -14,6 +14,13 @@ and FAIL when its failure is recorded, all under one run id derived from the run
 | ``autolabel`` | the version and the model version (``<project>/models/<model>``) | the version |
 | ``gate_evaluation`` | the version (``dataQualityAssertions``: one per gate) and the golden set's version | — |
 | ``release`` | the version | the version |
+| ``models.<model>.train`` | the dataset versions it was trained and validated on | the model version |
+
+A training's run (``<project>.models.<model>.train``) is emitted when a model version with recorded training
+data is registered: START and COMPLETE at the training's own start and end times when it recorded them, under
+a run id derived from the model version's record, the model version (``<project>/models/<model>``, its
+version in the ``version`` facet) as the output with its weights, task and hyper-parameters
+(``labelgateModel``), and the hyper-parameters and validation metrics as the ``labelgateTraining`` run facet.
 """
 
 from __future__ import annotations
@@ -21,17 +28,28 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from openlineage.client.event_v2 import InputDataset, RunEvent, RunState
+import attr
+from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent, RunState
+from openlineage.client.facet_v2 import DatasetFacet, RunFacet, dataset_version_dataset, error_message_run
 from openlineage.client.facet_v2 import data_quality_assertions_dataset as dqa
-from openlineage.client.facet_v2 import dataset_version_dataset, error_message_run
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from lineage.context import Actor
-from lineage.models import AutoLabelRun, Dataset, DatasetVersion, GateEvaluation, GatePolicy, GoldenSet, ModelVersion
+from lineage.models import (
+    AutoLabelRun,
+    Dataset,
+    DatasetVersion,
+    GateEvaluation,
+    GatePolicy,
+    GoldenSet,
+    ModelTrainingData,
+    ModelVersion,
+)
 from lineage.openlineage import (
     LabelgateModelDatasetFacet,
     LabelgateRunFacet,
     LineageEmitter,
+    dataset_name,
     emitter_for,
     job,
     job_name,
@@ -44,12 +62,16 @@ from lineage.openlineage import (
 )
 
 __all__ = [
+    "LabelgateTrainedModelDatasetFacet",
+    "LabelgateTrainingRunFacet",
     "emit_autolabel",
     "emit_create_version",
     "emit_gate_evaluation",
     "emit_import",
     "emit_release",
+    "emit_training",
     "model_name",
+    "training_job_name",
 ]
 
 
@@ -269,3 +291,172 @@ def emit_autolabel(
         outputs=[version_output(session, em, dataset, version, rows=labels if state == "complete" else None)],
     )
     em.emit_on_commit(session, event)
+
+
+@attr.define
+class LabelgateTrainingRunFacet(RunFacet):
+    """How a model version was trained: by whom or what (``trainer``: ``labelgate model train`` or
+    ``external``), its hyper-parameters, its validation metrics, and when it started and finished (ISO 8601
+    UTC, None when not recorded)."""
+
+    trainer: str
+    hyperparameters: dict[str, Any] = attr.field(factory=dict)
+    metrics: dict[str, float] = attr.field(factory=dict)
+    startedAt: str | None = attr.field(default=None)
+    finishedAt: str | None = attr.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return "https://labelgate.dev/spec/facets/1-0-0/LabelgateTrainingRunFacet.json#/$defs/LabelgateTrainingRunFacet"
+
+
+@attr.define
+class LabelgateTrainedModelDatasetFacet(DatasetFacet):
+    """A model version as a training's output: what ``labelgateModel`` says of a model used as an input
+    (weights pinned by SHA-256, framework, where the weights are) plus its task, input size, weights' size,
+    library versions and hyper-parameters."""
+
+    weightsSha256: str
+    framework: str
+    task: str
+    weightsUri: str | None = attr.field(default=None)
+    weightsBytes: int | None = attr.field(default=None)
+    imgsz: int | None = attr.field(default=None)
+    ultralyticsVersion: str | None = attr.field(default=None)
+    torchVersion: str | None = attr.field(default=None)
+    hyperparameters: dict[str, Any] = attr.field(factory=dict)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return (
+            "https://labelgate.dev/spec/facets/1-0-0/LabelgateTrainedModelDatasetFacet.json"
+            "#/$defs/LabelgateTrainedModelDatasetFacet"
+        )
+
+
+def training_job_name(session: Session, model: ModelVersion) -> str:
+    """``<project name>.models.<model name>.train``: the job that trains a model's versions."""
+    return f"{project_name(session, model.project_id)}.models.{model.name}.train"
+
+
+def _event_time(iso: Any) -> str | None:
+    """An ISO-8601 time as OpenLineage writes it (UTC, milliseconds, ``Z``); None when it is not one."""
+    from datetime import UTC, datetime
+
+    if not isinstance(iso, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def emit_training(
+    session: Session,
+    *,
+    model: ModelVersion,
+    actor: Actor,
+    audit_seq: int | None = None,
+    emitter: LineageEmitter | None = None,
+) -> None:
+    """START + COMPLETE of ``<project>.models.<model>.train`` for a just registered model version: the
+    dataset versions of its ``model_training_data`` rows in (each pinned in the ``labelgate`` facet's
+    details by role, manifest and DVC hashes), the model version out. Call it after those rows are flushed;
+    nothing is emitted without any (a model with no recorded training data has no training run to tell) or
+    without an emitter, and nothing before the transaction commits."""
+    em = emitter_for(session, emitter)
+    if em is None or model.id is None:
+        return
+    rows = list(
+        session.exec(
+            select(ModelTrainingData)
+            .where(ModelTrainingData.model_version_id == model.id)
+            .order_by(col(ModelTrainingData.id))
+        )
+    )
+    if not rows:
+        return
+    inputs: list[InputDataset] = []
+    pinned: list[dict[str, Any]] = []
+    for row in rows:
+        version = session.get(DatasetVersion, row.dataset_version_id)
+        dataset = session.get(Dataset, version.dataset_id) if version is not None else None
+        if version is None or dataset is None:
+            continue
+        if not any(i.name == dataset_name(session, dataset) and _same_version(i, version) for i in inputs):
+            inputs.append(version_input(session, em, dataset, version))
+        pinned.append(
+            {
+                "role": row.role,
+                "dataset": dataset.name,
+                "version": version.version,
+                "manifest_hash": row.manifest_hash,
+                "dvc_hash": row.dvc_hash,
+                "items": row.item_count,
+            }
+        )
+    training = dict(model.training or {})
+    hyperparameters = dict(training.get("hyperparameters") or {})
+    metrics = {str(k): float(v) for k, v in dict(training.get("metrics") or {}).items()}
+    task = str(model.class_map.get("task", "detect"))
+    output = OutputDataset(
+        namespace=em.namespace,
+        name=model_name(session, model),
+        facets={
+            **version_facets(model.version),
+            "labelgateModel": LabelgateTrainedModelDatasetFacet(
+                weightsSha256=model.weights_sha256,
+                framework=model.framework,
+                task=task,
+                weightsUri=model.weights_uri,
+                weightsBytes=model.weights_bytes,
+                imgsz=model.imgsz,
+                ultralyticsVersion=model.ultralytics_version,
+                torchVersion=model.torch_version,
+                hyperparameters=hyperparameters,
+            ),
+        },
+    )
+    started, finished = _event_time(training.get("started_at")), _event_time(training.get("finished_at"))
+    facets: dict[str, Any] = {
+        "labelgate": LabelgateRunFacet(
+            actor=actor.username,
+            auditSeq=audit_seq,
+            details={
+                "model": f"{model.name}@{model.version}",
+                "model_version_id": model.id,
+                "weights_rev": model.weights_rev,
+                "training_data": pinned,
+            },
+        ),
+        "labelgateTraining": LabelgateTrainingRunFacet(
+            trainer=str(training.get("trainer") or "external"),
+            hyperparameters=hyperparameters,
+            metrics=metrics,
+            startedAt=started,
+            finishedAt=finished,
+        ),
+    }
+    run_id = str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{em.namespace}/model_version/{model.id}/{model.created_at.isoformat()}")
+    )
+    train_job = job(em, training_job_name(session, model), "TRAIN")
+    start = run_event(RunState.START, run_id=run_id, job=train_job, facets=facets, inputs=inputs, outputs=[output])
+    complete = run_event(
+        RunState.COMPLETE, run_id=run_id, job=train_job, facets=facets, inputs=inputs, outputs=[output]
+    )
+    # The training's own clock when it kept one (a model trained elsewhere may not have): START when it
+    # started, COMPLETE when it finished, so the lineage log dates the run, not its registration.
+    if started is not None and finished is not None and started <= finished:
+        start, complete = attr.evolve(start, eventTime=started), attr.evolve(complete, eventTime=finished)
+    em.emit_all_on_commit(session, [start, complete])
+
+
+def _same_version(dataset: InputDataset, version: DatasetVersion) -> bool:
+    facet = (dataset.facets or {}).get("version")
+    return isinstance(facet, dataset_version_dataset.DatasetVersionDatasetFacet) and facet.datasetVersion == (
+        version.version
+    )

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from lineage.chain_words import author_of, corrections_of, reason_of, username_of
 from lineage.datasets.catalog import release_tag_name, version_ref
 from lineage.labels.labelset import DELETED, get_annotation, live_labels, manifest_hash
+from lineage.model_lineage import LoopGraph, label_loop, version_loop
 from lineage.models import (
     Annotation,
     Dataset,
@@ -39,6 +40,7 @@ __all__ = [
     "VersionLineage",
     "VersionNode",
     "annotation_lineage",
+    "run_ids_of",
     "version_lineage",
 ]
 
@@ -100,6 +102,9 @@ class AnnotationLineage:
     item_id: int | None = None
     #: Each replacement along the chain, oldest first: ``{replaced_id, by_id, by, what, reason, at}``.
     corrections: list[dict[str, Any]] = field(default_factory=list)
+    #: Where a model step came from: its run, the versions holding the run's labels (and their releases), the
+    #: model and its training data (``lineage.model_lineage``); None when no model wrote a step.
+    loop: LoopGraph | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,9 @@ class VersionLineage:
     by_import: list[dict[str, Any]]
     by_annotator: list[dict[str, Any]]
     ancestry: list[VersionNode]
+    #: The models trained on it and where their labels went, the runs that labelled it and their models'
+    #: training data (``lineage.model_lineage.version_loop``).
+    loop: LoopGraph | None = None
 
 
 def _schema_ref(session: Session, schema_version_id: int | None) -> SchemaRef | None:
@@ -201,8 +209,12 @@ def _superseding(session: Session, annotation_id: int) -> Annotation | None:
     return session.exec(select(Annotation).where(Annotation.supersedes_id == annotation_id)).first()
 
 
-def annotation_lineage(session: Session, *, annotation_id: int) -> AnnotationLineage:
-    """History (oldest first, ending at the annotation), later corrections, and every version holding it."""
+def annotation_lineage(
+    session: Session, *, annotation_id: int, loop: bool = True, hide_golden: bool = False
+) -> AnnotationLineage:
+    """History (oldest first, ending at the annotation), later corrections, every version holding it and,
+    with ``loop``, the loop of its model steps back to their training data (golden versions left out with
+    ``hide_golden``)."""
     ann, version, dataset = get_annotation(session, annotation_id)
     refs: dict[int, str] = {}
     back: list[Annotation] = [ann]
@@ -243,15 +255,22 @@ def annotation_lineage(session: Session, *, annotation_id: int) -> AnnotationLin
         versions=versions,
         item_id=ann.item_id,
         corrections=corrections_of(history + later),
+        loop=label_loop(session, run_ids=run_ids_of(history + later), hide_golden=hide_golden) if loop else None,
     )
+
+
+def run_ids_of(steps: list[AnnotationStep]) -> list[int]:
+    """The auto-label runs that wrote model steps of a chain."""
+    return [int(s.provenance["autolabel_run_id"]) for s in steps if s.provenance.get("autolabel_run_id") is not None]
 
 
 def _share(counts: dict[str, int], total: int) -> dict[str, dict[str, float]]:
     return {k: {"count": n, "share": (n / total if total else 0.0)} for k, n in sorted(counts.items())}
 
 
-def version_lineage(session: Session, *, version_id: int) -> VersionLineage:
-    """Ancestry (this version first), provenance shares of the live labels, DVC identity, manifest hash."""
+def version_lineage(session: Session, *, version_id: int, hide_golden: bool = False) -> VersionLineage:
+    """Ancestry (this version first), provenance shares of the live labels, DVC identity, manifest hash, and
+    the loop of the models around it (golden versions left out with ``hide_golden``)."""
     version = session.get(DatasetVersion, version_id)
     dataset = session.get(Dataset, version.dataset_id) if version is not None else None
     assert version is not None and dataset is not None
@@ -340,4 +359,5 @@ def version_lineage(session: Session, *, version_id: int) -> VersionLineage:
         by_import=by_import,
         by_annotator=by_annotator,
         ancestry=ancestry,
+        loop=version_loop(session, version_id=version_id, hide_golden=hide_golden),
     )

@@ -78,6 +78,7 @@ DOOR_MAY_IMPORT = {
     "lineage.audit.query": {"AuditFilter"},
     "lineage.provenance": {"AnnotationLineage", "VersionLineage"},
     "lineage.item_lineage": {"ItemLineage", "ItemSummary"},  # response models, as provenance's
+    "lineage.model_lineage": {"LoopGraph"},  # the same for a model's loop
     "lineage.schemas": {"GeometryType", "LabelClass", "SchemaOptions", "parse_classes", "parse_schema"},
     "lineage.formats": {"FORMATS"},
     "lineage.formats.transfer": {"ImportResult", "ExportResult"},
@@ -85,6 +86,7 @@ DOOR_MAY_IMPORT = {
     "lineage.reports.annotator_report": {"report_csv", "report_html"},  # renderers of a report already made
     "lineage.connectors.labelstudio": {"Pulled"},  # what a pull did (a result type)
     "inference.runner": {"RunProgress", "RunSummary"},
+    "inference.registry": {"CardWords", "TrainingRecord"},  # value types a registration is given
     "inference.active": {"Diversity", "Uncertainty"},
     "inference.tiny": {"ensure_tiny_model"},  # trains or loads the tiny test detector into a cache folder
     "inference.tiny_tasks": {"TinyTask", "ensure_tiny_task_model"},  # the same for segment, pose, classify

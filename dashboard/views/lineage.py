@@ -44,9 +44,18 @@ def _section(title: str, lines: Sequence[str], *, empty: str = "none") -> None:
     st.markdown(f"**{title}**\n\n{body}")
 
 
-def chain(lin: Mapping[str, Any]) -> None:
+def _loop(loop: Mapping[str, Any] | None, title: str, *, focus: str | None = None) -> None:
+    """The model loop (``lineage.model_lineage.LoopGraph`` as JSON) as a graph, when it has any edge."""
+    if loop and loop.get("edges"):
+        st.markdown(f"**{title}**")
+        st.graphviz_chart(graphs.loop_dot(loop, focus=focus))
+
+
+def chain(lin: Mapping[str, Any], *, loop: Mapping[str, Any] | None = None) -> None:
     """A label's whole chain in words: author or model, weights, confidence and threshold, run, reviews with
-    their comments, corrections, schema version, the versions containing it; then the graph and the rows."""
+    their comments, corrections, schema version, the versions containing it; then the graph and the rows,
+    and for a model's label the loop back to the data the model was trained on (``loop``: the item's, else
+    the label's own)."""
     steps = [*(lin.get("history") or []), *(lin.get("superseded_by") or [])]
     here = next((s for s in steps if s.get("id") == lin.get("annotation_id")), steps[-1] if steps else {})
     state = "live" if lin.get("live") else "superseded or deleted"
@@ -69,6 +78,8 @@ def chain(lin: Mapping[str, Any]) -> None:
     _section("Schema version", [lineage_text.schema_text(lin.get("schema"))])
     _section("Dataset versions containing it", [lineage_text.holding_line(h) for h in lin.get("versions") or []])
     st.graphviz_chart(graphs.annotation_dot(lin))
+    run = (here.get("provenance") or {}).get("autolabel_run_id")
+    _loop(loop or lin.get("loop"), "From training data to this label", focus=f"labels:{run}" if run else None)
     st.dataframe(lineage_text.chain_rows(lin), hide_index=True)
 
 
@@ -101,7 +112,7 @@ def _item_labels(api: Api, ref: ui.VersionRef, item_id: int) -> None:
         if isinstance(total, int) and total > len(labels):
             st.caption(f"The first {len(labels)} of the item's {total} live labels are offered.")
     with right:
-        chain(by_id[chosen].get("lineage") or {})
+        chain(by_id[chosen].get("lineage") or {}, loop=found.get("loop"))
 
 
 def _from_image(api: Api, viewer: Any) -> None:
@@ -137,6 +148,9 @@ def render() -> None:
             with ui.api_errors("Version lineage"):
                 lin = api.version_lineage(ref.project_id, ref.dataset, ref.version)
                 st.graphviz_chart(graphs.ancestry_dot(lin.get("ancestry", [])))
+                nodes = (lin.get("loop") or {}).get("nodes") or []
+                here = next((n.get("id") for n in nodes if n.get("name") == lin.get("version")), None)
+                _loop(lin.get("loop"), "Models trained on it, and the models and runs that labelled it", focus=here)
                 st.caption(f"{lin.get('labels')} live labels; manifest `{str(lin.get('manifest_hash'))[:16]}…`")
     with on_items:
         ref = ui.pick_version(api, viewer.projects, key="lin_items")

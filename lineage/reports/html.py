@@ -113,6 +113,7 @@ def governance_report(session: Session, *, version_id: int) -> str:
     from lineage.models import Dataset, DatasetVersion, GatePolicy, LabelSchema, LabelSchemaVersion, Project
     from lineage.provenance import version_lineage
     from lineage.release.approvals import approvals_for
+    from lineage.reports.model_links import model_refs_of_version
 
     version = session.get(DatasetVersion, version_id)
     if version is None:
@@ -164,4 +165,5 @@ def governance_report(session: Session, *, version_id: int) -> str:
         review=review,
         gaps=gaps,
         approvals=approvals_for(session, version),
+        models=model_refs_of_version(session, version_id=version_id),
     )

@@ -72,6 +72,9 @@ from service.actions.inference import (
     calibration_of,
     cancel_run,
     decide_review,
+    export_model,
+    model_detail,
+    model_weights,
     models_of,
     queue_run,
     register_model,
@@ -96,6 +99,7 @@ from service.actions.releases import (
     signable,
 )
 from service.actions.runs import calibrate
+from service.actions.training import train_and_register
 from service.actions.users import my_memberships, set_my_signing_secret, set_secret_as_operator, whoami
 from service.actions.versions import find_dataset, find_project, find_version, split_ref
 
@@ -135,6 +139,7 @@ __all__ = [
     "evidence_report",
     "export_audit",
     "export_labels",
+    "export_model",
     "find_dataset",
     "find_project",
     "find_user",
@@ -147,6 +152,8 @@ __all__ = [
     "item_image",
     "live_labels",
     "members_of",
+    "model_detail",
+    "model_weights",
     "models_of",
     "my_memberships",
     "newest_policy",
@@ -184,6 +191,7 @@ __all__ = [
     "split_ref",
     "store_policy",
     "tokens_of",
+    "train_and_register",
     "user_map_of",
     "users_page",
     "verify_audit",

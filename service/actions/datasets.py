@@ -25,6 +25,7 @@ from lineage.openlineage import workspace_emitter
 from lineage.provenance import AnnotationLineage, VersionLineage
 from lineage.schemas import LabelClass, SchemaDiff, SchemaOptions
 from service.actions.context import Context, authorize
+from service.actions.model_lineage import hides_golden
 from service.actions.versions import find_dataset, find_version
 from service.settings import Settings
 
@@ -384,11 +385,13 @@ def annotation_lineage(ctx: Context, project_id: int, annotation_id: int) -> Ann
     if d.project_id != project_id:
         raise NotFound(f"no annotation {annotation_id}", field="annotation_id")
     find_version(ctx, project_id, d.name, v.version)
-    return provenance.annotation_lineage(ctx.session, annotation_id=annotation_id)
+    hide = hides_golden(ctx, project_id)
+    return provenance.annotation_lineage(ctx.session, annotation_id=annotation_id, hide_golden=hide)
 
 
 def version_lineage(ctx: Context, project_id: int, dataset: str, version: str) -> VersionLineage:
     """The version's ancestry, label shares by provenance and DVC identity."""
     authorize(ctx, "version_lineage", project_id=project_id)
     _, v = find_version(ctx, project_id, dataset, version)
-    return provenance.version_lineage(ctx.session, version_id=v.id or 0)
+    hide = hides_golden(ctx, project_id)
+    return provenance.version_lineage(ctx.session, version_id=v.id or 0, hide_golden=hide)

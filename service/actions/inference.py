@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inference import registry, review, runs
+from inference import registry, review, runs, weights
 from inference.active import Diversity, Uncertainty
 from inference.calibrate import calibration_evidence, get_calibration
 from inference.review import QueueEntry
+from lineage.audit.chain import record_event
 from lineage.errors import InvalidInput
 from lineage.labels.geometry import implied_box
 from lineage.models import Annotation, AutoLabelRun, ModelVersion, Review, ReviewDecision, RunState
+from lineage.naming import display_names
 from lineage.schemas import resolve_schema_ref
 from service.actions.context import Context, authorize
 from service.actions.labels import Correction
@@ -30,6 +32,9 @@ __all__ = [
     "calibration_of",
     "cancel_run",
     "decide_review",
+    "export_model",
+    "model_detail",
+    "model_weights",
     "models_of",
     "queue_run",
     "register_model",
@@ -54,6 +59,55 @@ def models_of(ctx: Context, project_id: int) -> list[ModelVersion]:
     return registry.list_models(ctx.session, project_id=project_id)
 
 
+def model_detail(ctx: Context, project_id: int, ref: str) -> dict[str, Any]:
+    """``NAME@VERSION``'s columns with the dataset versions it was trained and validated on (``training_data``:
+    role, ``DATASET@VERSION``, item count and the pins recorded at registration): the API's ``ModelDetail``."""
+    authorize(ctx, "get_model", project_id=project_id)
+    model = registry.resolve_model_ref(ctx.session, project_id=project_id, ref=ref)
+    links = registry.training_data(ctx.session, model_version_id=model.id or 0)
+    names = display_names(ctx.session, [("dataset_version", str(link.dataset_version_id)) for link in links])
+    data = [
+        {
+            "role": link.role,
+            "version": names[("dataset_version", str(link.dataset_version_id))],
+            "dataset_version_id": link.dataset_version_id,
+            "item_count": link.item_count,
+            "manifest_hash": link.manifest_hash,
+            "dvc_hash": link.dvc_hash,
+        }
+        for link in links
+    ]
+    return {**model.model_dump(), "training_data": data}
+
+
+def model_weights(ctx: Context, project_id: int, ref: str) -> tuple[ModelVersion, Path]:
+    """``NAME@VERSION`` and its weights file, hash re-checked (restored from DVC if missing from the tree)."""
+    authorize(ctx, "download_model_weights", project_id=project_id)
+    model = registry.resolve_model_ref(ctx.session, project_id=project_id, ref=ref)
+    return model, weights.weights_file(model, ctx.settings.repo_dir)
+
+
+def export_model(ctx: Context, project_id: int, ref: str, dest: Path, *, overwrite: bool = False) -> Path:
+    """Write ``NAME@VERSION``'s exact registered bytes to ``dest`` (a file, or a folder for
+    ``<name>-<version>.pt``); the hash is re-checked on the stored file and on the copy."""
+    authorize(ctx, "download_model_weights", project_id=project_id)
+    model = registry.resolve_model_ref(ctx.session, project_id=project_id, ref=ref)
+    written = weights.export_weights(model, ctx.settings.repo_dir, dest, overwrite=overwrite)
+    record_event(
+        ctx.session,
+        ctx.actor,
+        "model.export",
+        ("model_version", str(model.id)),
+        project_id=project_id,
+        payload={
+            "model": f"{model.name}@{model.version}",
+            "weights_sha256": model.weights_sha256,
+            "path": str(written),
+        },
+    )
+    return written
+
+
 def register_model(
     ctx: Context,
     project_id: int,
@@ -65,11 +119,16 @@ def register_model(
     class_map: Mapping[str, str] | None = None,
     framework: str = "ultralytics",
     weights_root: Path | None = None,
+    task: str | None = None,
+    training: registry.TrainingRecord | None = None,
+    card: registry.CardWords | None = None,
 ) -> ModelVersion:
-    """Register ``name@version`` from a weights file (hashed, its classes mapped onto label schema
-    ``schema_ref``, ``NAME`` or ``NAME@N``; ``class_map``: ``{model class: schema class}`` where the names
-    differ). With ``weights_root``, ``weights`` is taken relative to it and must lie within it: loading a
-    ``.pt`` unpickles it, so the API opens no path outside ``<workspace>/models``."""
+    """Register ``name@version`` from a weights file (stored in the workspace's DVC, hashed, its classes
+    mapped onto label schema ``schema_ref``, ``NAME`` or ``NAME@N``; ``class_map``: ``{model class: schema
+    class}`` where the names differ; ``task``: the task it must be; ``training``: the dataset versions it was
+    trained and validated on, hyper-parameters and metrics; ``card``: intended use and caveats). With
+    ``weights_root``, ``weights`` is taken relative to it and must lie within it: loading a ``.pt``
+    unpickles it, so the API opens no path outside ``<workspace>/models``."""
     authorize(ctx, "register_model", project_id=project_id)
     if weights_root is not None:
         root = weights_root.resolve()
@@ -87,6 +146,10 @@ def register_model(
         schema_version_id=schema.id or 0,
         overrides=dict(class_map or {}),
         framework=framework,
+        repo_dir=ctx.settings.repo_dir,
+        task=task,
+        training=training,
+        card=card,
     )
 
 

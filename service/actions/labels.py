@@ -25,6 +25,7 @@ from lineage.models import (
     Role,
 )
 from service.actions.context import Context, authorize
+from service.actions.model_lineage import hides_golden
 from service.actions.versions import find_version
 
 __all__ = [
@@ -242,4 +243,5 @@ def item_lineage(ctx: Context, project_id: int, item_id: int) -> by_item.ItemLin
     if item is None or version is None or dataset is None or dataset.project_id != project_id:
         raise NotFound(f"no item {item_id} in this project", field="item_id")
     ds, v = find_version(ctx, project_id, dataset.name, version.version)  # the caller's visibility rules
-    return by_item.item_lineage(ctx.session, item_id=item_id, version=version_ref(ds, v))
+    hide = hides_golden(ctx, project_id)
+    return by_item.item_lineage(ctx.session, item_id=item_id, version=version_ref(ds, v), hide_golden=hide)

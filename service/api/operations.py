@@ -148,7 +148,27 @@ OPERATIONS: dict[str, Doc] = {
     ),
     "diff_dataset_versions": Doc("Diff two dataset versions"),
     "list_models": Doc("List registered models", "The project's registered model versions with their class maps."),
-    "register_model": Doc("Register a model"),
+    "register_model": Doc(
+        "Register a model",
+        "Register weights an operator placed under `<workspace>/models/`: they are stored content-addressed in the "
+        "workspace's DVC repository, hashed, loaded to read their task and classes, with the dataset versions "
+        "the model was trained and validated on.",
+    ),
+    "get_model": Doc("Get a model version", "Its columns and the dataset versions it was trained and validated on."),
+    "get_model_card": Doc(
+        "Get a model version's card",
+        "Its model card (Mitchell et al. 2019: intended use, training data, metrics, caveats) generated from the "
+        "record, as JSON or as one self-contained HTML page.",
+    ),
+    "model_lineage": Doc(
+        "Get a model's lineage",
+        "The loop around a model version: the dataset versions it was trained and validated on (through its "
+        "training, with hyper-parameters and metrics), its auto-label runs, their labels, the versions holding "
+        "them, their releases and the models trained on those.",
+    ),
+    "download_model_weights": Doc(
+        "Download a model's weights", "The exact registered bytes, SHA-256 re-checked first (409 when they changed)."
+    ),
     "queue_autolabel_run": Doc("Queue an auto-label run"),
     "list_autolabel_runs": Doc("List auto-label runs", "The project's runs, newest first, optionally by state."),
     "get_autolabel_run": Doc("Get an auto-label run"),
@@ -217,6 +237,9 @@ PARAMETERS: dict[str, str] = {
     "resolved": "list resolved entries instead of open ones",
     "format": "`coco` (JSON); `yolo`, `voc`, `classes-csv`, `classes-json`, `cvat`: a zip of label files "
     "(`classes-folder` is refused: that format is the images)",
+    "ref": "a model version as `NAME@VERSION`, e.g. `street-detector@2`",
+    "rounds": "how many rounds of the loop to follow from the model (each adds the versions, runs and models "
+    "one step further)",
     "X-Labelgate-Secret": "the shared webhook secret (`LABELGATE_LABELSTUDIO_WEBHOOK_SECRET`)",
 }
 
@@ -227,6 +250,7 @@ PARAMETER_OVERRIDES: dict[tuple[str, str], str] = {
     ("diff_schema_versions", "to"): "the newer schema version's number",
     ("list_review_queue", "run_id"): "only entries of this auto-label run",
     ("list_project_evaluations", "limit"): "how many of the newest evaluations to return",
+    ("get_model_card", "format"): "`json` (default) or `html`",
 }
 
 #: Request-body examples for bodies whose model carries none (a form, free JSON, models defined elsewhere).

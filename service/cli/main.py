@@ -38,6 +38,8 @@ from service.cli.inference import (
 from service.cli.integrity import verify_release_command
 from service.cli.kpis import annotators_command
 from service.cli.lineage import dataset_app, lineage_app, schema_app
+from service.cli.model_card import model_card_command
+from service.cli.model_train import model_train_command
 from service.cli.models import model_app
 from service.cli.release import (
     golden_app,
@@ -188,6 +190,10 @@ def demo(
 
     run_demo(workspace, serve=serve, n_images=images)
 
+
+# The model commands that live in their own modules join the ``model`` group.
+model_app.command("train")(model_train_command)
+model_app.command("card")(model_card_command)
 
 _ENTRIES: dict[str, Callable[..., None] | typer.Typer] = {
     **{"init": init, "migrate": migrate, "user": user_app, "project": project_app, "token": token_app},

@@ -12,15 +12,31 @@ from pathlib import Path
 from sqlmodel import Session
 
 from inference.registry import register_model
-from inference.tiny import ShapeBox, ShapesSpec, TinyModel, generator_config_hash, write_shapes
+from inference.tiny import (
+    ShapeBox,
+    ShapesSpec,
+    TinyModel,
+    TinyTrainConfig,
+    generator_config_hash,
+    tiny_model_key,
+    write_shapes,
+)
 from lineage.context import Actor
-from lineage.datasets import create_dataset, create_version, list_items, version_ref
+from lineage.datasets import create_dataset, create_version, get_dataset, list_items, version_ref
+from lineage.errors import NotFound
 from lineage.gates import register_golden_set
 from lineage.labels.annotations import NewLabel, Provenance, add_annotations
-from lineage.models import ModelVersion, ProvenanceKind
+from lineage.models import DatasetVersion, ModelVersion, ProvenanceKind
 from lineage.schemas import LabelClass, create_schema
 
-__all__ = ["ShapesWorld", "build_shapes_world", "register_tiny"]
+__all__ = [
+    "ShapesWorld",
+    "TinyTrainingData",
+    "add_labelled_version",
+    "add_tiny_training_data",
+    "build_shapes_world",
+    "register_tiny",
+]
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ def register_tiny(
     project_id: int,
     schema_version_id: int,
     tiny: TinyModel,
+    repo_dir: Path,
     name: str = "tiny-shapes",
     version: str | None = None,
 ) -> ModelVersion:
@@ -124,4 +141,112 @@ def register_tiny(
         version=version or tiny.key[:12],
         weights=tiny.weights,
         schema_version_id=schema_version_id,
+        repo_dir=repo_dir,
     )
+
+
+def add_labelled_version(
+    session: Session,
+    *,
+    actor: Actor,
+    project_id: int,
+    repo_dir: Path,
+    dataset: str,
+    version: str,
+    source_dir: Path,
+    truth: dict[str, tuple[ShapeBox, ...]],
+    schema_version_id: int,
+    generator_hash: str,
+    golden: bool = False,
+) -> DatasetVersion:
+    """``dataset@version`` (created if new) from the images in ``source_dir`` with their generated boxes as
+    ``synthetic`` labels (``generator_hash`` names the generator's configuration)."""
+    try:
+        ds = get_dataset(session, project_id=project_id, name=dataset)
+    except NotFound:
+        ds = create_dataset(session, actor=actor, project_id=project_id, name=dataset, is_golden=golden)
+    dv = create_version(
+        session,
+        actor=actor,
+        dataset=ds,
+        version=version,
+        repo_dir=repo_dir,
+        source_dir=source_dir,
+        schema_version_id=schema_version_id,
+    )
+    labels = [
+        NewLabel(item_id=item.id or 0, category=b.category, x=b.x, y=b.y, w=b.w, h=b.h)
+        for item in list_items(session, version_id=dv.id or 0)
+        for b in truth[item.uri]
+    ]
+    provenance = Provenance(kind=ProvenanceKind.synthetic, generator_config_hash=generator_hash)
+    add_annotations(session, actor=actor, version=dv, labels=labels, provenance=provenance)
+    return dv
+
+
+@dataclass(frozen=True)
+class TinyTrainingData:
+    """The tiny detector's training and validation data on the record, and what its training used."""
+
+    train: str
+    val: str
+    train_truth: dict[str, tuple[ShapeBox, ...]]
+    train_dir: Path
+    hyperparameters: dict[str, object]
+
+
+def add_tiny_training_data(
+    session: Session,
+    *,
+    actor: Actor,
+    project_id: int,
+    repo_dir: Path,
+    scratch: Path,
+    schema_version_id: int,
+    tiny: TinyModel,
+    prefix: str = "shapes",
+) -> TinyTrainingData:
+    """Put the images the tiny detector was trained and validated on on the record, as ``<prefix>-train@v1``
+    and ``<prefix>-val@v1`` with their generated boxes: the same generator, spec and seeds as
+    ``inference.tiny``'s training (checked through the model's cache key, which hashes them), so the bytes are
+    the bytes it saw."""
+    spec, config = ShapesSpec(), TinyTrainConfig()
+    if tiny_model_key(spec, config) != tiny.key:
+        raise ValueError(f"tiny model {tiny.key} was not trained with the default spec and config")
+    made: dict[str, str] = {}
+    train_truth: dict[str, tuple[ShapeBox, ...]] = {}
+    train_dir = scratch / f"{prefix}-train"
+    for split, count, seed in (
+        ("train", config.train_images, config.seed),
+        ("val", config.val_images, config.seed + 1),
+    ):
+        folder = scratch / f"{prefix}-{split}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        truth = write_shapes(folder, spec, count=count, seed=seed)
+        dv = add_labelled_version(
+            session,
+            actor=actor,
+            project_id=project_id,
+            repo_dir=repo_dir,
+            dataset=f"{prefix}-{split}",
+            version="v1",
+            source_dir=folder,
+            truth=truth,
+            schema_version_id=schema_version_id,
+            generator_hash=generator_config_hash(spec, count=count, seed=seed),
+        )
+        made[split] = f"{prefix}-{split}@{dv.version}"
+        if split == "train":
+            train_truth = truth
+    hyper: dict[str, object] = {
+        "base": "labelgate tiny YOLOv8 yaml (inference.tiny.TINY_YAML)",
+        "epochs": config.epochs,
+        "imgsz": config.imgsz,
+        "batch": config.batch,
+        "optimizer": "AdamW",
+        "lr0": config.lr0,
+        "seed": config.seed,
+        "device": "cpu",
+    }
+    return TinyTrainingData(made["train"], made["val"], train_truth, train_dir, hyper)

@@ -138,7 +138,12 @@ def env(settings: Settings, engine: Engine, tiny: TinyModel, tmp_path: Path) -> 
             golden_items=GOLDEN_ITEMS,
         )
         model = register_tiny(
-            s, actor=ml, project_id=world.project.id or 0, schema_version_id=shapes.schema_version_id, tiny=tiny
+            s,
+            actor=ml,
+            project_id=world.project.id or 0,
+            schema_version_id=shapes.schema_version_id,
+            tiny=tiny,
+            repo_dir=settings.repo_dir,
         )
         ref, model_id = f"{model.name}@{model.version}", model.id or 0
     yield Env(settings, engine, world, shapes, ref, model_id, tiny)

@@ -130,7 +130,7 @@ def build_task_world(
     if register:
         row = register_model(
             session, actor=actor, project_id=project_id, name=f"tiny-{prefix}", version=model.key[:12],
-            weights=model.weights, schema_version_id=sv.id or 0,
+            weights=model.weights, schema_version_id=sv.id or 0, repo_dir=repo_dir,
         )  # fmt: skip
         model_ref, model_id = f"{row.name}@{row.version}", row.id or 0
     return TaskWorld(

@@ -42,12 +42,16 @@ def test_register_hashes_the_weights_maps_the_classes_and_audits(env: Env) -> No
         digest = hashlib.sha256(Path(env.tiny.weights).read_bytes()).hexdigest()
         assert model.weights_sha256 == digest == env.tiny.sha256
         assert model.class_map == {"0": "square", "1": "circle", "2": "triangle"}
-        assert model.weights_uri == str(Path(env.tiny.weights).resolve()) and model.framework == "ultralytics"
+        stored = env.settings.repo_dir / model.weights_uri
+        assert model.weights_uri == f"models/{digest[:2]}/{digest}.pt" and model.framework == "ultralytics"
+        assert stored.read_bytes() == Path(env.tiny.weights).read_bytes()
+        assert model.weights_bytes == stored.stat().st_size
+        assert (stored.parent / f"{stored.name}.dvc").is_file() and model.imgsz == 160 and model.torch_version
         assert [m.id for m in list_models(s, project_id=env.project_id)] == [model.id]
         event = s.exec(select(AuditEvent).where(AuditEvent.action == "model.register")).one()
         assert event.payload["weights_sha256"] == digest and event.payload["schema"]["name"] == "shapes"
         assert event.payload["model_names"] == {"0": "square", "1": "circle", "2": "triangle"}
-        assert verify_weights(model) == Path(model.weights_uri)
+        assert verify_weights(model, env.settings.repo_dir) == stored
 
 
 def test_a_schema_lacking_the_models_classes_is_refused_by_name(env: Env) -> None:
@@ -70,6 +74,7 @@ def test_a_schema_lacking_the_models_classes_is_refused_by_name(env: Env) -> Non
             version="1",
             weights=env.tiny.weights,
             schema_version_id=sv_id,
+            repo_dir=env.settings.repo_dir,
         )
     with session_scope(env.engine) as s:
         model = register_model(
@@ -80,13 +85,19 @@ def test_a_schema_lacking_the_models_classes_is_refused_by_name(env: Env) -> Non
             version="1",
             weights=env.tiny.weights,
             schema_version_id=sv_id,
+            repo_dir=env.settings.repo_dir,
             overrides={"square": "disc", "triangle": "disc"},
         )
         assert model.class_map == {"0": "disc", "1": "circle", "2": "disc"}
 
 
 def test_refusals(env: Env, tmp_path: Path) -> None:
-    base = {"actor": env.ml, "project_id": env.project_id, "schema_version_id": env.shapes.schema_version_id}
+    base = {
+        "actor": env.ml,
+        "project_id": env.project_id,
+        "schema_version_id": env.shapes.schema_version_id,
+        "repo_dir": env.settings.repo_dir,
+    }
     with session_scope(env.engine) as s, pytest.raises(Conflict, match="already registered"):
         name, version = env.model_ref.split("@")
         register_model(s, name=name, version=version, weights=env.tiny.weights, **base)  # type: ignore[arg-type]
@@ -109,6 +120,7 @@ def test_refusals(env: Env, tmp_path: Path) -> None:
             version="1",
             weights=env.tiny.weights,
             schema_version_id=env.shapes.schema_version_id,
+            repo_dir=env.settings.repo_dir,
         )
     with Session(env.engine) as s, pytest.raises(InvalidInput, match="NAME@VERSION"):
         resolve_model_ref(s, project_id=env.project_id, ref="tiny")
@@ -126,11 +138,15 @@ def test_weights_changed_after_registration_are_refused(env: Env, tmp_path: Path
             version="1",
             weights=copy,
             schema_version_id=env.shapes.schema_version_id,
+            repo_dir=env.settings.repo_dir,
             model_names=NAMES,
         )
-    copy.write_bytes(copy.read_bytes() + b"\0")
-    with pytest.raises(Conflict, match="changed since registration"):
-        verify_weights(model)
-    copy.unlink()
-    with pytest.raises(NotFound, match="gone"):
-        verify_weights(model)
+    stored = env.settings.repo_dir / model.weights_uri
+    original = stored.read_bytes()
+    stored.chmod(0o644)
+    stored.write_bytes(original + b"\0")
+    with pytest.raises(Conflict, match="changed since registration") as info:
+        verify_weights(model, env.settings.repo_dir)
+    assert str(stored) in info.value.message
+    stored.unlink()  # gone from the working tree: restored from the DVC cache, then re-checked
+    assert verify_weights(model, env.settings.repo_dir).read_bytes() == original

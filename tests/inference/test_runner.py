@@ -167,7 +167,7 @@ def test_a_failure_is_recorded_and_a_rerun_resumes_after_the_cause_is_fixed(env:
     copy = tmp_path / "copy.pt"
     shutil.copyfile(env.tiny.weights, copy)
     with session_scope(env.engine) as s:
-        register_model(
+        model = register_model(
             s,
             actor=env.ml,
             project_id=env.project_id,
@@ -175,10 +175,14 @@ def test_a_failure_is_recorded_and_a_rerun_resumes_after_the_cause_is_fixed(env:
             version="1",
             weights=copy,
             schema_version_id=env.shapes.schema_version_id,
+            repo_dir=env.settings.repo_dir,
         )
+        stored = env.settings.repo_dir / model.weights_uri
     run_id = env.queue(model="copy@1")
-    original = copy.read_bytes()
-    copy.write_bytes(original + b"tampered")
+    copy.write_bytes(b"the source may change: the registered bytes are the stored copy")
+    original = stored.read_bytes()
+    stored.chmod(0o644)
+    stored.write_bytes(original + b"tampered")
     with pytest.raises(Conflict, match="changed since registration"):
         env.execute(run_id)
     with Session(env.engine) as s:
@@ -186,7 +190,7 @@ def test_a_failure_is_recorded_and_a_rerun_resumes_after_the_cause_is_fixed(env:
         assert run is not None and run.state == RunState.failed and "changed since registration" in (run.error or "")
         fail = s.exec(select(AuditEvent).where(AuditEvent.action == "autolabel_run.fail")).one()
         assert "changed since registration" in fail.payload["error"] and fail.object_id == str(run_id)
-    copy.write_bytes(original)
+    stored.write_bytes(original)
     summary = env.execute(run_id)
     assert summary.state == "succeeded" and summary.processed == POOL_ITEMS
     assert "autolabel_run.resume" in env.actions("autolabel_run.")

@@ -244,6 +244,7 @@ def test_a_model_of_the_wrong_task_is_refused(tenv: TaskEnv) -> None:
         register_model(
             s, actor=tenv.ml, project_id=tenv.project_id, name="seg-on-tags", version="1",
             weights=tenv.models("segment").weights, schema_version_id=tags.schema_version_id,
+            repo_dir=tenv.settings.repo_dir,
         )  # fmt: skip
     assert "classify schema" in info.value.message and info.value.field == "model"
     with pytest.raises(InvalidInput, match=r"classify model .* segment schema"):
@@ -261,6 +262,7 @@ def test_a_model_of_the_wrong_task_is_refused(tenv: TaskEnv) -> None:
             register_model(
                 s, actor=tenv.ml, project_id=tenv.project_id, name="pose-k", version="1",
                 weights=tenv.models("pose").weights, schema_version_id=sv.id or 0,
+                repo_dir=tenv.settings.repo_dir,
             )  # fmt: skip
 
 
@@ -274,10 +276,12 @@ def test_boxes_are_unchanged_for_detectors_registered_without_a_task(tenv: TaskE
             register_model(
                 s, actor=tenv.ml, project_id=tenv.project_id, name="det", version="1",
                 weights=tenv.models("classify").weights, schema_version_id=tags.schema_version_id,
+            repo_dir=tenv.settings.repo_dir,
                 model_names={0: "circle"},
             )  # fmt: skip
         row = register_model(
             s, actor=tenv.ml, project_id=tenv.project_id, name="cls", version="1",
             weights=tenv.models("classify").weights, schema_version_id=tags.schema_version_id,
+            repo_dir=tenv.settings.repo_dir,
         )  # fmt: skip
         assert model_task(row) == "classify" and row.class_map["task"] == "classify"

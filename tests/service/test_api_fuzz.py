@@ -115,6 +115,7 @@ def _config(env: dict[str, Any]) -> schemathesis.Config:
                 "path.user_id": bind("user"),
                 "path.token_id": bind("token"),
                 "path.kind": bind("report"),
+                "path.ref": bind("model"),
                 "query.run_id": bind("run", 0.5),
                 "body.username": bind("username", 0.5),
                 "body.policy": bind("policy"),
@@ -195,6 +196,7 @@ def _real_path(operation: schemathesis.APIOperation, env: dict[str, Any]) -> dic
         "user_id": env["users"][0],
         "token_id": env["tokens"][-1],
         "kind": "gate-report.json",
+        "ref": "street-detector@2",
     }
     return {p.name: values[p.name] for p in operation.path_parameters}
 

@@ -3,12 +3,25 @@
 from fastapi import APIRouter
 
 from service.api.routes import annotations as lineage_annotations
-from service.api.routes import audit, capabilities, gates, health, kpis, overview, projects, releases, users, webhooks
+from service.api.routes import (
+    audit,
+    capabilities,
+    gates,
+    health,
+    kpis,
+    model_lineage,
+    overview,
+    projects,
+    releases,
+    users,
+    webhooks,
+)
 from service.api.routes import datasets as lineage_datasets
 from service.api.routes import diff as label_diff
 from service.api.routes import evaluation_items as evaluation_cells
 from service.api.routes import inference as autolabel
 from service.api.routes import lineage as lineage_queries
+from service.api.routes import models as model_cards
 from service.api.routes import schemas as lineage_schemas
 
 ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.router]
@@ -18,5 +31,6 @@ ROUTERS += [gates.router, releases.router, capabilities.router]
 ROUTERS += [kpis.router, label_diff.router, webhooks.router]
 ROUTERS += [overview.router]
 ROUTERS += [evaluation_cells.router]
+ROUTERS += [model_lineage.router, model_cards.router]
 
 __all__ = ["ROUTERS"]

@@ -9,10 +9,13 @@ Models are registered from weights already on the server, under ``<workspace>/mo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
 
+from inference.registry import CardWords, TrainingRecord
 from lineage.models import Annotation, ModelVersion, ReviewDecision, RunState
 from service import actions
 from service.actions.labels import Correction
@@ -24,6 +27,7 @@ from service.api.schemas.inference import (
     DecisionPublic,
     LabelPublic,
     ModelCreate,
+    ModelDetail,
     ModelPublic,
     NewBoxIn,
     QueuePublic,
@@ -39,6 +43,7 @@ from service.api.schemas.inference import (
 router = APIRouter(tags=["auto-labelling"])
 P = "/projects/{project_id}"
 RUN = P + "/autolabel-runs/{run_id}"
+ModelRef = Annotated[str, PathParam(min_length=3, max_length=129, description="the model's NAME@VERSION")]
 QUEUE = P + "/review-queue/{queue_id}"
 
 
@@ -60,6 +65,40 @@ def register_model(project_id: ProjectRef, body: ModelCreate, ctx: ContextDep) -
         class_map=body.class_map,
         framework=body.framework,
         weights_root=ctx.settings.workspace / "models",
+        task=body.task,
+        training=TrainingRecord(
+            train=tuple(body.trained_on),
+            val=tuple(body.validated_on),
+            hyperparameters=body.hyperparameters,
+            metrics=body.metrics,
+        )
+        if body.trained_on or body.validated_on or body.hyperparameters or body.metrics
+        else None,
+        card=CardWords(intended_use=body.intended_use, caveats=tuple(body.caveats)),
+    )
+
+
+@router.get(P + "/models/{ref}", name="get_model", response_model=ModelDetail)
+def get_model(project_id: ProjectRef, ref: ModelRef, ctx: ContextDep) -> dict[str, Any]:
+    """One model version, with the dataset versions it was trained and validated on."""
+    return actions.model_detail(ctx, project_id, ref)
+
+
+@router.get(
+    P + "/models/{ref}/weights",
+    name="download_model_weights",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the registered bytes"}},
+)
+def download_model_weights(project_id: ProjectRef, ref: ModelRef, ctx: ContextDep) -> FileResponse:
+    """The model version's exact registered weights, after their SHA-256 is checked again (409 when the stored
+    file changed). The digest is in the ``X-Labelgate-SHA256`` header."""
+    model, path = actions.model_weights(ctx, project_id, ref)
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=f"{model.name}-{model.version}.pt",
+        headers={"X-Labelgate-SHA256": model.weights_sha256},
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "DecisionPublic",
     "LabelPublic",
     "ModelCreate",
+    "ModelDetail",
     "ModelPublic",
     "NewBoxIn",
     "QueuePublic",
@@ -29,6 +30,7 @@ __all__ = [
     "RunPublic",
     "SelectionIn",
     "ThresholdsIn",
+    "TrainingDataPublic",
     "queue_public",
 ]
 
@@ -50,6 +52,15 @@ class ModelCreate(InputModel):
     schema_ref: str = Field(min_length=1, max_length=120, description="label schema NAME or NAME@N")
     class_map: dict[str, str] = Field(default_factory=dict, description="{model class: schema class}")
     framework: Literal["ultralytics"] = "ultralytics"
+    task: Literal["detect", "segment", "pose", "classify"] | None = Field(
+        default=None, description="the task the weights must be (refused when they are another)"
+    )
+    trained_on: list[str] = Field(default_factory=list, max_length=100, description="DATASET@VERSION refs")
+    validated_on: list[str] = Field(default_factory=list, max_length=100, description="DATASET@VERSION refs")
+    hyperparameters: FreeJson = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=200, description="its validation metrics")
+    intended_use: str = Field(default="", max_length=4000)
+    caveats: list[str] = Field(default_factory=list, max_length=50)
 
 
 class ModelPublic(OutputModel):
@@ -62,6 +73,20 @@ class ModelPublic(OutputModel):
     class_map: dict[str, Any]
     schema_version_id: int | None
     created_at: datetime
+    weights_bytes: int | None = None
+    weights_rev: str | None = None
+    ultralytics_version: str | None = None
+    torch_version: str | None = None
+    imgsz: int | None = None
+    training: dict[str, Any] | None = None
+    card: dict[str, Any] | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def stored(self) -> bool:
+        """Whether the weights are stored in the workspace's DVC repository (``weights_uri`` relative to it)
+        rather than at a path outside it (versions registered before weights were stored)."""
+        return "://" not in self.weights_uri and not self.weights_uri.startswith("/")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -73,6 +98,23 @@ class ModelPublic(OutputModel):
     def classes(self) -> dict[str, Any]:
         """Class index → schema class (the class map without its ``task``/``keypoints`` entries)."""
         return {k: v for k, v in self.class_map.items() if k.isdigit()}
+
+
+class TrainingDataPublic(OutputModel):
+    """A dataset version the model was trained (``train``) or validated (``val``) on, pinned at registration."""
+
+    role: Literal["train", "val"]
+    version: str = Field(description="DATASET@VERSION")
+    dataset_version_id: int
+    item_count: int
+    manifest_hash: str | None
+    dvc_hash: str | None
+
+
+class ModelDetail(ModelPublic):
+    """A model version with the data it was trained and validated on."""
+
+    training_data: list[TrainingDataPublic] = Field(default_factory=list)
 
 
 class RunCreate(InputModel):
