@@ -22,13 +22,14 @@ import numpy as np
 from sqlmodel import col, select
 
 from inference.al_kpis import CycleKpis, cycle_kpis, evaluate_cycle, items_with_model_error, plot_cycles, record_cycle
+from inference.registry import CardWords, TrainingRecord
 from inference.runner import RunProgress, RunSummary
 from inference.tiny import ensure_tiny_model
 from lineage.models import Annotation, Item, ProvenanceKind, ReviewDecision
 from service import actions
 from service.actions.labels import Correction
 from service.actions.runs import execute_in_process
-from service.demo.shapes import build_shapes_world
+from service.demo.shapes import add_tiny_training_data, build_shapes_world
 
 if TYPE_CHECKING:
     from inference.calibrate import CalibrationOutcome
@@ -80,12 +81,42 @@ def autolabel_chapter(
             pool_items=pool_items,
             golden_items=golden_items,
         )
+    with state.as_("mia") as ctx:  # what the detector was trained on, on the record (a builder, like the world)
+        data = add_tiny_training_data(
+            ctx.session,
+            actor=ctx.actor,
+            project_id=pid,
+            repo_dir=settings.repo_dir,
+            scratch=settings.workspace / "generated",
+            schema_version_id=world.schema_version_id,
+            tiny=tiny,
+        )
     with state.as_("mia") as ctx:
         model = actions.register_model(
-            ctx, pid, name="tiny-shapes", version=tiny.key[:12], weights=tiny.weights, schema_ref="shapes"
+            ctx,
+            pid,
+            name="tiny-shapes",
+            version=tiny.key[:12],
+            weights=tiny.weights,
+            schema_ref="shapes",
+            task="detect",
+            training=TrainingRecord(
+                train=(data.train,),
+                val=(data.val,),
+                hyperparameters=data.hyperparameters,
+                metrics=tiny.metrics,
+                trainer="labelgate (inference.tiny, Ultralytics)",
+            ),
+            card=CardWords(
+                intended_use="Pre-labelling filled squares, circles and triangles on dark 160 px images for "
+                "review by people; not for any other imagery.",
+                caveats=("Trained on 96 generated images: a demonstration model, not a production detector.",),
+            ),
         )
         model_ref, mia = f"{model.name}@{model.version}", ctx.principal
-    say(f"registered {model_ref} (SHA-256 {tiny.sha256[:16]}…); pool {world.pool}, golden set {world.golden_ref}")
+        stored = f"{model.weights_uri} in the workspace's DVC ({model.weights_bytes} bytes)"
+    say(f"registered {model_ref} (SHA-256 {tiny.sha256[:16]}…), weights stored at {stored}")
+    say(f"  trained on {data.train}, validated on {data.val}; pool {world.pool}, golden set {world.golden_ref}")
     cal = actions.calibrate(
         state.engine, settings, mia, project_id=pid, model=model_ref, golden=world.golden_set, device="cpu"
     )

@@ -31,6 +31,7 @@ from service.api.schemas.gates import evaluation_public
 from service.cli.common import out
 from service.cli.release import write_bundle
 from service.demo.integrity import integrity_chapter
+from service.demo.models import models_chapter
 from service.demo.scenario import GateScenario, build_gate_scenario
 from service.demo.tasks import tasks_chapter
 from service.demo.tools import tools_chapter
@@ -338,9 +339,14 @@ def run_demo(
     state.tasks = tasks_chapter(state, _say, n_images=max(20, n_images // 2))
     _step(9, "Where labels are made: Label Studio and CVAT work under its real authors; KPIs; what changed")
     tools_chapter(state, _say)
-    _step(10, "What the record proves: a signed checkpoint, the chain, every row, the release; a tamper named")
+    _step(10, "Models on the record: stored weights, training lineage, a model card, a leakage gate that blocks")
+    if inference_available():
+        models_chapter(state, _say, _check_on_record)
+    else:
+        _say("skipped: the `inference` extra is not installed (no tiny detector was trained)")
+    _step(11, "What the record proves: a signed checkpoint, the chain, every row, the release; a tamper named")
     integrity_chapter(state, _say)
-    _step(11, "Tokens for each demo role")
+    _step(12, "Tokens for each demo role")
     for username, token in state.tokens.items():
         _say(f"{username:<7} {token}")
     _say(f"cora's signing secret (for approvals in the dashboard): {SIGNING_SECRET}")

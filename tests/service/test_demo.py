@@ -46,7 +46,52 @@ def test_demo_runs_end_to_end(tmp_path: Path, request: pytest.FixtureRequest, mo
     reports = state.settings.workspace / "reports"
     assert "10(2)(b)" in (reports / "street-v3-governance.html").read_text()
     assert "release.create" in (reports / "audit-trail.html").read_text()
+    _models_on_the_record(state.settings.workspace, state.engine)
     state.engine.dispose()
+
+
+def _models_on_the_record(workspace: Path, engine: Engine) -> None:
+    """Chapter 10: the tiny detector's weights are stored in the workspace's DVC (the export is those bytes),
+    its training and validation data are on the record and are the very images its training used, its card
+    is written, a training run is in the OpenLineage log, and the leakage gate passed against shapes-golden@1
+    and blocked against shapes-golden@2, naming the model, the training version and the 12 leaked items."""
+    from inference.tiny import ShapesSpec, TinyTrainConfig, render_shapes
+    from lineage.models import Item, ModelTrainingData, ModelVersion
+
+    with Session(engine) as s:
+        tiny = s.exec(select(ModelVersion).where(ModelVersion.name == "tiny-shapes")).one()
+        links = s.exec(select(ModelTrainingData).where(ModelTrainingData.model_version_id == tiny.id)).all()
+        train_id = next(link.dataset_version_id for link in links if link.role == "train")
+        train_hashes = {i.sha256 for i in s.exec(select(Item).where(Item.dataset_version_id == train_id))}
+        leak = [
+            e
+            for e in s.exec(select(GateEvaluation).order_by(col(GateEvaluation.id)))
+            if any(g.get("name") == "training_leakage" for g in e.gates)
+        ]
+    stored = workspace / "repo" / tiny.weights_uri
+    assert stored.is_file() and tiny.weights_uri.startswith("models/")
+    assert (workspace / "reports" / f"tiny-shapes-{tiny.version}.pt").read_bytes() == stored.read_bytes()
+    assert sorted((link.role, link.item_count) for link in links) == [("train", 96), ("val", 16)]
+    # The images on the record are the images the tiny training drew (same generator, spec and seed).
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    config = TinyTrainConfig()
+    drawn = set()
+    for shape in render_shapes(ShapesSpec(), count=config.train_images, seed=config.seed):
+        buf = io.BytesIO()
+        Image.fromarray(shape.pixels).save(buf, format="PNG")
+        drawn.add(hashlib.sha256(buf.getvalue()).hexdigest())
+    assert drawn == train_hashes
+    assert "Intended use" in (workspace / "reports" / "model-card-tiny-shapes.html").read_text()
+    events = [json.loads(line) for line in (workspace / "openlineage" / "events.jsonl").read_text().splitlines()]
+    assert any(e["job"]["name"].endswith(".models.tiny-shapes.train") for e in events)
+    assert [e.passed for e in leak] == [True, False]
+    blocked = next(g for g in leak[1].gates if g["name"] == "training_leakage")
+    assert "tiny-shapes" in blocked["explanation"] and "shapes-train@v1" in blocked["explanation"]
+    assert "12 of the 162 golden items" in blocked["explanation"]
 
 
 def _readme_example_passes_as_a_recheck(workspace: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
