@@ -101,6 +101,11 @@ ACTIONS: dict[str, Rule] = {
     # inference
     "list_models": project(Role.ml_engineer),
     "register_model": project(Role.ml_engineer),
+    "get_model": project(Role.ml_engineer),
+    "download_model_weights": project(Role.ml_engineer),
+    "model_lineage": project(Role.ml_engineer),
+    # The governance report links a released version's model cards: its readers may read them.
+    "get_model_card": project(Role.ml_engineer, Role.compliance_officer, Role.reviewer, Role.ci),
     "queue_autolabel_run": project(Role.ml_engineer),
     "list_autolabel_runs": project(Role.ml_engineer),
     "get_autolabel_run": project(Role.ml_engineer),
