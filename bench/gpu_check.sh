@@ -22,7 +22,8 @@ if not torch.cuda.is_available():
 print(f"CUDA {torch.version.cuda}: {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
 PYEOF
 
-CACHE=.pytest_cache/d/labelgate-models  # where the tests keep the tiny model: trained once for both
+# Where the tests keep the tiny model (tests/inference/conftest.py model_cache): trained once for both.
+CACHE="${LABELGATE_TEST_MODEL_CACHE:-$HOME/.cache/labelgate/test-models-$(sha256sum pyproject.toml | cut -c1-16)}"
 "$PY" -c "from pathlib import Path; from inference.tiny import ensure_tiny_model; print(ensure_tiny_model(Path('$CACHE')))"
 "$PY" -m pytest -q -m gpu tests/inference 2>&1 | tee "$RESULTS/gpu-tests.log"
 "$PY" bench/bench_autolabel.py --device cuda:0 --images 2048 --batch 64 --repeat 3 --cache "$CACHE" --json "$RESULTS/autolabel-cuda.json" \

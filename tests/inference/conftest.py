@@ -1,13 +1,14 @@
 """Fixtures of the inference tests: the real tiny detector (trained once, cached), a real workspace (git + DVC)
 with a shapes schema, an unlabelled pool, a golden set, the registered model, and actors per role.
 
-The tiny model is cached under pytest's cache folder (``.pytest_cache/d/labelgate-models``), keyed by its
-parameters, so only the first run on a machine trains it (about a minute on two cores).
+The tiny models are cached under ``~/.cache/labelgate/test-models-<pyproject hash>`` (:func:`model_cache`),
+keyed by their parameters, so only the first run on a machine trains them (about a minute each on two cores).
 """
 
 from __future__ import annotations
 
-import tempfile
+import hashlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,15 @@ GOLDEN_ITEMS = 40
 
 
 def model_cache(request: pytest.FixtureRequest) -> Path:
-    """Where trained tiny models are kept between test runs: pytest's cache folder, or a fixed folder under
-    the system's temporary directory when the cache provider is off (``-p no:cacheprovider``)."""
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("labelgate-models"))
-    return Path(tempfile.gettempdir()) / "labelgate-test-models"
+    """Where trained tiny models are kept between test runs: ``~/.cache/labelgate/test-models-<pyproject
+    hash>`` (``LABELGATE_TEST_MODEL_CACHE`` overrides it). The folder is keyed by ``pyproject.toml``'s SHA-256,
+    as CI allows for caches, and inside it each model by its own key (its generator's and training's
+    parameters, its network and the Ultralytics version), so a clean checkout trains each once per key."""
+    override = os.environ.get("LABELGATE_TEST_MODEL_CACHE")
+    if override:
+        return Path(override)
+    digest = hashlib.sha256((Path(__file__).resolve().parents[2] / "pyproject.toml").read_bytes()).hexdigest()
+    return Path.home() / ".cache" / "labelgate" / f"test-models-{digest[:16]}"
 
 
 @pytest.fixture(scope="session")
