@@ -91,7 +91,7 @@ def test_edits_deletions_and_insertions_are_named_by_deep_verify(env: Env) -> No
 def test_downgrade_refuses_to_drop_rows_that_live_only_in_the_tables(env: Env, db_url: str) -> None:
     cal, _ = _applied(env)
     # Revision 0008 refuses first: the tiny model was registered with stored weights.
-    with pytest.raises(RuntimeError, match="1 model version.* recorded after revision 0008"):
+    with pytest.raises(RuntimeError, match=r"1 model version.* recorded after revision 0008"):
         command.downgrade(alembic_config(db_url), "0004")
     tamper(env.engine, "UPDATE model_versions SET weights_rev = NULL")  # as if registered before 0008
     with pytest.raises(RuntimeError, match="recorded after revision 0005"):
