@@ -76,7 +76,10 @@ def get_session(request: Request, engine: Annotated[Engine, Depends(get_engine)]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+#: ``scope="function"``: the transaction commits before the response is sent (FastAPI's default runs a yield
+#: dependency's exit after sending), so a client never reads a 2xx for a write that is not yet visible, or that
+#: then fails to commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 #: A page's offset: 0 to 2**63 - 1 (rows to skip).
 Offset = Annotated[int, Query(ge=0, le=INT64_MAX, description="rows to skip")]
 
