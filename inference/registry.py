@@ -25,7 +25,6 @@ queued on a dataset version (:func:`check_model_fits`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from inference.weights import sha256_file
 from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.datasets.catalog import resolve_version, version_ref
@@ -53,6 +53,7 @@ __all__ = [
     "TrainingRecord",
     "check_model_fits",
     "check_task_fits",
+    "check_words",
     "class_names_of",
     "get_model",
     "list_models",
@@ -79,11 +80,6 @@ _TASK_GEOMETRY = {
     "pose": "keypoints",
     "classify": "image tags",
 }
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def map_classes(
@@ -268,7 +264,8 @@ _MAX_TEXT = 4000
 _ROLES = ("train", "val")
 
 
-def _check_words(card: CardWords | None, training: TrainingRecord | None) -> None:
+def check_words(card: CardWords | None, training: TrainingRecord | None) -> None:
+    """``InvalidInput`` for card texts over the bound or holding NUL, a bad trainer name, a non-numeric metric."""
     if card is not None:
         texts = [card.intended_use, *card.caveats]
         if any(len(t) > _MAX_TEXT for t in texts) or any("\x00" in t for t in texts):
@@ -375,7 +372,7 @@ def register_model(
     declared = task
     if declared is not None and declared not in _TASK_GEOMETRY:
         raise InvalidInput(f"unknown task {declared!r} (one of {', '.join(_TASK_GEOMETRY)})", field="task")
-    _check_words(card, training)
+    check_words(card, training)
     sv = session.get(LabelSchemaVersion, schema_version_id)
     schema = session.get(LabelSchema, sv.schema_id) if sv is not None else None
     if sv is None or schema is None or schema.project_id != project_id:

@@ -32,6 +32,7 @@ __all__ = [
     "StoredWeights",
     "export_weights",
     "is_stored",
+    "sha256_file",
     "stage_weights",
     "store_weights",
     "weights_file",
@@ -120,7 +121,7 @@ def store_weights(repo_dir: Path, staged: StagedWeights, *, label: str) -> Store
     try:
         with dvcrepo.repo_lock(repo_dir):
             tracked = dvc_file.is_file()
-            if not tracked or not target.is_file() or _sha256(target) != staged.sha256:
+            if not tracked or not target.is_file() or sha256_file(target) != staged.sha256:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged.path, target)
                 dvcrepo.dvc_add_and_push(repo_dir, target)
@@ -130,7 +131,8 @@ def store_weights(repo_dir: Path, staged: StagedWeights, *, label: str) -> Store
     return StoredWeights(relpath, staged.sha256, staged.size, revision)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
@@ -173,7 +175,7 @@ def weights_file(model: ModelVersion, repo_dir: Path | None) -> Path:
         path = Path(uri)
         if not path.is_file():
             raise NotFound(f"weights of {_label(model)} are gone from {path}", field="model")
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != model.weights_sha256:
         hint = f"; restore them with `dvc checkout --force {uri}.dvc` in {repo_dir}" if is_stored(model) else ""
         raise Conflict(
@@ -199,7 +201,7 @@ def export_weights(model: ModelVersion, repo_dir: Path | None, dest: Path, *, ov
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
-        if _sha256(Path(tmp)) != model.weights_sha256:
+        if sha256_file(Path(tmp)) != model.weights_sha256:
             raise Conflict(f"weights of {_label(model)} changed while they were exported; try again", field="model")
         os.replace(tmp, dest)
     finally:

@@ -21,7 +21,7 @@ def model_lineage(ctx: Context, project_id: int, ref: str, *, rounds: int = 2) -
     """The loop of model ``ref`` (``NAME@VERSION``) of the project: the dataset versions it was trained and
     validated on (through its training node), its auto-label runs, their labels, the versions holding them,
     their releases and the models trained on those; ``rounds`` (2, at most 4) bounds the reach."""
-    authorize(ctx, "list_models", project_id=project_id)
+    authorize(ctx, "model_lineage", project_id=project_id)
     model = resolve_model_ref(ctx.session, project_id=project_id, ref=ref)
     return model_loop(
         ctx.session, model_version_id=model.id or 0, rounds=rounds, hide_golden=hides_golden(ctx, project_id)

@@ -25,8 +25,6 @@ from service.actions.versions import find_version
 
 __all__ = ["train_and_register"]
 
-_MAX_TEXT = 4000  # as inference.registry checks the card's words; checked here before hours of training
-
 
 def _model_ref(ref: str) -> tuple[str, str]:
     name, sep, version = ref.partition("@")
@@ -43,10 +41,10 @@ def _model_ref(ref: str) -> tuple[str, str]:
 
 
 def _check_card(intended_use: str | None, caveats: Sequence[str]) -> registry.CardWords:
-    texts = [intended_use or "", *caveats]
-    if any(len(t) > _MAX_TEXT or "\x00" in t for t in texts):
-        raise InvalidInput(f"intended use and caveats are texts of at most {_MAX_TEXT} characters", field="card")
-    return registry.CardWords(intended_use=intended_use or "", caveats=tuple(caveats))
+    """The card's words, checked by the registry's own rule now, before hours of training."""
+    card = registry.CardWords(intended_use=intended_use or "", caveats=tuple(caveats))
+    registry.check_words(card, None)
+    return card
 
 
 def train_and_register(
