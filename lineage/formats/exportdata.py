@@ -3,15 +3,18 @@ its classes in schema order and the schema facts the writers need (``common.Expo
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from lineage.datasets.catalog import version_ref
 from lineage.formats.common import ExportData, ExportLabel, ItemRef, SchemaInfo
 from lineage.labels.imports import latest_id_map
 from lineage.labels.labelset import DELETED, live_labels
-from lineage.models import Annotation, Dataset, DatasetVersion, Item, LabelSchemaVersion
+from lineage.models import Dataset, DatasetVersion, Item, LabelSchemaVersion
 
 __all__ = ["export_data", "schema_info"]
+
+_LABEL_COLUMNS = ("id", "item_id", "category", "geometry_type", "x", "y", "w", "h", "geometry", "attributes")
 
 
 def schema_info(session: Session, version: DatasetVersion) -> SchemaInfo | None:
@@ -46,15 +49,20 @@ def export_data(
     ``lineage.labels.imports.latest_id_map``; ``{}`` numbers everything afresh). Its categories are classes too,
     so a version without a schema still exports the categories that had no boxes."""
     kept = id_map if id_map is not None else latest_id_map(session, version.id or 0)
+    # Plain rows, not ORM objects: a million labels load in seconds (what the writers read, nothing more).
+    item_rows = select(col(Item.id), col(Item.uri), col(Item.width), col(Item.height))
     items = [
         ItemRef(i.id or 0, i.uri, i.width, i.height)
-        for i in session.exec(select(Item).where(Item.dataset_version_id == version.id).order_by(col(Item.uri)))
+        for i in session.connection().execute(
+            item_rows.where(col(Item.dataset_version_id) == version.id).order_by(col(Item.uri))
+        )
     ]
-    stmt = live_labels(version.id or 0).order_by(col(Annotation.id))
+    live = live_labels(version.id or 0).subquery()
+    stmt = select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
     labels: dict[int, list[ExportLabel]] = {}
     tags: dict[int, list[str]] = {}
     names: set[str] = set()
-    for a in session.exec(stmt):
+    for a in session.connection().execute(stmt):
         if a.geometry_type == "tag":
             tags.setdefault(a.item_id, []).append(a.category)
             continue

@@ -17,13 +17,14 @@ golden manifest), so a release can refuse a version whose data or labels changed
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from lineage.gates.shapes import box_set, class_labels, keypoint_set, mask_set, pose_sigmas
@@ -52,12 +53,13 @@ def image_numbering(*item_sets: Iterable[Item]) -> list[str]:
     return sorted({i.sha256 for items in item_sets for i in items})
 
 
-def _class_names(session: Session, version: DatasetVersion, labels: list[Annotation]) -> list[str]:
+def _class_names(session: Session, version: DatasetVersion, categories: set[str]) -> list[str]:
+    """The schema's classes in order; without a schema, the categories the labels use, sorted."""
     if version.schema_version_id is not None:
         sv = session.get(LabelSchemaVersion, version.schema_version_id)
         if sv is not None:
             return [str(c["name"]) for c in sv.classes]
-    return sorted({a.category for a in labels})
+    return sorted(categories)
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,45 @@ class _Shape:
         return LabelSet(boxes=found, images=np.array(sorted({image_of[a.item_id] for a in rows}), dtype=np.int64))
 
 
-def _labels(session: Session, version_id: int) -> list[Annotation]:
-    return list(session.exec(live_labels(version_id).order_by(col(Annotation.id))))
+# What the gates read of a label: every column but its place in history and its seal. Rows come back as
+# plain tuples with attribute access (not ORM objects): a million of them load in seconds, not minutes.
+_LABEL_COLUMNS = (
+    "id",
+    "item_id",
+    "category",
+    "geometry_type",
+    "x",
+    "y",
+    "w",
+    "h",
+    "geometry",
+    "attributes",
+    "kind",
+    "annotator_id",
+    "model_version_id",
+    "weights_sha256",
+    "confidence",
+    "threshold",
+    "autolabel_run_id",
+    "source_sha256",
+    "source_format",
+    "generator_config_hash",
+)
+
+
+def _labels(session: Session, version_id: int) -> list[Any]:
+    """The version's live labels ordered by id, as read-only rows with an ``Annotation``'s attribute names."""
+    live = live_labels(version_id).subquery()
+    stmt = sa_select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
+    return list(session.connection().execute(stmt))
+
+
+def _items(session: Session, version_id: int) -> dict[int, Any]:
+    """The version's items by id, as read-only rows (``id``, ``uri``, ``sha256``, ``width``, ``height``)."""
+    stmt = sa_select(col(Item.id), col(Item.uri), col(Item.sha256), col(Item.width), col(Item.height)).where(
+        col(Item.dataset_version_id) == version_id
+    )
+    return {row.id: row for row in session.connection().execute(stmt)}
 
 
 def current_data_hashes(session: Session, version: DatasetVersion, golden: GoldenSet | None) -> dict[str, str]:
@@ -125,23 +164,25 @@ def current_data_hashes(session: Session, version: DatasetVersion, golden: Golde
 def build_inputs(
     session: Session, version: DatasetVersion, *, golden: GoldenSet | None, acknowledged: tuple[str, ...] = ()
 ) -> GateInputs:
-    """The gate inputs of ``version`` (see the module docstring for what each one is)."""
-    import pandas as pd
+    """The gate inputs of ``version`` (see the module docstring for what each one is).
 
-    labels = _labels(session, version.id or 0)
-    names = _class_names(session, version, labels)
-    items = {i.id: i for i in session.exec(select(Item).where(Item.dataset_version_id == version.id))}
-    golden_labels: list[Annotation] = []
-    golden_items: dict[int | None, Item] = {}
+    The version's labels are read once, as a stream: each becomes a row of the expectations' frame, and
+    only the model and human labels (the predictions and the annotators' sets) are kept as rows, so a
+    million imported labels cost their frame columns, not a million objects."""
+    items = _items(session, version.id or 0)
+    golden_labels: list[Any] = []
+    golden_items: dict[int, Any] = {}
     if golden is not None:
         golden_labels = _labels(session, golden.dataset_version_id)
-        golden_items = {
-            i.id: i for i in session.exec(select(Item).where(Item.dataset_version_id == golden.dataset_version_id))
-        }
+        golden_items = _items(session, golden.dataset_version_id)
     by_sha = image_numbering(items.values(), golden_items.values())
     image_id = {sha: n for n, sha in enumerate(by_sha)}
     image_of = {iid: image_id[i.sha256] for iid, i in items.items() if iid is not None}
     golden_image_of = {iid: image_id[i.sha256] for iid, i in golden_items.items() if iid is not None}
+    users = {u.id: u.username for u in session.exec(select(User))}
+    models = {m.id: f"{m.name}@{m.version}" for m in session.exec(select(ModelVersion))}
+    read = _read_labels(session, version.id or 0, items, image_of, users, models)
+    names = _class_names(session, version, read.categories)
     known = {iid: i for iid, i in (*items.items(), *golden_items.items()) if iid is not None}
     shape = _Shape.of(session, version, names, known)
     if shape.task == "classify":
@@ -149,47 +190,16 @@ def build_inputs(
         uris.update({image_id[i.sha256]: i.uri for i in items.values()})
         shape = replace(shape, names=uris)
 
-    model_rows = [a for a in labels if a.kind == "model"]
-    human_rows: dict[str, list[Annotation]] = defaultdict(list)
-    users = {u.id: u.username for u in session.exec(select(User))}
-    for a in labels:
-        if a.kind == "human" and a.annotator_id is not None:
-            human_rows[users.get(a.annotator_id, str(a.annotator_id))].append(a)
-    annotators = {who: shape.annotator(rows, image_of) for who, rows in sorted(human_rows.items())}
+    model_rows = read.model_rows
+    annotators = {who: shape.annotator(rows, image_of) for who, rows in sorted(read.human_rows.items())}
     parent_distribution: dict[str, float] | None = None
     parent_names: list[str] | None = None
     if version.parent_id is not None:
         parent = session.get(DatasetVersion, version.parent_id)
-        parent_labels = _labels(session, version.parent_id)
-        parent_distribution = {k: float(v) for k, v in Counter(a.category for a in parent_labels).items()}
+        counts = _category_counts(session, version.parent_id)
+        parent_distribution = {k: float(v) for k, v in counts.items()}
         if parent is not None:
-            parent_names = _class_names(session, parent, parent_labels)
-    models = {m.id: f"{m.name}@{m.version}" for m in session.exec(select(ModelVersion))}
-    frame = pd.DataFrame(
-        [
-            {
-                "image_id": image_of.get(a.item_id, -1),
-                "width": items[a.item_id].width if a.item_id in items else None,
-                "height": items[a.item_id].height if a.item_id in items else None,
-                "category": a.category,
-                "x": a.x,
-                "y": a.y,
-                "w": a.w,
-                "h": a.h,
-                "score": a.confidence,
-                "provenance_kind": a.kind,
-                "annotator": users.get(a.annotator_id) if a.annotator_id else None,
-                "model_version": models.get(a.model_version_id) if a.model_version_id else None,
-                "weights_sha256": a.weights_sha256,
-                "threshold": a.threshold,
-                "run_id": a.autolabel_run_id,
-                "source_sha256": a.source_sha256,
-                "source_format": a.source_format,
-                "generator_config_hash": a.generator_config_hash,
-            }
-            for a in labels
-        ]
-    )
+            parent_names = _class_names(session, parent, set(counts))
     return GateInputs(
         class_names=names,
         task=shape.task,
@@ -202,10 +212,108 @@ def build_inputs(
         parent_distribution=parent_distribution,
         parent_class_names=parent_names,
         acknowledged_changes=acknowledged,
-        annotation_frame=frame,
+        annotation_frame=read.frame,
         review=review_coverage_of(session, version.id or 0),
         data_hashes=current_data_hashes(session, version, golden),
     )
+
+
+@dataclass
+class _Read:
+    """One pass over a version's live labels: the expectations' frame, the rows the label sets need, and
+    the categories seen."""
+
+    frame: Any
+    model_rows: list[Any]
+    human_rows: dict[str, list[Any]]
+    categories: set[str]
+
+
+# The expectations' frame columns, each with the label's (or its image's) value it holds.
+_FRAME_COLUMNS = (
+    "image_id",
+    "width",
+    "height",
+    "category",
+    "x",
+    "y",
+    "w",
+    "h",
+    "score",
+    "provenance_kind",
+    "annotator",
+    "model_version",
+    "weights_sha256",
+    "threshold",
+    "run_id",
+    "source_sha256",
+    "source_format",
+    "generator_config_hash",
+)
+
+
+def _read_labels(
+    session: Session,
+    version_id: int,
+    items: Mapping[int, Any],
+    image_of: Mapping[int, int],
+    users: Mapping[Any, str],
+    models: Mapping[Any, str],
+) -> _Read:
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {name: [] for name in _FRAME_COLUMNS}
+    adders = [columns[name].append for name in _FRAME_COLUMNS]
+    same: dict[Any, Any] = {}  # one object per distinct text: a million rows repeat a few values
+    one = same.setdefault
+    model_rows: list[Any] = []
+    human_rows: dict[str, list[Any]] = defaultdict(list)
+    for a in _label_stream(session, version_id):
+        item = items.get(a.item_id)
+        annotator = users.get(a.annotator_id) if a.annotator_id else None
+        values = (
+            image_of.get(a.item_id, -1),
+            item.width if item is not None else None,
+            item.height if item is not None else None,
+            one(a.category, a.category),
+            a.x,
+            a.y,
+            a.w,
+            a.h,
+            a.confidence,
+            one(a.kind, a.kind),
+            annotator,
+            models.get(a.model_version_id) if a.model_version_id else None,
+            one(a.weights_sha256, a.weights_sha256),
+            a.threshold,
+            a.autolabel_run_id,
+            one(a.source_sha256, a.source_sha256),
+            one(a.source_format, a.source_format),
+            one(a.generator_config_hash, a.generator_config_hash),
+        )
+        for add, value in zip(adders, values, strict=True):
+            add(value)
+        if a.kind == "model":
+            model_rows.append(a)
+        elif a.kind == "human" and a.annotator_id is not None:
+            human_rows[annotator or str(a.annotator_id)].append(a)
+    frame = pd.DataFrame(columns, columns=list(_FRAME_COLUMNS))
+    categories = set(columns["category"])
+    return _Read(frame, model_rows, human_rows, categories)
+
+
+def _label_stream(session: Session, version_id: int) -> Any:
+    """The version's live labels ordered by id, one row at a time (see ``_labels``)."""
+    live = live_labels(version_id).subquery()
+    stmt = sa_select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
+    return session.connection().execute(stmt.execution_options(yield_per=10_000))
+
+
+def _category_counts(session: Session, version_id: int) -> dict[str, int]:
+    """How many live labels of each category the version holds (one grouped query)."""
+    live = live_labels(version_id).subquery()
+    stmt = sa_select(live.c.category, func.count()).group_by(live.c.category)
+    return {str(c): int(n) for c, n in session.connection().execute(stmt)}
 
 
 def review_coverage_of(session: Session, version_id: int) -> ReviewCoverage:

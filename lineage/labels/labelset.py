@@ -29,7 +29,8 @@ prove it unchanged (``seal_rows``, ``seal_row``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import exists, func, update
@@ -53,6 +54,7 @@ __all__ = [
     "list_live",
     "live_labels",
     "manifest_hash",
+    "manifests_held",
     "mark_stale",
     "refresh_manifest",
     "seal_row",
@@ -138,14 +140,46 @@ def mark_stale(session: Session, *, version_id: int) -> None:
     session.execute(update(DatasetVersion).where(col(DatasetVersion.id) == version_id).values(manifest_hash=None))
 
 
+_MEMO_KEY = "labelgate.manifest_memo"
+
+
+@contextmanager
+def manifests_held(session: Session) -> Iterator[None]:
+    """Within the block, each version's manifest hash is computed once and then reused.
+
+    Only for a caller whose versions' labels cannot change inside the block: a release, which holds its
+    candidate locked (a candidate takes no label writes) and needs the manifest for the evidence check,
+    the approvals, the pin and the bundle — four passes over a million labels otherwise. Nested blocks
+    share the outer one's memo; it is dropped when the outer block ends."""
+    if isinstance(session.info.get(_MEMO_KEY), dict):
+        yield
+        return
+    session.info[_MEMO_KEY] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_MEMO_KEY, None)
+
+
 def manifest_hash(session: Session, *, version_id: int) -> str:
-    """The version's manifest hash, computed now from its live label set (definition in the module doc)."""
+    """The version's manifest hash, computed now from its live label set (definition in the module doc), or
+    the one computed earlier inside a :func:`manifests_held` block."""
+    memo = session.info.get(_MEMO_KEY)
+    if isinstance(memo, dict):
+        if version_id not in memo:
+            memo[version_id] = _compute_manifest(session, version_id)
+        return str(memo[version_id])
+    return _compute_manifest(session, version_id)
+
+
+def _compute_manifest(session: Session, version_id: int) -> str:
     items = SQLModel.metadata.tables["items"]
     live = live_labels(version_id).subquery()
     stmt = sa_select(items.c.uri, items.c.sha256, *[live.c[name] for name in _MANIFEST_COLUMNS]).join_from(
         live, items, items.c.id == live.c.item_id
     )
-    lines = sorted(canonical_json_nonfinite(list(row)) for row in session.execute(stmt))
+    # Through the connection: Core rows, without the ORM result machinery (a million rows).
+    lines = sorted(canonical_json_nonfinite(list(row)) for row in session.connection().execute(stmt))
     return digest_bytes(MANIFEST_DOMAIN, b"\n".join(lines))
 
 

@@ -30,6 +30,7 @@ from lineage.errors import Conflict, NotFound
 from lineage.gates.evaluations import latest_evaluation, stale_hashes
 from lineage.hashing import NO_DOMAIN, digest
 from lineage.identity.users import project_roles
+from lineage.labels.labelset import manifests_held
 from lineage.models import (
     Approval,
     Dataset,
@@ -100,8 +101,26 @@ def release(
     signing_key: Ed25519PrivateKey,
     emitter: LineageEmitter | None = None,
 ) -> Release:
-    """Release ``version`` if its evidence and approvals hold; returns the ``Release`` with its bundle."""
+    """Release ``version`` if its evidence and approvals hold; returns the ``Release`` with its bundle.
+
+    The candidate is locked and takes no label writes, so its manifest is computed once for the evidence
+    check, the approvals, the pin and the bundle (``manifests_held``)."""
     version = _lock_version(session, version)
+    with manifests_held(session):
+        return _release_locked(
+            session, actor=actor, version=version, repo_dir=repo_dir, signing_key=signing_key, emitter=emitter
+        )
+
+
+def _release_locked(
+    session: Session,
+    *,
+    actor: Actor,
+    version: DatasetVersion,
+    repo_dir: Path,
+    signing_key: Ed25519PrivateKey,
+    emitter: LineageEmitter | None,
+) -> Release:
     dataset = session.get(Dataset, version.dataset_id)
     if dataset is None:
         raise NotFound("no such dataset", field="version")
