@@ -4,12 +4,14 @@ and keypoint categories their ``keypoints`` names and 1-based ``skeleton``, as C
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from lineage.formats._coco_shapes import shape_fields
 from lineage.formats.common import ExportData, IdMap
 
-__all__ = ["COCO_KEY", "export_coco"]
+__all__ = ["COCO_KEY", "export_coco", "iter_coco_json"]
 
 COCO_KEY = "coco"
 _INF = float("inf")
@@ -24,6 +26,33 @@ def export_coco(data: ExportData, *, id_map: IdMap | None = None) -> dict[str, A
     """The version as a COCO instances document (module docstring: which ids, ``area``, ``iscrowd``).
 
     ``id_map`` (default ``data.id_map``): the image and category ids to keep."""
+    info, images, annotations, categories = _coco_parts(data, id_map)
+    return {"info": info, "images": images, "annotations": list(annotations), "categories": categories}
+
+
+def iter_coco_json(data: ExportData, *, id_map: IdMap | None = None, chunk: int = 1 << 20) -> Iterator[str]:
+    """``json.dumps(export_coco(data))``, character for character, in pieces of about ``chunk`` characters:
+    the annotations are made and written one at a time, so a million of them never sit in memory as one
+    document and one string (an export streams to a file or an HTTP response)."""
+    info, images, annotations, categories = _coco_parts(data, id_map)
+    dumps = json.dumps
+    parts = [f'{{"info": {dumps(info)}, "images": {dumps(images)}, "annotations": [']
+    size = len(parts[0])
+    for n, ann in enumerate(annotations):
+        text = dumps(ann) if n == 0 else ", " + dumps(ann)
+        parts.append(text)
+        size += len(text)
+        if size >= chunk:
+            yield "".join(parts)
+            parts, size = [], 0
+    parts.append(f'], "categories": {dumps(categories)}}}')
+    yield "".join(parts)
+
+
+def _coco_parts(
+    data: ExportData, id_map: IdMap | None
+) -> tuple[dict[str, Any], list[dict[str, Any]], Iterator[dict[str, Any]], list[dict[str, Any]]]:
+    """The document's info, images, annotations (made as they are read) and categories."""
     kept = id_map if id_map is not None else data.id_map or {}
     image_ids = _assign([item.uri for item in data.items], kept.get("images") or {})
     cat_ids = _assign(data.classes, kept.get("categories") or {})
@@ -34,28 +63,26 @@ def export_coco(data: ExportData, *, id_map: IdMap | None = None) -> dict[str, A
         {"id": image_ids[item.uri], "file_name": item.uri, "width": item.width, "height": item.height}
         for item in data.items
     ]
-    annotations: list[dict[str, Any]] = []
-    for n, ((item, lbl), (attrs, rec)) in enumerate(zip(rows, records, strict=True)):
-        ann: dict[str, Any] = {
-            "id": ann_ids[n],
-            "image_id": image_ids[item.uri],
-            "category_id": cat_ids[lbl.category],
-            "bbox": [lbl.x, lbl.y, lbl.w, lbl.h],
-            "area": rec.get("area", lbl.w * lbl.h),
-            "iscrowd": rec.get("iscrowd", 0),
-        }
-        if lbl.geometry_type != "box":
-            size = (item.height or int(lbl.y + lbl.h) + 1, item.width or int(lbl.x + lbl.w) + 1)
-            ann.update(shape_fields(lbl, size, rec.get("area")))
-        if attrs:
-            ann["attributes"] = attrs
-        annotations.append(ann)
-    return {
-        "info": {"description": f"labelgate export of {data.version_ref}"},
-        "images": images,
-        "annotations": annotations,
-        "categories": [_category(data, cat_ids[name], name) for name in data.classes],
-    }
+
+    def annotations() -> Iterator[dict[str, Any]]:
+        for n, ((item, lbl), (attrs, rec)) in enumerate(zip(rows, records, strict=True)):
+            ann: dict[str, Any] = {
+                "id": ann_ids[n],
+                "image_id": image_ids[item.uri],
+                "category_id": cat_ids[lbl.category],
+                "bbox": [lbl.x, lbl.y, lbl.w, lbl.h],
+                "area": rec.get("area", lbl.w * lbl.h),
+                "iscrowd": rec.get("iscrowd", 0),
+            }
+            if lbl.geometry_type != "box":
+                size = (item.height or int(lbl.y + lbl.h) + 1, item.width or int(lbl.x + lbl.w) + 1)
+                ann.update(shape_fields(lbl, size, rec.get("area")))
+            if attrs:
+                ann["attributes"] = attrs
+            yield ann
+
+    info = {"description": f"labelgate export of {data.version_ref}"}
+    return info, images, annotations(), [_category(data, cat_ids[name], name) for name in data.classes]
 
 
 def _category(data: ExportData, cid: int, name: str) -> dict[str, Any]:

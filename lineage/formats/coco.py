@@ -25,7 +25,7 @@ import re
 import sys
 from typing import Any
 
-from lineage.formats._coco_export import export_coco
+from lineage.formats._coco_export import export_coco, iter_coco_json
 from lineage.formats._coco_index import categories_and_images as _categories_and_images
 from lineage.formats._coco_shapes import SHAPE_GEOMETRIES, read_shape
 from lineage.formats.common import (
@@ -42,7 +42,7 @@ from lineage.formats.common import (
 )
 from lineage.labels.annotations import EDGE_EPS, check_box
 
-__all__ = ["COCO_KEY", "export_coco", "parse_coco"]  # export_coco: _coco_export
+__all__ = ["COCO_KEY", "export_coco", "iter_coco_json", "parse_coco"]  # export_coco, iter_coco_json: _coco_export
 
 COCO_KEY = "coco"  # the reserved attribute holding a label's COCO id, area and iscrowd (module docstring)
 

@@ -9,7 +9,6 @@ emitted when the transaction commits.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +25,7 @@ from lineage.datasets.items import read_item
 from lineage.datasets.states import ensure_writable
 from lineage.errors import InvalidInput
 from lineage.formats.classes import CLASS_FORMATS, export_classes, parse_classes
-from lineage.formats.coco import export_coco, parse_coco
+from lineage.formats.coco import iter_coco_json, parse_coco
 from lineage.formats.common import ItemIndex, ItemRef, ParsedLabels, SchemaInfo
 from lineage.formats.exportdata import export_data, schema_info
 from lineage.formats.results import ExportResult, ImportResult
@@ -338,7 +337,8 @@ def export_version(
     if fmt == "coco":
         target = out if out.suffix == ".json" else out / "annotations.json"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(export_coco(data)), encoding="utf-8")
+        with target.open("w", encoding="utf-8") as fh:
+            fh.writelines(iter_coco_json(data))
         if reader is not None:
             for item in data.items:
                 image_path = target.parent / "images" / item.uri
