@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, select
 
 from lineage.audit.chain import appended
@@ -31,6 +33,7 @@ __all__ = [
     "CallerDep",
     "ContextDep",
     "Offset",
+    "ServiceBusy",
     "SessionDep",
     "SettingsDep",
     "Unauthorized",
@@ -60,10 +63,40 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
+class ServiceBusy(LabelgateError):
+    """Every database connection stayed busy for as long as a request waits for one: the server is at capacity."""
+
+    status_code = 503
+
+
+#: How many of the pool's timeouts (``pool_timeout``, 30 s by default) a request waits for a connection before
+#: it is answered 503: under a burst, requests queue for the pool rather than fail after its first timeout.
+CONNECTION_WAITS = 4
+
+
+def _connect(session: Session, engine: Engine) -> None:
+    """Check the request's connection out of the pool now, waiting up to ``CONNECTION_WAITS`` pool timeouts;
+    :class:`ServiceBusy` (503, nothing done) when none came free. Without this, the first query (the token's)
+    gave up after one timeout with an unhandled ``TimeoutError``: a 500 under load."""
+    for _ in range(CONNECTION_WAITS):
+        try:
+            session.connection()
+            return
+        except SQLAlchemyTimeoutError:
+            continue
+    timeout = engine.pool.timeout() if isinstance(engine.pool, QueuePool) else 0.0
+    raise ServiceBusy(
+        f"the server is at capacity: no database connection came free in {CONNECTION_WAITS * timeout:g} s; "
+        "retry shortly"
+    )
+
+
 def get_session(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """One transaction per request: committed when the route returns, rolled back on any error; after a
-    commit, a signed audit checkpoint when one is due (``service.checkpointing``)."""
+    commit, a signed audit checkpoint when one is due (``service.checkpointing``). The connection is taken
+    first (:func:`_connect`), so a request the pool cannot serve is refused before anything is read."""
     with Session(engine, expire_on_commit=False) as session:
+        _connect(session, engine)
         try:
             yield session
             session.commit()
