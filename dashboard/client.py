@@ -204,9 +204,10 @@ class Api:
             return frozenset(self.get(path_of("my_capabilities")))
         return frozenset(self.get(path_of("project_capabilities", project_id=project_id)))
 
-    def users(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
-        """``GET /users`` (admin) → ``Page[{id, username, full_name, ...}]``."""
-        return dict(self.get(path_of("users"), {"offset": offset, "limit": limit}))
+    def users(self, *, offset: int = 0, limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
+        """``GET /users`` (admin) → ``Page[{id, username, full_name, ...}]`` with ``next_cursor`` (pass it as
+        ``cursor`` for the next page; ``total`` is then ``None``)."""
+        return dict(self.get(path_of("users"), {"offset": offset, "limit": limit, "cursor": cursor}))
 
     def audit_events(
         self, query: AuditQuery, *, project_id: int | None = None, offset: int = 0, limit: int = 100
@@ -281,13 +282,21 @@ class Api:
         return dict(self.get(path_of("annotation_lineage", project_id=project_id, annotation_id=annotation_id)))
 
     def version_annotations(
-        self, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 500
+        self,
+        project_id: int,
+        dataset: str,
+        version: str,
+        *,
+        offset: int = 0,
+        limit: int = 500,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
         """``GET .../versions/{version}/annotations`` → the live labels in id order, ``{items, total, offset,
-        limit}`` (``limit`` at most 500); items: ``{id, item_id, category, geometry_type, x, y, w, h, geometry,
-        attributes, kind, confidence, ...}`` with ``geometry`` per ``dashboard.geometry``."""
+        limit, next_cursor}`` (``limit`` at most 500; ``cursor``: a page's ``next_cursor``, the next page by an
+        index seek, ``total`` then ``None``); items: ``{id, item_id, category, geometry_type, x, y, w, h,
+        geometry, attributes, kind, confidence, ...}`` with ``geometry`` per ``dashboard.geometry``."""
         path = path_of("version_annotations", project_id=project_id, dataset=dataset, version=version)
-        return dict(self.get(path, {"offset": offset, "limit": limit}))
+        return dict(self.get(path, {"offset": offset, "limit": limit, "cursor": cursor}))
 
     def item_image(self, project_id: int, item_id: int) -> bytes:
         """``GET /projects/{id}/items/{item_id}/image`` → the item's bytes as its version committed them."""
@@ -304,12 +313,20 @@ class Api:
         return result
 
     def version_items(
-        self, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 24
+        self,
+        project_id: int,
+        dataset: str,
+        version: str,
+        *,
+        offset: int = 0,
+        limit: int = 24,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
         """``GET .../versions/{version}/items`` → ``{items: [{id, uri, width, height, labels}], total, offset,
-        limit}`` in path order (``labels``: live labels on the item; ``limit`` at most 200)."""
+        limit, next_cursor}`` in path order (``labels``: live labels on the item; ``limit`` at most 200;
+        ``cursor`` as :meth:`version_annotations`)."""
         path = path_of("version_items", project_id=project_id, dataset=dataset, version=version)
-        return dict(self.get(path, {"offset": offset, "limit": limit}))
+        return dict(self.get(path, {"offset": offset, "limit": limit, "cursor": cursor}))
 
     def item_lineage(self, project_id: int, item_id: int) -> dict[str, Any]:
         """``GET /projects/{id}/items/{item_id}/lineage`` → ``{item_id, uri, width, height, version, total,

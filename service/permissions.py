@@ -71,6 +71,8 @@ ACTIONS: dict[str, Rule] = {
     # audit
     "list_audit_events": ADMIN,
     "list_project_audit_events": project(*_AUDIT_READERS),
+    "export_audit_events": ADMIN,
+    "export_project_audit_events": project(*_AUDIT_READERS),
     "verify_audit_chain": any_project_role(Role.compliance_officer),
     # lineage
     "list_schemas": project(),

@@ -4,12 +4,17 @@ their members."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from lineage import identity
 from lineage.errors import NotFound
 from lineage.identity import IssuedToken
 from lineage.models import ApiToken, Membership, Project, Role, User
 from service.actions.context import Context, authorize
+from service.actions.paging import decode_cursor, encode_cursor
 
 __all__ = [
     "add_member",
@@ -27,10 +32,29 @@ __all__ = [
 ]
 
 
-def users_page(ctx: Context, *, offset: int = 0, limit: int = 100) -> tuple[list[User], int]:
-    """One page of users in id order, and how many there are."""
+def users_page(
+    ctx: Context, *, offset: int = 0, limit: int = 100, cursor: str | None = None, with_total: bool | None = None
+) -> dict[str, Any]:
+    """One page of users in id order: ``{items, total, offset, limit, next_cursor}``. ``cursor`` (a page's
+    ``next_cursor``) starts after that page's last user (a primary-key seek); ``total`` is counted on offset
+    pages, or when ``with_total``."""
     authorize(ctx, "list_users")
-    return identity.list_users(ctx.session, offset=offset, limit=limit)
+    stmt = select(User)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, "users", (int,))
+        stmt = stmt.where(col(User.id) > after)
+    rows = list(ctx.session.exec(stmt.order_by(col(User.id)).offset(offset).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    count = with_total if with_total is not None else cursor is None
+    total = int(ctx.session.exec(select(func.count()).select_from(User)).one()) if count else None
+    return {
+        "items": rows,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "next_cursor": encode_cursor("users", rows[-1].id or 0) if more else None,
+    }
 
 
 def create_user(

@@ -10,8 +10,9 @@ same answer at every door.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -190,3 +191,16 @@ def capabilities(ctx: Context, *, project_id: int | None = None) -> list[str]:
             continue
         allowed.append(name)
     return sorted(allowed)
+
+
+_T = TypeVar("_T")
+
+
+def in_own_session(engine: Any, ctx: Context, work: Callable[[Context], _T]) -> _T:
+    """``work`` run as ``ctx``'s caller in a read-only session of its own on ``engine`` (rolled back: a read
+    writes nothing): for work a door streams after its request's transaction has ended."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            return work(Context(session=session, principal=ctx.principal, settings=ctx.settings))
+        finally:
+            session.rollback()

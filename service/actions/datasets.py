@@ -41,6 +41,7 @@ __all__ = [
     "dataset_of",
     "datasets_of",
     "export_labels",
+    "export_target",
     "import_labels",
     "incoming_path",
     "item_image",
@@ -365,6 +366,14 @@ def item_image(ctx: Context, project_id: int, item_id: int, *, max_side: int | N
     else:
         small.save(out, format="PNG", optimize=True)
     return str(Path(item.uri).with_suffix(".jpg" if jpeg else ".png")), out.getvalue()
+
+
+def export_target(ctx: Context, project_id: int, dataset: str, version: str) -> tuple[Dataset, DatasetVersion]:
+    """The dataset and version an export of the caller's would read, found as :func:`export_labels` finds
+    them (golden ones hidden from annotators): a door that streams the export checks this before its first
+    byte, since a refusal cannot be answered after it."""
+    authorize(ctx, "export_annotations", project_id=project_id)
+    return find_version(ctx, project_id, dataset, version)
 
 
 def coco_document(ctx: Context, project_id: int, dataset: str, version: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import col, select
+
 from inference import registry, review, runs, weights
 from inference.active import Diversity, Uncertainty
 from inference.calibrate import calibration_evidence, get_calibration
@@ -20,7 +22,16 @@ from inference.review import QueueEntry
 from lineage.audit.chain import record_event
 from lineage.errors import InvalidInput
 from lineage.labels.geometry import implied_box
-from lineage.models import Annotation, AutoLabelRun, ModelVersion, Review, ReviewDecision, RunState
+from lineage.models import (
+    Annotation,
+    AutoLabelRun,
+    Dataset,
+    DatasetVersion,
+    ModelVersion,
+    Review,
+    ReviewDecision,
+    RunState,
+)
 from lineage.naming import display_names
 from lineage.schemas import resolve_schema_ref
 from service.actions.context import Context, authorize
@@ -193,11 +204,28 @@ def queue_run(
 
 
 def runs_of(
-    ctx: Context, project_id: int, *, state: RunState | None = None, offset: int = 0, limit: int = 100
+    ctx: Context,
+    project_id: int,
+    *,
+    state: RunState | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The project's runs, newest first (only those in ``state`` when given)."""
+    """The project's runs, newest first (only those in ``state`` when given); with ``before_id``, only runs
+    older than that one (keyset: a primary-key seek, where ``offset`` reads every skipped run)."""
     authorize(ctx, "list_autolabel_runs", project_id=project_id)
-    found = runs.list_runs(ctx.session, project_id=project_id, state=state, offset=offset, limit=limit)
+    stmt = (
+        select(AutoLabelRun)
+        .join(DatasetVersion, col(DatasetVersion.id) == col(AutoLabelRun.dataset_version_id))
+        .join(Dataset, col(Dataset.id) == col(DatasetVersion.dataset_id))
+        .where(Dataset.project_id == project_id)
+    )
+    if state is not None:
+        stmt = stmt.where(AutoLabelRun.state == state.value)
+    if before_id is not None:
+        stmt = stmt.where(col(AutoLabelRun.id) < before_id)
+    found = ctx.session.exec(stmt.order_by(col(AutoLabelRun.id).desc()).offset(offset).limit(limit))
     return [_run_view(ctx, r) for r in found]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from lineage import item_lineage as by_item
@@ -26,6 +27,7 @@ from lineage.models import (
 )
 from service.actions.context import Context, authorize
 from service.actions.model_lineage import hides_golden
+from service.actions.paging import decode_cursor, encode_cursor
 from service.actions.versions import find_version
 
 __all__ = [
@@ -38,6 +40,9 @@ __all__ = [
     "review",
     "version_items",
 ]
+
+#: The kinds of this module's page cursors (``service.actions.paging``).
+_LABELS, _ITEMS = "labels", "items"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +108,37 @@ class Correction:
 
 
 def live_labels(
-    ctx: Context, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 100
+    ctx: Context,
+    project_id: int,
+    dataset: str,
+    version: str,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    cursor: str | None = None,
+    with_total: bool | None = None,
 ) -> dict[str, Any]:
-    """A page (``items``, ``total``, ``offset``, ``limit``) of the version's live labels, in id order."""
+    """A page (``items``, ``total``, ``offset``, ``limit``, ``next_cursor``) of the version's live labels, in
+    id order. ``cursor`` (a page's ``next_cursor``) continues after that page's last label with an index seek
+    (``offset`` then skips rows from there); ``total`` is counted on offset pages, or when ``with_total``:
+    at a million labels a count reads them all, so keyset pages leave it ``None`` unless asked."""
     authorize(ctx, "list_version_annotations", project_id=project_id)
     _, v = find_version(ctx, project_id, dataset, version)
     vid = v.id or 0
+    stmt = ann.live_labels(vid)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, _LABELS, (int,))
+        stmt = stmt.where(col(Annotation.id) > after)
+    rows = list(ctx.session.exec(stmt.order_by(col(Annotation.id)).offset(offset).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    count = with_total if with_total is not None else cursor is None
     return {
-        "items": ann.list_live(ctx.session, version_id=vid, offset=offset, limit=limit),
-        "total": ann.count_live(ctx.session, version_id=vid),
+        "items": rows,
+        "total": ann.count_live(ctx.session, version_id=vid) if count else None,
         "offset": offset,
         "limit": limit,
+        "next_cursor": encode_cursor(_LABELS, rows[-1].id or 0) if more else None,
     }
 
 
@@ -225,12 +250,51 @@ def review(
 
 
 def version_items(
-    ctx: Context, project_id: int, dataset: str, version: str, *, offset: int = 0, limit: int = 24
+    ctx: Context,
+    project_id: int,
+    dataset: str,
+    version: str,
+    *,
+    offset: int = 0,
+    limit: int = 24,
+    cursor: str | None = None,
+    with_total: bool | None = None,
 ) -> dict[str, Any]:
-    """A page of the version's items (path order) with their live-label counts, to browse them as pictures."""
+    """A page of the version's items (path order) with their live-label counts, to browse them as pictures.
+
+    The page is read along ``uq_item_uri`` (version, path), from after ``cursor``'s path when given, and only
+    its items' labels are counted (``ix_annotations_version_item``): a page costs the same in a version of
+    100,000 items as in one of ten. ``total`` as in :func:`live_labels`."""
     authorize(ctx, "version_lineage", project_id=project_id)
     _, v = find_version(ctx, project_id, dataset, version)
-    return by_item.version_items(ctx.session, version_id=v.id or 0, offset=offset, limit=limit)
+    vid = v.id or 0
+    stmt = select(Item).where(Item.dataset_version_id == vid)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, _ITEMS, (str,))
+        stmt = stmt.where(col(Item.uri) > after)
+    found = list(ctx.session.exec(stmt.order_by(col(Item.uri)).offset(offset).limit(limit + 1)))
+    more = len(found) > limit
+    found = found[:limit]
+    counts = _live_counts(ctx, vid, [i.id or 0 for i in found])
+    items = [by_item.ItemSummary(i.id or 0, i.uri, i.width, i.height, counts.get(i.id or 0, 0)) for i in found]
+    count = with_total if with_total is not None else cursor is None
+    total = select(func.count()).select_from(Item).where(Item.dataset_version_id == vid)
+    return {
+        "items": items,
+        "total": int(ctx.session.exec(total).one()) if count else None,
+        "offset": offset,
+        "limit": limit,
+        "next_cursor": encode_cursor(_ITEMS, found[-1].uri) if more else None,
+    }
+
+
+def _live_counts(ctx: Context, version_id: int, item_ids: list[int]) -> dict[int, int]:
+    """Live labels per item, for these items of the version only."""
+    if not item_ids:
+        return {}
+    live = ann.live_labels(version_id).where(col(Annotation.item_id).in_(item_ids)).subquery()
+    stmt = select(live.c.item_id, func.count()).group_by(live.c.item_id)
+    return {int(item_id): int(n) for item_id, n in ctx.session.exec(stmt)}
 
 
 def item_lineage(ctx: Context, project_id: int, item_id: int) -> by_item.ItemLineage:

@@ -92,6 +92,13 @@ OPERATIONS: dict[str, Doc] = {
     "list_project_audit_events": Doc(
         "List a project's audit events", "The project's part of the audit log, filtered as the workspace's."
     ),
+    "export_audit_events": Doc(
+        "Export audit events",
+        "Every workspace event the filters select, oldest first, streamed as JSON Lines or CSV however many.",
+    ),
+    "export_project_audit_events": Doc(
+        "Export a project's audit events", "The project's events, filtered and streamed as the workspace's."
+    ),
     "verify_audit_chain": Doc("Verify the audit chain"),
     "verify_release": Doc("Re-verify a release"),
     "list_schemas": Doc("List label schemas", "The project's label schemas, each with its latest version."),

@@ -3,9 +3,9 @@ as ``LABELGATE_TOKEN``'s user) or through a server (``--server``); both print th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,15 +38,10 @@ def _user_id(api: Remote, username: str) -> int:
     me = api.get("/me")
     if me["username"] == username:
         return int(me["id"])
-    offset = 0
-    while True:
-        page = api.get("/users", params={"offset": offset, "limit": _PAGE})
-        for user in page["items"]:
-            if user["username"] == username:
-                return int(user["id"])
-        offset += _PAGE
-        if offset >= page["total"]:
-            raise NotFound(f"no user named {username!r}", field="username")
+    for user in _users(api):
+        if user["username"] == username:
+            return int(user["id"])
+    raise NotFound(f"no user named {username!r}", field="username")
 
 
 def _token_owner(api: Remote, token_id: int) -> int:
@@ -55,15 +50,24 @@ def _token_owner(api: Remote, token_id: int) -> int:
     me = api.get("/me")
     if not me["is_admin"]:
         return int(me["id"])
-    offset = 0
+    for user in _users(api):
+        if any(t["id"] == token_id for t in api.get(f"/users/{user['id']}/tokens")):
+            return int(user["id"])
+    raise NotFound(f"no token {token_id}", field="token_id")
+
+
+def _users(api: Remote) -> Iterator[dict[str, Any]]:
+    """Every user on the server, in id order, a page at a time: each page after the first follows the one
+    before by its ``next_cursor``; a server that gives none (before keyset pages) is paged by offset."""
+    offset, cursor = 0, None
     while True:
-        page = api.get("/users", params={"offset": offset, "limit": _PAGE})
-        for user in page["items"]:
-            if any(t["id"] == token_id for t in api.get(f"/users/{user['id']}/tokens")):
-                return int(user["id"])
-        offset += _PAGE
-        if offset >= page["total"]:
-            raise NotFound(f"no token {token_id}", field="token_id")
+        where = {"cursor": cursor} if cursor else {"offset": offset}
+        page = api.get("/users", params={**where, "limit": _PAGE})
+        yield from page["items"]
+        offset += len(page["items"])
+        cursor = page.get("next_cursor")
+        if cursor is None and (not page["items"] or offset >= int(page.get("total") or 0)):
+            return
 
 
 def _member_project(find: Callable[[], int], project: str) -> int:

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from service.api.routes import annotations as lineage_annotations
 from service.api.routes import (
     audit,
+    audit_export,
     capabilities,
     gates,
     health,
@@ -24,7 +25,7 @@ from service.api.routes import lineage as lineage_queries
 from service.api.routes import models as model_cards
 from service.api.routes import schemas as lineage_schemas
 
-ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.router]
+ROUTERS: list[APIRouter] = [health.router, users.router, projects.router, audit.router, audit_export.router]
 ROUTERS += [lineage_schemas.router, lineage_datasets.router, lineage_annotations.router, lineage_queries.router]
 ROUTERS += [autolabel.router]
 ROUTERS += [gates.router, releases.router, capabilities.router]

@@ -9,6 +9,7 @@ from service import actions
 from service.actions.labels import Correction, LabelSpec
 from service.api.deps import ContextDep, Offset
 from service.api.routes.datasets import VERSION
+from service.api.routes.paging import Cursor, WithTotal
 from service.api.schemas.common import Page, ProjectRef, RowId
 from service.api.schemas.lineage import (
     AnnotationPublic,
@@ -31,9 +32,14 @@ def list_version_annotations(
     ctx: ContextDep,
     offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
+    cursor: Cursor = None,
+    with_total: WithTotal = None,
 ) -> dict[str, object]:
-    """The live label set, in id order."""
-    return actions.live_labels(ctx, project_id, dataset, version, offset=offset, limit=limit)
+    """The live label set, in id order, a page at a time: follow ``next_cursor`` (as ``cursor``), a keyset
+    page that costs the same at the millionth label as at the first; ``offset`` works as before."""
+    return actions.live_labels(
+        ctx, project_id, dataset, version, offset=offset, limit=limit, cursor=cursor, with_total=with_total
+    )
 
 
 @router.post(VERSION + "/annotations/bulk", name="bulk_create_annotations", response_model=BulkResult, status_code=201)

@@ -7,19 +7,20 @@ Golden datasets are answered with 404 to annotators, as if they did not exist.
 from __future__ import annotations
 
 import hashlib
-import io
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response, StreamingResponse
 
+from lineage.errors import InvalidInput
 from lineage.formats.transfer import ImportResult
 from lineage.models import Dataset, DatasetVersion
 from service import actions
+from service.actions.context import Context
 from service.api.deps import ContextDep
+from service.api.routes.paging import CutDep
+from service.api.routes.streaming import coco_chunks, in_background, temp_folder, zip_chunks
 from service.api.schemas.common import ProjectRef, RowId
 from service.api.schemas.lineage import (
     DatasetCreate,
@@ -37,8 +38,8 @@ VERSION = BASE + "/{dataset}/versions/{version}"
 
 
 @router.get(BASE, name="list_datasets", response_model=list[DatasetPublic])
-def list_datasets(project_id: ProjectRef, ctx: ContextDep) -> list[Dataset]:
-    return actions.datasets_of(ctx, project_id)
+def list_datasets(project_id: ProjectRef, ctx: ContextDep, cut: CutDep) -> list[Dataset]:
+    return cut(actions.datasets_of(ctx, project_id))
 
 
 @router.post(BASE, name="create_dataset", response_model=DatasetPublic, status_code=201)
@@ -54,8 +55,8 @@ def get_dataset(project_id: ProjectRef, dataset: str, ctx: ContextDep) -> Datase
 
 
 @router.get(BASE + "/{dataset}/versions", name="list_dataset_versions", response_model=list[VersionPublic])
-def list_dataset_versions(project_id: ProjectRef, dataset: str, ctx: ContextDep) -> list[DatasetVersion]:
-    return actions.versions_of(ctx, project_id, dataset)
+def list_dataset_versions(project_id: ProjectRef, dataset: str, ctx: ContextDep, cut: CutDep) -> list[DatasetVersion]:
+    return cut(actions.versions_of(ctx, project_id, dataset))
 
 
 @router.post(BASE + "/{dataset}/versions", name="create_dataset_version", response_model=VersionPublic, status_code=201)
@@ -174,22 +175,33 @@ def get_item_image(
 
 @router.get(VERSION + "/export", name="export_annotations", response_model=None)
 def export_annotations(
-    project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep, format: ExportFormat = Query("coco")
+    project_id: ProjectRef,
+    dataset: str,
+    version: str,
+    ctx: ContextDep,
+    request: Request,
+    format: ExportFormat = Query("coco"),
 ) -> Response:
-    """COCO as JSON; YOLO, VOC and classes-csv/classes-json as a zip of their label files (images are not
-    included, so classes-folder, which is the images, is refused)."""
+    """COCO as JSON; YOLO, VOC, CVAT and classes-csv/classes-json as a zip of their label files (images are
+    not included, so classes-folder, which is the images, is refused). Both stream: the labels are read after
+    the caller is authorized, in a session of the export's own, and sent as they are encoded or zipped."""
+    actions.export_target(ctx, project_id, dataset, version)  # refused or not found: answered before any byte
+    if format == "classes-folder":
+        raise InvalidInput(
+            "a class-per-folder export is the images themselves: the API exports labels only", field="format"
+        )
     if format == "coco":
-        return JSONResponse(actions.coco_document(ctx, project_id, dataset, version))
-    with tempfile.TemporaryDirectory() as tmp:
-        actions.export_labels(ctx, project_id, dataset, version, fmt=format, out=Path(tmp), yolo_root=".")
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in sorted(Path(tmp).rglob("*")):
-                if f.is_file():
-                    zf.write(f, f.relative_to(tmp).as_posix())
+        doc = in_background(request, ctx, lambda c: actions.coco_document(c, project_id, dataset, version))
+        return StreamingResponse(coco_chunks(doc), media_type="application/json")
+    tmp = temp_folder()
+
+    def write(c: Context) -> Path:
+        actions.export_labels(c, project_id, dataset, version, fmt=format, out=tmp, yolo_root=".")
+        return tmp
+
     filename = f"{dataset}-{version}-{format}.zip"
-    return Response(
-        buffer.getvalue(),
+    return StreamingResponse(
+        zip_chunks(in_background(request, ctx, write), tmp),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

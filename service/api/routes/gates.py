@@ -10,6 +10,7 @@ from lineage.models import GatePolicy, GoldenSet, VersionState
 from service import actions
 from service.api.deps import ContextDep
 from service.api.routes.datasets import VERSION
+from service.api.routes.paging import CutDep
 from service.api.schemas.common import ProjectRef, RowId
 from service.api.schemas.gates import (
     EvaluationCreate,
@@ -35,8 +36,8 @@ def create_policy(project_id: ProjectRef, body: PolicyCreate, ctx: ContextDep) -
 
 
 @router.get(PROJECT + "/policies", name="list_policies", response_model=list[PolicyPublic])
-def list_policies(project_id: ProjectRef, ctx: ContextDep) -> list[GatePolicy]:
-    return actions.policies(ctx, project_id)
+def list_policies(project_id: ProjectRef, ctx: ContextDep, cut: CutDep) -> list[GatePolicy]:
+    return cut(actions.policies(ctx, project_id))
 
 
 @router.post(PROJECT + "/golden-sets", name="register_golden_set", response_model=GoldenSetPublic, status_code=201)
@@ -55,9 +56,9 @@ def seed_golden_set(project_id: ProjectRef, body: GoldenSeed, ctx: ContextDep) -
 
 
 @router.get(PROJECT + "/golden-sets", name="list_golden_sets", response_model=list[GoldenSetPublic])
-def list_golden_sets(project_id: ProjectRef, ctx: ContextDep) -> list[dict[str, Any]]:
+def list_golden_sets(project_id: ProjectRef, ctx: ContextDep, cut: CutDep) -> list[dict[str, Any]]:
     """The project's golden sets, each with the dataset version it names and its size."""
-    return actions.golden_sets(ctx, project_id)
+    return cut(actions.golden_sets(ctx, project_id))
 
 
 @router.post(VERSION + "/evaluations", name="evaluate_version", response_model=EvaluationPublic, status_code=201)
@@ -82,10 +83,10 @@ def create_evaluation(
 
 @router.get(VERSION + "/evaluations", name="list_version_evaluations", response_model=list[EvaluationPublic])
 def list_version_evaluations(
-    project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep
+    project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep, cut: CutDep
 ) -> list[EvaluationPublic]:
     """Newest first, each with its ``purpose`` (``release_evidence``, ``recheck`` or ``evaluation``)."""
-    return [evaluation_public(view) for view in actions.version_evaluations(ctx, project_id, dataset, version)]
+    return cut([evaluation_public(view) for view in actions.version_evaluations(ctx, project_id, dataset, version)])
 
 
 @router.get(VERSION + "/evidence", name="get_version_evidence", response_model=VersionEvidencePublic)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
@@ -20,7 +20,8 @@ from lineage.models import Annotation, ModelVersion, ReviewDecision, RunState
 from service import actions
 from service.actions.labels import Correction
 from service.api.deps import ContextDep, Offset
-from service.api.schemas.common import ProjectRef, RowId
+from service.api.routes.paging import CutDep, next_link
+from service.api.schemas.common import INT32_MAX, ProjectRef, RowId
 from service.api.schemas.inference import (
     CalibrationPublic,
     DecisionIn,
@@ -48,8 +49,8 @@ QUEUE = P + "/review-queue/{queue_id}"
 
 
 @router.get(P + "/models", name="list_models", response_model=list[ModelPublic])
-def list_models(project_id: ProjectRef, ctx: ContextDep) -> list[ModelVersion]:
-    return actions.models_of(ctx, project_id)
+def list_models(project_id: ProjectRef, ctx: ContextDep, cut: CutDep) -> list[ModelVersion]:
+    return cut(actions.models_of(ctx, project_id))
 
 
 @router.post(P + "/models", name="register_model", response_model=ModelPublic, status_code=201)
@@ -125,11 +126,23 @@ def queue_autolabel_run(project_id: ProjectRef, body: RunCreate, ctx: ContextDep
 def list_autolabel_runs(
     project_id: ProjectRef,
     ctx: ContextDep,
+    request: Request,
+    response: Response,
     state: RunState | None = None,
     offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT32_MAX, description='the id of the last run held: the older runs (see `Link: rel="next"`)'),
+    ] = None,
 ) -> list[dict[str, Any]]:
-    return actions.runs_of(ctx, project_id, state=state, offset=offset, limit=limit)
+    """The project's runs, newest first, ``limit`` at a time; when a page is full, ``Link: rel="next"`` names
+    the next one (``after`` the last run's id: a primary-key seek, where ``offset`` reads every run skipped)."""
+    found = actions.runs_of(ctx, project_id, state=state, offset=offset, limit=limit + 1, before_id=after)
+    if len(found) > limit:
+        found = found[:limit]
+        response.headers["Link"] = next_link(request, after=found[-1]["id"], offset=0)
+    return found
 
 
 @router.get(RUN, name="get_autolabel_run", response_model=RunPublic)

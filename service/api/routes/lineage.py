@@ -14,6 +14,7 @@ from service.actions.labels import item_lineage, version_items
 from service.api.deps import ContextDep, Offset
 from service.api.routes.annotations import ANNOTATION
 from service.api.routes.datasets import VERSION
+from service.api.routes.paging import Cursor, WithTotal
 from service.api.schemas.common import Page, ProjectRef, RowId
 
 router = APIRouter(tags=["lineage"])
@@ -37,9 +38,14 @@ def list_version_items(
     ctx: ContextDep,
     offset: Offset = 0,
     limit: int = Query(24, ge=1, le=200),
+    cursor: Cursor = None,
+    with_total: WithTotal = None,
 ) -> dict[str, Any]:
-    """The version's items in path order, each with its size and live-label count (to browse thumbnails)."""
-    return version_items(ctx, project_id, dataset, version, offset=offset, limit=limit)
+    """The version's items in path order, each with its size and live-label count (to browse thumbnails);
+    follow ``next_cursor`` (as ``cursor``) for the next page, or page by ``offset`` as before."""
+    return version_items(
+        ctx, project_id, dataset, version, offset=offset, limit=limit, cursor=cursor, with_total=with_total
+    )
 
 
 @router.get("/projects/{project_id}/items/{item_id}/lineage", name="item_lineage", response_model=ItemLineage)

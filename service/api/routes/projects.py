@@ -7,14 +7,15 @@ from fastapi import APIRouter
 from lineage.models import Project
 from service import actions
 from service.api.deps import ContextDep
+from service.api.routes.paging import CutDep
 from service.api.schemas.common import MemberCreate, MemberPublic, ProjectCreate, ProjectPublic, ProjectRef
 
 router = APIRouter(tags=["projects"])
 
 
 @router.get("/projects", name="list_projects", response_model=list[ProjectPublic])
-def list_projects(ctx: ContextDep) -> list[Project]:
-    return actions.projects_of(ctx)
+def list_projects(ctx: ContextDep, cut: CutDep) -> list[Project]:
+    return cut(actions.projects_of(ctx))
 
 
 @router.post("/projects", name="create_project", response_model=ProjectPublic, status_code=201)

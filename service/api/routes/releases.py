@@ -12,6 +12,7 @@ from lineage.release.approvals import Meaning
 from service import actions
 from service.api.deps import ContextDep, SettingsDep
 from service.api.routes.datasets import VERSION
+from service.api.routes.paging import CutDep
 from service.api.schemas.common import IsoDateTime, ProjectRef, SignablePublic
 from service.api.schemas.gates import ApprovalCreate, ApprovalPublic, RejectBody, ReleasePublic
 from service.api.schemas.lineage import VersionPublic
@@ -29,8 +30,8 @@ GATE_REPORTS: dict[str, tuple[ReportFormat, str]] = {
 
 
 @router.get(VERSION + "/approvals", name="list_approvals", response_model=list[ApprovalPublic])
-def list_approvals(project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep) -> list[Approval]:
-    return actions.approvals_of(ctx, project_id, dataset, version)
+def list_approvals(project_id: ProjectRef, dataset: str, version: str, ctx: ContextDep, cut: CutDep) -> list[Approval]:
+    return cut(actions.approvals_of(ctx, project_id, dataset, version))
 
 
 @router.post(VERSION + "/approvals", name="sign_version", response_model=ApprovalPublic, status_code=201)

@@ -11,6 +11,7 @@ from lineage.schemas import SchemaOptions, parse_classes
 from service import actions
 from service.actions.datasets import SchemaWithLatest
 from service.api.deps import ContextDep
+from service.api.routes.paging import CutDep
 from service.api.schemas.common import ProjectRef, RowId
 from service.api.schemas.lineage import (
     SchemaCreate,
@@ -34,8 +35,8 @@ def _public(found: SchemaWithLatest) -> SchemaPublic:
 
 
 @router.get(BASE, name="list_schemas", response_model=list[SchemaPublic])
-def list_schemas(project_id: ProjectRef, ctx: ContextDep) -> list[SchemaPublic]:
-    return [_public(found) for found in actions.schemas_of(ctx, project_id)]
+def list_schemas(project_id: ProjectRef, ctx: ContextDep, cut: CutDep) -> list[SchemaPublic]:
+    return cut([_public(found) for found in actions.schemas_of(ctx, project_id)])
 
 
 @router.post(BASE, name="create_schema", response_model=SchemaVersionPublic, status_code=201)

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from lineage.models import ApiToken, User
 from service import actions
 from service.api.deps import ContextDep, Offset
+from service.api.routes.paging import Cursor, CutDep, WithTotal
 from service.api.schemas.common import (
     MembershipPublic,
     Page,
@@ -39,9 +40,15 @@ def my_memberships(ctx: ContextDep) -> list[MembershipPublic]:
 
 
 @router.get("/users", name="list_users", response_model=Page[UserPublic])
-def list_users(ctx: ContextDep, offset: Offset = 0, limit: int = Query(100, ge=1, le=500)) -> dict[str, object]:
-    items, total = actions.users_page(ctx, offset=offset, limit=limit)
-    return {"items": items, "total": total, "offset": offset, "limit": limit}
+def list_users(
+    ctx: ContextDep,
+    offset: Offset = 0,
+    limit: int = Query(100, ge=1, le=500),
+    cursor: Cursor = None,
+    with_total: WithTotal = None,
+) -> dict[str, object]:
+    """Every user, in id order, a page at a time (``next_cursor``, or ``offset`` as before)."""
+    return actions.users_page(ctx, offset=offset, limit=limit, cursor=cursor, with_total=with_total)
 
 
 @router.post("/users", name="create_user", response_model=UserPublic, status_code=201)
@@ -50,8 +57,8 @@ def create_user(body: UserCreate, ctx: ContextDep) -> User:
 
 
 @router.get("/users/{user_id}/tokens", name="list_tokens", response_model=list[TokenPublic])
-def list_tokens(user_id: RowId, ctx: ContextDep) -> list[ApiToken]:
-    return actions.tokens_of(ctx, user_id)
+def list_tokens(user_id: RowId, ctx: ContextDep, cut: CutDep) -> list[ApiToken]:
+    return cut(actions.tokens_of(ctx, user_id))
 
 
 @router.post("/users/{user_id}/tokens", name="issue_token", response_model=TokenIssued, status_code=201)

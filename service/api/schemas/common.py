@@ -128,10 +128,20 @@ class OutputModel(BaseModel):
 
 
 class Page(OutputModel, Generic[T]):
+    """One page of a list. Follow ``next_cursor`` (pass it as ``cursor``) for the next page: a keyset page,
+    which costs the same at the millionth row as at the first; ``offset`` still works, reading every row it
+    skips. ``total`` is counted on offset pages (no ``cursor``) or when ``with_total=true``."""
+
     items: list[T]
-    total: int
+    total: int | None = Field(
+        description="rows in the whole list: counted on offset pages and when `with_total=true`; null on "
+        "cursor pages unless asked (a count reads every row)"
+    )
     offset: int
     limit: int
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null when this page is the last"
+    )
 
 
 class UserCreate(InputModel):
