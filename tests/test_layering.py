@@ -86,6 +86,7 @@ DOOR_MAY_IMPORT = {
     "lineage.reports.annotator_report": {"report_csv", "report_html"},  # renderers of a report already made
     "lineage.connectors.labelstudio": {"Pulled"},  # what a pull did (a result type)
     "inference.runner": {"RunProgress", "RunSummary"},
+    "lineage.progress": {"Update", "listening"},  # a door shows the progress of the work its verb does
     "inference.registry": {"CardWords", "TrainingRecord"},  # value types a registration is given
     "inference.active": {"Diversity", "Uncertainty"},
     "inference.tiny": {"ensure_tiny_model"},  # trains or loads the tiny test detector into a cache folder

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlmodel import Session
 
+from lineage import progress
 from lineage.audit.chain import next_seq, record_event
 from lineage.audit.rowdigest import aggregate
 from lineage.context import Actor
@@ -26,7 +27,7 @@ from lineage.datasets.states import ensure_writable
 from lineage.errors import InvalidInput
 from lineage.formats.classes import CLASS_FORMATS, export_classes, parse_classes
 from lineage.formats.coco import iter_coco_json, parse_coco
-from lineage.formats.common import ItemIndex, ItemRef, ParsedLabels, SchemaInfo
+from lineage.formats.common import ExportData, ItemIndex, ItemRef, ParsedLabels, SchemaInfo
 from lineage.formats.exportdata import export_data, schema_info
 from lineage.formats.results import ExportResult, ImportResult
 from lineage.formats.rows import RowWriter
@@ -155,15 +156,16 @@ def import_annotations(
         else None
     )
     source = source_name or (str(path) if path is not None else f"{fmt} upload")
-    parsed = parse_source(
-        fmt,
-        items=item_index(session, dataset, version),
-        classes=box_classes(session, version),
-        path=path,
-        data=data,
-        source=source,
-        schema=schema_info(session, version),
-    )
+    with progress.phase("read and check the labels"):
+        parsed = parse_source(
+            fmt,
+            items=item_index(session, dataset, version),
+            classes=box_classes(session, version),
+            path=path,
+            data=data,
+            source=source,
+            schema=schema_info(session, version),
+        )
     kind = ProvenanceKind.human if annotator_id is not None else ProvenanceKind.import_
     ref = version_ref(dataset, version)
 
@@ -219,36 +221,38 @@ def import_annotations(
     ]
     shapes = parsed.shapes
     chunks += [(True, start, shapes[start : start + batch_size]) for start in range(0, len(shapes), batch_size)]
-    for is_shape, start, chunk in chunks:
-        seq = next_seq(session)
-        write = writer.write_shapes if is_shape else writer.write_boxes
-        digests = write(
-            chunk,
-            version_id=version.id or 0,
-            kind=kind,
-            annotator_id=annotator_id,
-            source_format=parsed.format,
-            created_by=actor.user_id,
-            audit_seq=seq,
-        )
-        batches += 1
-        offset = len(labels) if is_shape else 0
-        record_event(
-            session,
-            actor,
-            "annotation.import.batch",
-            ("dataset_version", str(version.id)),
-            project_id=dataset.project_id,
-            payload={
-                "version": version_ref(dataset, version),
-                "batch": batches,
-                "source_records": [offset + start, offset + start + len(chunk) - 1],
-                "rows": len(chunk),
-                "source_sha256": parsed.source_sha256,
-                "sealed": {"seq": seq, "count": len(digests), "digest": aggregate(digests)},
-            },
-            expect_seq=seq,
-        )
+    with progress.phase("write labels", total=len(labels) + len(shapes)) as ticker:
+        for is_shape, start, chunk in chunks:
+            seq = next_seq(session)
+            write = writer.write_shapes if is_shape else writer.write_boxes
+            digests = write(
+                chunk,
+                version_id=version.id or 0,
+                kind=kind,
+                annotator_id=annotator_id,
+                source_format=parsed.format,
+                created_by=actor.user_id,
+                audit_seq=seq,
+            )
+            batches += 1
+            offset = len(labels) if is_shape else 0
+            record_event(
+                session,
+                actor,
+                "annotation.import.batch",
+                ("dataset_version", str(version.id)),
+                project_id=dataset.project_id,
+                payload={
+                    "version": version_ref(dataset, version),
+                    "batch": batches,
+                    "source_records": [offset + start, offset + start + len(chunk) - 1],
+                    "rows": len(chunk),
+                    "source_sha256": parsed.source_sha256,
+                    "sealed": {"seq": seq, "count": len(digests), "digest": aggregate(digests)},
+                },
+                expect_seq=seq,
+            )
+            ticker.advance(len(chunk))
     mark_stale(session, version_id=version.id or 0)
     result = ImportResult(
         format=fmt,
@@ -319,7 +323,26 @@ def export_version(
     ``yolo_root`` is the ``path`` written in YOLO's data.yaml (default: the absolute output folder);
     ``id_map``: the COCO ids to keep (see :func:`export_data`).
     """
-    data = export_data(session, dataset=dataset, version=version, id_map=id_map)
+    with progress.phase("read the labels"):
+        data = export_data(session, dataset=dataset, version=version, id_map=id_map)
+    with progress.phase(f"write {fmt}", total=len(data.items)) as writing:
+        result = _write_export(
+            data, fmt, out, version=version, repo_dir=repo_dir, include_images=include_images, yolo_root=yolo_root
+        )
+        writing.advance(len(data.items))
+    return result
+
+
+def _write_export(
+    data: ExportData,
+    fmt: str,
+    out: Path,
+    *,
+    version: DatasetVersion,
+    repo_dir: Path | None,
+    include_images: bool,
+    yolo_root: str | None,
+) -> ExportResult:
     reader: Callable[[str], bytes] | None = None
     if include_images:
         if repo_dir is None:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from lineage import progress
 from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.datasets.catalog import version_ref
@@ -91,7 +92,8 @@ def evaluate_version(
     )
     if chosen is not None:
         check_golden_unchanged(session, chosen)
-    inputs = build_inputs(session, version, golden=chosen, acknowledged=acknowledged)
+    with progress.phase("read the record"):
+        inputs = build_inputs(session, version, golden=chosen, acknowledged=acknowledged)
     if policy.gates.training_leakage is not None:  # read only when asked: it joins the models' training items
         inputs = replace(inputs, leakage=leakage_inputs(session, version, golden=chosen))
     info: dict[str, Any] | None = None
@@ -109,7 +111,7 @@ def evaluate_version(
             if outside:
                 info["classes_outside_schema"] = outside
     try:
-        report = evaluate(policy, inputs)
+        report = evaluate(policy, inputs, progress=progress.announce)
     except GateError as exc:
         raise InvalidInput(str(exc), field="policy") from None
     record = GateEvaluation(

@@ -27,6 +27,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from lineage.errors import Conflict
 from lineage.gates.shapes import box_set, class_labels, keypoint_set, mask_set, pose_sigmas
 from lineage.labels.labelset import live_labels, manifest_hash
 from lineage.models import (
@@ -161,7 +162,44 @@ def current_data_hashes(session: Session, version: DatasetVersion, golden: Golde
     return hashes
 
 
+#: How often the inputs are read again when labels were committed meanwhile, before the check gives up.
+READ_ATTEMPTS = 3
+
+
 def build_inputs(
+    session: Session, version: DatasetVersion, *, golden: GoldenSet | None, acknowledged: tuple[str, ...] = ()
+) -> GateInputs:
+    """The gate inputs of ``version``, read as one state of the record.
+
+    On PostgreSQL (read committed) each statement sees the commits made before it, so an import committed
+    while the labels are read could be in the pinned manifest (``data_hashes``) without having been measured.
+    Annotations are append-only: any change to a version's labels adds a row to it, so the versions' row
+    count and largest id before and after the reads tell whether anything was committed in between; if so,
+    the inputs are read again (``READ_ATTEMPTS``), then the check is refused with 409."""
+    versions = [version.id or 0] + ([golden.dataset_version_id] if golden is not None else [])
+    for _ in range(READ_ATTEMPTS):
+        mark = _label_mark(session, versions)
+        inputs = _read_inputs(session, version, golden=golden, acknowledged=acknowledged)
+        if _label_mark(session, versions) == mark:
+            return inputs
+    raise Conflict(
+        "the labels of this version (or its golden set) kept changing while the gate read them; "
+        "check it again once the imports and reviews in progress are done",
+        field="version",
+    )
+
+
+def _label_mark(session: Session, version_ids: list[int]) -> list[tuple[int, int, int]]:
+    """Per version: its annotation rows' count and largest id (any label change moves one of them)."""
+    stmt = (
+        sa_select(col(Annotation.dataset_version_id), func.count(), func.max(col(Annotation.id)))
+        .where(col(Annotation.dataset_version_id).in_(version_ids))
+        .group_by(col(Annotation.dataset_version_id))
+    )
+    return sorted((int(v), int(n), int(m or 0)) for v, n, m in session.connection().execute(stmt))
+
+
+def _read_inputs(
     session: Session, version: DatasetVersion, *, golden: GoldenSet | None, acknowledged: tuple[str, ...] = ()
 ) -> GateInputs:
     """The gate inputs of ``version`` (see the module docstring for what each one is).

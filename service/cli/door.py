@@ -236,9 +236,27 @@ def local() -> Iterator[Context]:
         principal = authenticate(session, token, request=rid) if token else operator(session, request=rid)
         ctx = Context(session=session, principal=principal, settings=settings)
         try:
-            yield ctx
+            with _progress_shown():
+                yield ctx
         except NotFound as exc:
             raise with_suggestion(exc, partial(_local_refs, ctx)) from None
+
+
+@contextmanager
+def _progress_shown() -> Iterator[None]:
+    """Long work done in this block shows its progress on stderr (``service.cli.progress_lines``)."""
+    from lineage.progress import listening
+    from service.cli.progress_lines import ProgressLines, wanted
+
+    if not wanted():
+        yield
+        return
+    lines = ProgressLines(quiet_for=0.0 if os.environ.get("LABELGATE_PROGRESS") == "1" else 1.0)
+    try:
+        with listening(lines):
+            yield
+    finally:
+        lines.close()
 
 
 def _remote_refs(api: Remote) -> list[str]:

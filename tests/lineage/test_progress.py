@@ -1,0 +1,132 @@
+"""Long work reports its progress (``lineage.progress``): an import's phases with its label count, an
+export's, a gate evaluation's, each ``done`` never going back and never passing ``total``; nobody listening
+costs nothing and changes nothing; the CLI shows it on stderr when asked (``LABELGATE_PROGRESS=1``) and
+stays as quiet as before otherwise."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from lineage import progress
+from lineage.context import Actor
+from lineage.formats import export_version, import_annotations
+from lineage.progress import Update
+from service.cli.main import app
+from service.cli.progress_lines import ProgressLines
+from tests.factories import World
+from tests.lineage.test_lineage_formats import coco_doc, target  # noqa: F401  (the fixture)
+from tests.service.test_cli_messages import cli_ws, coco, ok, version  # noqa: F401  (fixtures)
+
+
+def _heard(fn: Any) -> tuple[Any, list[Update]]:
+    heard: list[Update] = []
+    with progress.listening(heard.append, interval=0.0):
+        out = fn()
+    return out, heard
+
+
+def _phases(heard: list[Update]) -> list[str]:
+    return list(dict.fromkeys(u.name for u in heard))
+
+
+def _check_counts(heard: list[Update]) -> None:
+    for name in _phases(heard):
+        done = [u.done for u in heard if u.name == name]
+        assert done == sorted(done), (name, done)
+        totals = {u.total for u in heard if u.name == name}
+        assert len(totals) == 1, (name, totals)
+        (total,) = totals
+        assert total is None or max(done) <= total, (name, done, total)
+
+
+def test_an_import_reports_reading_then_writing_every_label(
+    session: Session,
+    ml: Actor,
+    target: Any,
+    tmp_path: Path,
+) -> None:
+    _, v = target
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(coco_doc()))
+    result, heard = _heard(lambda: import_annotations(session, actor=ml, version=v, fmt="coco", path=src, batch_size=2))
+    assert _phases(heard) == ["read and check the labels", "write labels"]
+    _check_counts(heard)
+    writes = [u for u in heard if u.name == "write labels"]
+    assert writes[0].done == 0 and writes[0].total == result.annotations == 3
+    assert writes[-1].ended and writes[-1].done == 3
+    assert [u.done for u in writes if not u.ended] == [0, 2, 3]  # one step per batch (interval 0)
+
+
+def test_an_export_reports_its_phases(session: Session, ml: Actor, target: Any, tmp_path: Path) -> None:  # noqa: F811
+    ds, v = target
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(coco_doc()))
+    import_annotations(session, actor=ml, version=v, fmt="coco", path=src)
+    result, heard = _heard(lambda: export_version(session, dataset=ds, version=v, fmt="yolo", out=tmp_path / "y"))
+    assert _phases(heard) == ["read the labels", "write yolo"]
+    _check_counts(heard)
+    assert heard[-1].ended and heard[-1].done == heard[-1].total == result.images == 3
+
+
+def test_nobody_listening_hears_nothing_and_the_work_is_the_same(
+    session: Session,
+    ml: Actor,
+    target: Any,
+    tmp_path: Path,
+) -> None:
+    _, v = target
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(coco_doc()))
+    with progress.phase("outside", total=1) as p:
+        p.advance()  # no listener: a no-op, not an error
+    result = import_annotations(session, actor=ml, version=v, fmt="coco", path=src)
+    assert result.annotations == 3
+
+
+def test_a_failed_phase_reports_no_end() -> None:
+    heard: list[Update] = []
+    with progress.listening(heard.append, interval=0.0), pytest.raises(RuntimeError):
+        with progress.phase("doomed", total=2) as p:
+            p.advance()
+            raise RuntimeError("stop")
+    assert [(u.done, u.ended) for u in heard] == [(0, False), (1, False)]
+
+
+def test_the_lines_name_the_phase_and_the_share() -> None:
+    stream = io.StringIO()
+    lines = ProgressLines(stream, quiet_for=0.0)
+    lines(Update("write labels", 0, 1_000_000))
+    lines(Update("write labels", 250_000, 1_000_000))
+    lines(Update("write labels", 1_000_000, 1_000_000, ended=True))
+    lines(Update("coco evaluation", 0, None))
+    assert stream.getvalue().splitlines() == [
+        "  write labels  0/1,000,000 (0%)",
+        "  write labels  250,000/1,000,000 (25%)",
+        "  write labels  1,000,000/1,000,000 (100%)  done",
+        "  coco evaluation  …",
+    ]
+
+
+def test_the_cli_shows_progress_on_stderr_when_asked(
+    version: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(coco(["cat"], [1, 2, 3, 4])))
+    monkeypatch.setenv("LABELGATE_PROGRESS", "1")
+    shown = CliRunner().invoke(app, ["import", version, str(source)])
+    assert shown.exit_code == 0, shown.output
+    assert "  write labels  1/1 (100%)  done" in shown.stderr, shown.stderr
+    monkeypatch.setenv("LABELGATE_PROGRESS", "0")
+    again = CliRunner().invoke(app, ["export", version, str(tmp_path / "out.json"), "--format", "coco"])
+    assert again.exit_code == 0, again.output
+    assert "write coco" not in again.stderr and "write coco" not in again.output
+    assert isinstance(World, type)
