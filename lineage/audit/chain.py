@@ -208,10 +208,10 @@ def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
 def export_events(session: Session, out: IO[str], *, since_seq: int = 1) -> int:
     """Write events as JSON Lines (one event per line, with its canonical bytes); returns the count."""
     conn = session.connection()
-    result = conn.execution_options(stream_results=True, yield_per=20_000).execute(
-        text("SELECT seq, prev_hash, hash, canonical FROM audit_events WHERE seq >= :s ORDER BY seq"),
-        {"s": since_seq},
-    )
+    # Streaming is the statement's option, not the connection's: set on the connection it would stay on it,
+    # and the session's next INSERT would run through a server-side cursor (a syntax error on PostgreSQL).
+    stmt = text("SELECT seq, prev_hash, hash, canonical FROM audit_events WHERE seq >= :s ORDER BY seq")
+    result = conn.execute(stmt.execution_options(stream_results=True, yield_per=20_000), {"s": since_seq})
     n = 0
     for seq, prev_hash, stored_hash, canonical in result:
         raw = bytes(canonical).decode()

@@ -199,3 +199,16 @@ def test_every_single_byte_edit_is_detected(export_lines: list[str], tmp_path: P
         except ValueError:
             continue  # unreadable line: refused, also a detection
         assert not r.ok and r.broken_seq == 2, f"edit at byte {pos} went unnoticed"
+
+
+def test_the_session_appends_after_an_export(session: Session, tmp_path: Path) -> None:
+    """Exporting streams its rows without leaving the session's connection streaming: the same session
+    appends and commits afterwards (on PostgreSQL a streaming connection ran the INSERT as a server-side
+    cursor and failed)."""
+    _append(session, 2)
+    with (tmp_path / "a.jsonl").open("w") as fh:
+        assert export_events(session, fh) == 2
+    _append(session, 1)
+    with (tmp_path / "b.jsonl").open("w") as fh:
+        assert export_events(session, fh) == 3
+    assert verify_file(tmp_path / "b.jsonl").ok
