@@ -114,6 +114,17 @@ def task_world(
     return version_ref(ds, dv), f"{model.name}@{model.version}"
 
 
+
+def _materialise(session: Any, repo_dir: Path, version: Any, folder: Path) -> Path:
+    """The version's images as files in ``folder`` (a version has no working copy: its images are read from
+    the DVC cache), for the bare loop to read."""
+    from lineage.datasets import list_items, read_item
+
+    for item in list_items(session, version_id=version.id or 0):
+        (folder / item.uri).parent.mkdir(parents=True, exist_ok=True)
+        (folder / item.uri).write_bytes(read_item(repo_dir=repo_dir, version=version, uri=item.uri))
+    return folder
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=512)
@@ -151,7 +162,7 @@ def main() -> None:
                     geometry=geometry, images=args.images, tiny=tiny,
                 )  # fmt: skip
                 _, version = resolve_version(s, project_id=pid, ref=pool)
-                data = settings.repo_dir / (version.data_path or "")
+                data = _materialise(s, settings.repo_dir, version, Path(tmp) / "pool-images")
         else:
             with session_scope(engine) as s:
                 world = build_shapes_world(
@@ -173,7 +184,7 @@ def main() -> None:
                 )
                 ref, pool = f"{model.name}@{model.version}", world.pool
                 _, version = resolve_version(s, project_id=pid, ref=pool)
-                data = settings.repo_dir / (version.data_path or "")
+                data = _materialise(s, settings.repo_dir, version, Path(tmp) / "pool-images")
         files = sorted(p for p in data.rglob("*.png"))
         masks = args.task == "segment" and args.geometry == "mask"  # what the run asks of the model too
         options = PredictOptions(conf=max(0.001, min(0.05, THRESHOLD - BAND)), iou=0.7, max_det=100, masks=masks)

@@ -1,9 +1,9 @@
 """Reading a dataset version's images exactly as committed, and decoding them for the model.
 
-Bytes come from the workspace's working tree when the file there still has the item's recorded SHA-256
-(the common case: the newest version is checked out), otherwise from DVC at the version's git revision.
-Either way the bytes are hashed and compared with ``Item.sha256``, so a label always describes the bytes
-the version pins.
+Bytes come from the workspace's DVC cache through the version's committed ``.dir`` listing (the common
+case; versions are never checked out), otherwise from DVC at the version's git revision (which fetches
+from the remote). Either way the bytes are hashed and compared with ``Item.sha256``, so a label always
+describes the bytes the version pins.
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ class VersionImages:
 
     def read(self, ref: ItemRef) -> bytes:
         """The item's bytes; :class:`ImageReadError` when missing or when the hash differs."""
-        local = self.where.repo_dir / self.where.data_path / ref.uri
-        if local.is_file():
-            data = local.read_bytes()
-            if hashlib.sha256(data).hexdigest() == ref.sha256:
-                return data
+        where = self.where
+        cached = dvcrepo.cached_bytes(
+            where.repo_dir, where.data_path, ref.uri, rev=where.git_revision, drop_damaged=True
+        )
+        if cached is not None and hashlib.sha256(cached).hexdigest() == ref.sha256:
+            return cached
         data = self._read_dvc(ref.uri)
         digest = hashlib.sha256(data).hexdigest()
         if digest != ref.sha256:

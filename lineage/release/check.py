@@ -80,8 +80,11 @@ def _rehash_items(session: Session, repo_dir: Path, version: DatasetVersion) -> 
     problems = []
     for item in session.exec(select(Item).where(Item.dataset_version_id == version.id).order_by(Item.uri)):
         try:
-            with fs.open(f"{version.data_path}/{item.uri}", "rb") as fh:
-                digest = hashlib.sha256(fh.read()).hexdigest()
+            data = dvcrepo.cached_bytes(repo_dir, version.data_path, item.uri, rev=version.git_revision)
+            if data is None:  # not in the local cache: DVC fetches it from the remote
+                with fs.open(f"{version.data_path}/{item.uri}", "rb") as fh:
+                    data = fh.read()
+            digest = hashlib.sha256(data).hexdigest()
         except Exception as exc:
             problems.append(f"item {item.uri}: cannot be read from DVC ({type(exc).__name__})")
             continue

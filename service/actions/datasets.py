@@ -195,11 +195,13 @@ def create_version(
     source_dir: Path | None = None,
     incoming: str | None = None,
     inherit_labels: bool = True,
+    link_source: bool = True,
 ) -> DatasetVersion:
-    """Create version ``version`` of the dataset: copy the images of ``source_dir`` (a folder on this
-    machine) or ``incoming`` (a folder under the workspace's ``incoming/``), else the parent's, then ``dvc
-    add``, commit and push. ``parent`` names the parent version; ``schema`` is ``NAME`` or ``NAME@VERSION``
-    (default: the parent's); ``inherit_labels`` (True) copies the parent's live labels."""
+    """Create version ``version`` of the dataset from the images of ``source_dir`` (a folder on this
+    machine) or ``incoming`` (a folder under the workspace's ``incoming/``), else the parent's: hard-link
+    them (or, with ``link_source`` False, copy them) into the DVC cache, commit and push. ``parent`` names the
+    parent version; ``schema`` is ``NAME`` or ``NAME@VERSION`` (default: the parent's); ``inherit_labels``
+    (True) copies the parent's live labels."""
     authorize(ctx, "create_dataset_version", project_id=project_id)
     ds = find_dataset(ctx, project_id, dataset)
     session = ctx.session
@@ -217,6 +219,7 @@ def create_version(
         parent=parent_version,
         schema_version_id=schema_id,
         inherit_labels=inherit_labels,
+        link_source=link_source,
     )
 
 

@@ -214,13 +214,22 @@ def dataset_version(
     ] = None,
     schema: Annotated[str | None, typer.Option(help="NAME or NAME@VERSION (default: parent's)")] = None,
     no_inherit: Annotated[bool, typer.Option("--no-inherit", help="do not copy the parent's labels")] = False,
+    copy: Annotated[
+        bool,
+        typer.Option(
+            "--copy",
+            help="copy the images into the DVC cache instead of hard-linking them (linked, the files of "
+            "--from-dir become read-only cache objects; copied, the workspace grows by their size)",
+        ),
+    ] = False,
     project: ProjectOpt = None,
     old_version: Annotated[
         str | None, typer.Option("--version", "-v", hidden=True, help="deprecated: write DATASET@VERSION")
     ] = None,
 ) -> None:
-    """Create a version from a folder of images (on the workspace's machine) or from its parent's: copy,
-    dvc add, commit, push."""
+    """Create a version from a folder of images (on the workspace's machine) or from its parent's: the
+    images hard-linked into the DVC cache (``--copy`` copies them), committed and pushed; only the images
+    that changed since the latest version are read and stored."""
     dataset, version = new_version_ref(ref, old_version)
     if parent is not None:
         parent = parent_version(dataset, parent)
@@ -247,6 +256,7 @@ def dataset_version(
                     schema=schema,
                     source_dir=from_dir,
                     inherit_labels=not no_inherit,
+                    link_source=not copy,
                 )
                 v = pub.VersionPublic.model_validate(created)
     out.print(f"{dataset}@{v.version}: {v.item_count} items  git {v.git_revision}  dvc {v.dvc_hash}")

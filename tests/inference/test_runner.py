@@ -20,7 +20,7 @@ from inference.signals import load_signals
 from inference.types import BatchTask, ItemRef
 from inference.ultra import PredictOptions
 from lineage.audit.verify import verify_database
-from lineage.datasets import change_state, list_items, resolve_version
+from lineage.datasets import change_state, dvcrepo, list_items, resolve_version
 from lineage.db import session_scope
 from lineage.errors import Conflict, InvalidInput, NotFound
 from lineage.models import Annotation, AuditEvent, AutoLabelRun, ReviewQueueItem, RunState, VersionState
@@ -209,16 +209,19 @@ def test_cancelled_runs_do_not_execute_and_a_held_lease_refuses_a_second_executo
     assert env.counts(run_id) == (0, 0)
 
 
-def test_images_come_from_the_version_even_when_the_working_tree_changed(env: Env) -> None:
+def test_images_come_from_the_version_even_when_the_cache_object_is_damaged(env: Env) -> None:
     with Session(env.engine) as s:
         _, v = resolve_version(s, project_id=env.project_id, ref=env.shapes.pool)
         items = list_items(s, version_id=v.id or 0)
         assert v.git_revision and v.data_path
         images = VersionImages(env.settings.repo_dir, git_revision=v.git_revision, data_path=v.data_path)
     first = items[0]
-    local = env.settings.repo_dir / v.data_path / first.uri
+    tree = dvcrepo.version_tree(env.settings.repo_dir, v.data_path, rev=v.git_revision)
+    assert tree is not None
+    local = dvcrepo.object_path(dvcrepo.objects_dir(env.settings.repo_dir), tree[first.uri])
     original = local.read_bytes()
-    local.write_bytes(b"not the committed bytes")  # DVC's cache still has the right ones
+    local.unlink()  # a new file in its place: the source image it is linked to stays intact
+    local.write_bytes(b"not the committed bytes")  # the DVC remote still has the right ones
     ref = ItemRef(first.id or 0, first.uri, first.sha256)
     assert images.read(ref) == original
     with pytest.raises(ImageReadError, match="no_such"):
