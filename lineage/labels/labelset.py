@@ -29,6 +29,8 @@ prove it unchanged (``seal_rows``, ``seal_row``).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -51,9 +53,11 @@ __all__ = [
     "MANIFEST_DOMAIN",
     "count_live",
     "get_annotation",
+    "label_mark",
     "list_live",
     "live_labels",
     "manifest_hash",
+    "manifests_for_display",
     "manifests_held",
     "mark_stale",
     "refresh_manifest",
@@ -161,15 +165,68 @@ def manifests_held(session: Session) -> Iterator[None]:
         session.info.pop(_MEMO_KEY, None)
 
 
+_DISPLAY_KEY = "labelgate.manifest_display"
+# (database, version id) -> (the version's label mark, its manifest), newest last; a few hundred versions.
+_SEEN: OrderedDict[tuple[str, int], tuple[tuple[int, int], str]] = OrderedDict()
+_SEEN_MAX = 256
+_SEEN_LOCK = threading.Lock()
+
+
+@contextmanager
+def manifests_for_display(session: Session) -> Iterator[None]:
+    """Within the block, a version's manifest hash may come from an earlier computation in this process
+    when the version's annotation rows are as they were then (same count and largest id: annotations are
+    append-only, so any change to a live set adds a row).
+
+    For pages that show whether evidence still holds or approvals still count (the overview, the sign-off
+    panel): a million labels take seconds to hash, a mark a few milliseconds. Never for what decides:
+    approving, releasing, a gate's pins and the release check compute the manifest afresh, so a row edited
+    in place behind the triggers' back (same count and ids) is still caught where it matters."""
+    previous = session.info.get(_DISPLAY_KEY)
+    session.info[_DISPLAY_KEY] = True
+    try:
+        yield
+    finally:
+        if previous is None:
+            session.info.pop(_DISPLAY_KEY, None)
+
+
+def label_mark(session: Session, version_id: int) -> tuple[int, int]:
+    """The version's annotation rows' count and largest id (see :func:`manifests_for_display`)."""
+    stmt = sa_select(func.count(), func.max(col(Annotation.id))).where(col(Annotation.dataset_version_id) == version_id)
+    count, largest = session.connection().execute(stmt).one()
+    return int(count), int(largest or 0)
+
+
 def manifest_hash(session: Session, *, version_id: int) -> str:
     """The version's manifest hash, computed now from its live label set (definition in the module doc), or
-    the one computed earlier inside a :func:`manifests_held` block."""
+    the one computed earlier inside a :func:`manifests_held` block (or a :func:`manifests_for_display`
+    block, for an unchanged version). A computation made when no row was added meanwhile is remembered for
+    those display blocks."""
     memo = session.info.get(_MEMO_KEY)
     if isinstance(memo, dict):
         if version_id not in memo:
-            memo[version_id] = _compute_manifest(session, version_id)
+            memo[version_id] = _remembered(session, version_id)
         return str(memo[version_id])
-    return _compute_manifest(session, version_id)
+    return _remembered(session, version_id)
+
+
+def _remembered(session: Session, version_id: int) -> str:
+    key = (str(session.connection().engine.url), version_id)
+    mark = label_mark(session, version_id)
+    if session.info.get(_DISPLAY_KEY):
+        with _SEEN_LOCK:
+            seen = _SEEN.get(key)
+        if seen is not None and seen[0] == mark:
+            return seen[1]
+    manifest = _compute_manifest(session, version_id)
+    if label_mark(session, version_id) == mark:
+        with _SEEN_LOCK:
+            _SEEN[key] = (mark, manifest)
+            _SEEN.move_to_end(key)
+            while len(_SEEN) > _SEEN_MAX:
+                _SEEN.popitem(last=False)
+    return manifest
 
 
 def _compute_manifest(session: Session, version_id: int) -> str:

@@ -28,6 +28,7 @@ from lineage.audit.chain import chain_head
 from lineage.audit.checkpoints import load_repo_checkpoints
 from lineage.errors import NotFound, PermissionDenied
 from lineage.gates.evaluations import latest_evaluation, stale_hashes
+from lineage.labels.labelset import manifests_for_display
 from lineage.models import Dataset, DatasetVersion, GateEvaluation, GatePolicy, Release, User, VersionState
 from lineage.release.four_eyes import ApprovalRules, counting_approvals, version_authors
 from lineage.release.releases import release_rules
@@ -69,7 +70,8 @@ def _stale_reasons(
     ctx: Context, version: DatasetVersion, evaluation: GateEvaluation, policy: GatePolicy, newest: dict[str, int]
 ) -> list[str]:
     reasons = []
-    changed = stale_hashes(ctx.session, version, evaluation)
+    with manifests_for_display(ctx.session):  # a page: the overview shows, it decides nothing
+        changed = stale_hashes(ctx.session, version, evaluation)
     if changed:
         reasons.append("data or labels changed since (" + ", ".join(changed) + ")")
     if newest.get(policy.name, policy.version) > policy.version:
@@ -178,6 +180,12 @@ def _recent_releases(ctx: Context, project_id: int, *, include_golden: bool) -> 
     return rows
 
 
+def _counting(ctx: Context, version: DatasetVersion, rules: ApprovalRules) -> int:
+    """How many approvals count now, for the sign-off panel (it shows; approving and releasing decide)."""
+    with manifests_for_display(ctx.session):
+        return len(counting_approvals(ctx.session, version, rules))
+
+
 def signoff(ctx: Context, project_id: int, dataset: str, version: str) -> dict[str, Any]:
     """The release rules that apply to the version (those of its latest evaluation's policy), the approvals
     that count now, and the users four-eyes excludes from approving it (its authors), by name."""
@@ -197,7 +205,7 @@ def signoff(ctx: Context, project_id: int, dataset: str, version: str) -> dict[s
         "evaluated": True,
         "four_eyes": rules.four_eyes,
         "approvals_needed": rules.approvals,
-        "approvals_counting": len(counting_approvals(ctx.session, v, rules)),
+        "approvals_counting": _counting(ctx, v, rules),
         "approver_roles": sorted(r.value for r in rules.approver_roles),
         "excluded": [{"username": u.username, "full_name": u.full_name} for u in users],
     }

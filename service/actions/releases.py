@@ -8,6 +8,7 @@ from typing import Any
 
 from lineage.errors import NotFound
 from lineage.gates import evidence_evaluation
+from lineage.labels.labelset import manifests_for_display
 from lineage.models import Approval, DatasetVersion, GateEvaluation, GatePolicy, Project, Release
 from lineage.openlineage import workspace_emitter
 from lineage.release import approvals, releases
@@ -52,7 +53,8 @@ def signable(ctx: Context, project_id: int, dataset: str, version: str) -> dict[
     """For every meaning, ``None`` when the caller may sign now, else the reason a signature is refused."""
     authorize(ctx, "signable_version", project_id=project_id)
     _, v = find_version(ctx, project_id, dataset, version)
-    return approvals.signing_refusals(ctx.session, actor=ctx.actor, version=v)
+    with manifests_for_display(ctx.session):  # what a page offers; signing checks afresh
+        return approvals.signing_refusals(ctx.session, actor=ctx.actor, version=v)
 
 
 def release(ctx: Context, project_id: int, dataset: str, version: str) -> Release:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,18 @@ from lineage.formats import export_version, import_annotations
 from lineage.progress import Update
 from service.cli.main import app
 from service.cli.progress_lines import ProgressLines
+from service.settings import get_settings
 from tests.factories import World
-from tests.lineage.test_lineage_formats import coco_doc, target  # noqa: F401  (the fixture)
-from tests.service.test_cli_messages import cli_ws, coco, ok, version  # noqa: F401  (fixtures)
+from tests.lineage.conftest import make_images, quick_schema, quick_version
+from tests.lineage.test_lineage_formats import CLASSES, SIZES, coco_doc
+from tests.service.test_cli_messages import coco, ok
+
+
+@pytest.fixture
+def target(session: Session, world: World, ml: Actor) -> Any:
+    """A version of three items under a schema of three classes (``test_lineage_formats``' own)."""
+    sv = quick_schema(session, project_id=world.project.id or 0, name="s", classes=CLASSES, user_id=ml.user_id)
+    return quick_version(session, actor=ml, project_id=world.project.id or 0, items=SIZES, schema_version_id=sv.id)
 
 
 def _heard(fn: Any) -> tuple[Any, list[Update]]:
@@ -64,7 +74,7 @@ def test_an_import_reports_reading_then_writing_every_label(
     assert [u.done for u in writes if not u.ended] == [0, 2, 3]  # one step per batch (interval 0)
 
 
-def test_an_export_reports_its_phases(session: Session, ml: Actor, target: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_an_export_reports_its_phases(session: Session, ml: Actor, target: Any, tmp_path: Path) -> None:
     ds, v = target
     src = tmp_path / "in.json"
     src.write_text(json.dumps(coco_doc()))
@@ -92,10 +102,13 @@ def test_nobody_listening_hears_nothing_and_the_work_is_the_same(
 
 def test_a_failed_phase_reports_no_end() -> None:
     heard: list[Update] = []
-    with progress.listening(heard.append, interval=0.0), pytest.raises(RuntimeError):
-        with progress.phase("doomed", total=2) as p:
-            p.advance()
-            raise RuntimeError("stop")
+    with (
+        progress.listening(heard.append, interval=0.0),
+        pytest.raises(RuntimeError),
+        progress.phase("doomed", total=2) as p,
+    ):
+        p.advance()
+        raise RuntimeError("stop")
     assert [(u.done, u.ended) for u in heard] == [(0, False), (1, False)]
 
 
@@ -114,19 +127,34 @@ def test_the_lines_name_the_phase_and_the_share() -> None:
     ]
 
 
+@pytest.fixture
+def pets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A CLI workspace with pets@v1: one 40x30 image, schema animals@1 (cat, dog)."""
+    monkeypatch.setenv("LABELGATE_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.delenv("LABELGATE_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    ok("init")
+    ok("project", "create", "demo")
+    (tmp_path / "classes.yaml").write_text("- name: cat\n- name: dog\n")
+    ok("schema", "create", "animals", "--classes", tmp_path / "classes.yaml")
+    ok("dataset", "create", "pets")
+    ok("dataset", "version", "pets@v1", "--from-dir", make_images(tmp_path / "imgs", {"a.png": (40, 30)}))
+    yield "pets@v1"
+    get_settings.cache_clear()
+
+
 def test_the_cli_shows_progress_on_stderr_when_asked(
-    version: str,
+    pets: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = tmp_path / "in.json"
     source.write_text(json.dumps(coco(["cat"], [1, 2, 3, 4])))
     monkeypatch.setenv("LABELGATE_PROGRESS", "1")
-    shown = CliRunner().invoke(app, ["import", version, str(source)])
+    shown = CliRunner().invoke(app, ["import", pets, str(source)])
     assert shown.exit_code == 0, shown.output
     assert "  write labels  1/1 (100%)  done" in shown.stderr, shown.stderr
     monkeypatch.setenv("LABELGATE_PROGRESS", "0")
-    again = CliRunner().invoke(app, ["export", version, str(tmp_path / "out.json"), "--format", "coco"])
+    again = CliRunner().invoke(app, ["export", pets, str(tmp_path / "out.json"), "--format", "coco"])
     assert again.exit_code == 0, again.output
     assert "write coco" not in again.stderr and "write coco" not in again.output
-    assert isinstance(World, type)
