@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Text, case, cast, select
+from sqlalchemy import Text, case, cast, or_, select
 from sqlmodel import Session, SQLModel
 
 from lineage.formats.work import made_of
@@ -344,9 +344,9 @@ def _made_of_text(text: str | None) -> dict[str, Any] | None:
 
 
 def kpi_rows(session: Session, *, version_id: int) -> tuple[list[LabelRow], list[ReviewRow], dict[int, str]]:
-    """The rows :func:`annotator_kpis` reads, for one version: every annotation row written in it (Core
-    select; ``attributes`` decoded only for ``human`` rows), the reviews of those rows and the names of
-    the annotators."""
+    """The rows :func:`annotator_kpis` reads, for one version: its annotators' rows and the rows that
+    supersede one (Core select; ``attributes`` decoded only for ``human`` rows), the reviews of those rows
+    and the names of the annotators."""
     tables = SQLModel.metadata.tables
     ann, rev, users = tables["annotations"], tables["reviews"], tables["users"]
     stmt = select(
@@ -360,7 +360,14 @@ def kpi_rows(session: Session, *, version_id: int) -> tuple[list[LabelRow], list
         # as text, decoded here only for human rows (orjson: the JSON type's decoder dominates at 1M rows)
         case((ann.c.kind == "human", cast(ann.c.attributes, Text))).label("attributes"),
         ann.c.source_format,
-    ).where(ann.c.dataset_version_id == version_id, ann.c.origin_id.is_(None))
+    ).where(
+        ann.c.dataset_version_id == version_id,
+        ann.c.origin_id.is_(None),
+        # What the KPIs read: the annotators' rows and the rows that supersede (a correction, a tombstone,
+        # a redo). An import's or a model's row that supersedes nothing says nothing of anyone: at 1M
+        # imported labels, leaving them out is most of the work.
+        or_(ann.c.kind == "human", ann.c.supersedes_id.is_not(None)),
+    )
     rows = [
         LabelRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _made_of_text(r[7]), r[8])
         for r in session.connection().execute(stmt)

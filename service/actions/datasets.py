@@ -20,6 +20,7 @@ from lineage.formats.tool_import import read_user_map
 from lineage.formats.transfer import ExportResult, ImportResult, export_data, export_version
 from lineage.labels import get_annotation
 from lineage.labels.attribution import check_attribution
+from lineage.labels.labelset import manifests_for_display
 from lineage.models import Dataset, DatasetVersion, Item, LabelSchema, LabelSchemaVersion, VersionState
 from lineage.openlineage import workspace_emitter
 from lineage.provenance import AnnotationLineage, VersionLineage
@@ -406,4 +407,5 @@ def version_lineage(ctx: Context, project_id: int, dataset: str, version: str) -
     authorize(ctx, "version_lineage", project_id=project_id)
     _, v = find_version(ctx, project_id, dataset, version)
     hide = hides_golden(ctx, project_id)
-    return provenance.version_lineage(ctx.session, version_id=v.id or 0, hide_golden=hide)
+    with manifests_for_display(ctx.session):  # a page and a CLI view: they show the manifest, not decide on it
+        return provenance.version_lineage(ctx.session, version_id=v.id or 0, hide_golden=hide)
