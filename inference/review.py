@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, update
+from sqlalchemy import and_, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -107,8 +107,11 @@ def list_queue(
     resolved: bool = False,
     offset: int = 0,
     limit: int = 100,
+    after: int | None = None,
 ) -> list[QueueEntry]:
-    """Queue rows of the project, lowest ``priority`` (least confident) first, then oldest."""
+    """Queue rows of the project, lowest ``priority`` (least confident) first, then oldest; with ``after``
+    (a queue row's id), the rows that follow that row in this order (a seek, not a count of rows skipped;
+    an id that is no row of the project's queue is refused)."""
     stmt = (
         select(ReviewQueueItem)
         .join(DatasetVersion, col(DatasetVersion.id) == col(ReviewQueueItem.dataset_version_id))
@@ -123,6 +126,14 @@ def list_queue(
         stmt = stmt.where(ReviewQueueItem.autolabel_run_id == run_id)
     if reason is not None:
         stmt = stmt.where(ReviewQueueItem.reason == reason)
+    if after is not None:
+        held = session.get(ReviewQueueItem, after)
+        version = session.get(DatasetVersion, held.dataset_version_id) if held is not None else None
+        dataset = session.get(Dataset, version.dataset_id) if version is not None else None
+        if held is None or dataset is None or dataset.project_id != project_id:
+            raise InvalidInput(f"no review-queue item {after} in this project to continue after", field="after")
+        priority, ident = col(ReviewQueueItem.priority), col(ReviewQueueItem.id)
+        stmt = stmt.where(or_(priority > held.priority, and_(priority == held.priority, ident > held.id)))
     stmt = stmt.order_by(col(ReviewQueueItem.priority), col(ReviewQueueItem.id)).offset(offset).limit(limit)
     return [_entry(session, row) for row in session.exec(stmt)]
 

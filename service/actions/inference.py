@@ -280,6 +280,7 @@ def review_queue(
     resolved: bool = False,
     offset: int = 0,
     limit: int = 100,
+    after: int | None = None,
 ) -> list[QueueEntry]:
     """Open (or, with ``resolved``, resolved) queue rows, least confident first, each with its labels: ordered
     by the row's score ``priority`` (the best confidence among the item's not-accepted predictions; 1 −
@@ -295,6 +296,7 @@ def review_queue(
         resolved=resolved,
         offset=offset,
         limit=limit,
+        after=after,
     )
 
 

@@ -108,6 +108,11 @@ def _may_verify_chain(ctx: Context) -> bool:
 def attention(ctx: Context, project_id: int) -> dict[str, Any]:
     """What needs attention in the project (module doc); golden datasets are left out for those who may not
     see them (annotators)."""
+    with manifests_for_display(ctx.session):  # the overview shows; approving and releasing decide
+        return _attention(ctx, project_id)
+
+
+def _attention(ctx: Context, project_id: int) -> dict[str, Any]:
     roles = authorize(ctx, "project_overview", project_id=project_id)
     include_golden = not datasets.hidden_from(
         Dataset(project_id=project_id, name="-", is_golden=True, created_by=0), roles=roles, is_admin=ctx.user.is_admin

@@ -57,3 +57,27 @@ def test_the_queue_is_lowest_score_first_then_by_id_across_pages(
     assert served == sorted(rows)  # ascending score, ties (0.441 three times) by id; nothing resolved or of beta
     assert [p for p, _ in served][:3] == [0.0, 0.013, 0.134]
     assert served != sorted(rows, key=lambda r: r[1])  # the id order would differ: the test can tell them apart
+
+
+def test_following_the_link_walks_the_queue_by_seek_in_the_same_order(
+    client: TestClient, queue: tuple[World, list[tuple[float, int]]]
+) -> None:
+    """``Link: rel="next"`` (``after`` the last item held) serves every open row once, in the queue's order,
+    ties at 0.441 included; an ``after`` of another project's row, or of no row, is refused (422)."""
+    world, rows = queue
+    url: str | None = f"/api/v1/projects/{world.project.id}/review-queue?limit=2"
+    h = world.headers("reviewer")
+    served, pages = [], 0
+    while url:
+        page = client.get(url, headers=h)
+        assert page.status_code == 200, page.text
+        served += [(e["priority"], e["id"]) for e in page.json()]
+        link = page.headers.get("link")
+        url = link[link.index("<") + 1 : link.index(">")] if link else None
+        pages += 1
+    assert served == sorted(rows) and pages == len(rows) // 2
+    base = f"/api/v1/projects/{world.project.id}/review-queue"
+    beta_row = max(r for _, r in rows) + 2  # written after the resolved row: project beta's
+    for after in (beta_row, 999_999):
+        refused = client.get(base, params={"after": after}, headers=h)
+        assert refused.status_code == 422 and "after" in refused.text, refused.text

@@ -200,14 +200,21 @@ def select_active_learning_batch(
 def list_review_queue(
     project_id: ProjectRef,
     ctx: ContextDep,
+    request: Request,
+    response: Response,
     run_id: RowId | None = None,
     version_id: RowId | None = None,
     reason: str | None = None,
     resolved: bool = False,
     offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT32_MAX, description='the id of the last item held: the items after it (`Link: rel="next"`)'),
+    ] = None,
 ) -> list[QueuePublic]:
-    """Queued items, lowest confidence first, each with its labels."""
+    """Queued items, lowest confidence first, each with its labels, ``limit`` at a time; when a page is full,
+    ``Link: rel="next"`` names the next one (``after`` the last item's id: a seek on (priority, id))."""
     entries = actions.review_queue(
         ctx,
         project_id,
@@ -216,8 +223,12 @@ def list_review_queue(
         reason=reason,
         resolved=resolved,
         offset=offset,
-        limit=limit,
+        limit=limit + 1,
+        after=after,
     )
+    if len(entries) > limit:
+        entries = entries[:limit]
+        response.headers["Link"] = next_link(request, after=entries[-1].row.id, offset=0)
     return [queue_public(e) for e in entries]
 
 
