@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 
 from lineage.errors import Conflict
 from lineage.gates.shapes import box_set, class_labels, keypoint_set, mask_set, pose_sigmas
-from lineage.labels.labelset import live_labels, manifest_hash
+from lineage.labels.labelset import MANIFEST_COLUMNS, live_labels, manifest_hash
 from lineage.models import (
     Annotation,
     DatasetVersion,
@@ -112,28 +112,7 @@ class _Shape:
 
 # What the gates read of a label: every column but its place in history and its seal. Rows come back as
 # plain tuples with attribute access (not ORM objects): a million of them load in seconds, not minutes.
-_LABEL_COLUMNS = (
-    "id",
-    "item_id",
-    "category",
-    "geometry_type",
-    "x",
-    "y",
-    "w",
-    "h",
-    "geometry",
-    "attributes",
-    "kind",
-    "annotator_id",
-    "model_version_id",
-    "weights_sha256",
-    "confidence",
-    "threshold",
-    "autolabel_run_id",
-    "source_sha256",
-    "source_format",
-    "generator_config_hash",
-)
+_LABEL_COLUMNS = ("id", "item_id", *MANIFEST_COLUMNS)
 
 
 def _labels(session: Session, version_id: int) -> list[Any]:

@@ -50,6 +50,7 @@ from lineage.models import Annotation, Dataset, DatasetVersion
 __all__ = [
     "ANNOTATION_COLUMNS",
     "DELETED",
+    "MANIFEST_COLUMNS",
     "MANIFEST_DOMAIN",
     "count_live",
     "get_annotation",
@@ -99,7 +100,7 @@ ANNOTATION_COLUMNS = (
 # Who wrote a row and how it is sealed: record-keeping, not label content (left out of the manifest).
 _RECORD_COLUMNS = frozenset({"created_by", "row_digest", "audit_seq"})
 # Everything but row identity, placement in history and time: see the manifest definition above.
-_MANIFEST_COLUMNS = tuple(
+MANIFEST_COLUMNS = tuple(
     c
     for c in ANNOTATION_COLUMNS
     if c not in {"dataset_version_id", "item_id", "supersedes_id", "origin_id", "created_at"} | _RECORD_COLUMNS
@@ -232,7 +233,7 @@ def _remembered(session: Session, version_id: int) -> str:
 def _compute_manifest(session: Session, version_id: int) -> str:
     items = SQLModel.metadata.tables["items"]
     live = live_labels(version_id).subquery()
-    stmt = sa_select(items.c.uri, items.c.sha256, *[live.c[name] for name in _MANIFEST_COLUMNS]).join_from(
+    stmt = sa_select(items.c.uri, items.c.sha256, *[live.c[name] for name in MANIFEST_COLUMNS]).join_from(
         live, items, items.c.id == live.c.item_id
     )
     # Through the connection: Core rows, without the ORM result machinery (a million rows).

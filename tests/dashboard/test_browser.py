@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +107,13 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, expect: str)
     pytest.fail(f"{url} not ready after {START_TIMEOUT_S:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture
-def servers(gate_world: World, db_url: str, settings: Settings) -> Iterator[dict[str, Any]]:
-    """The API and the dashboard as processes on the seeded workspace; yields their URLs and the tokens."""
-    _require_browser()
-    tmp_path = settings.workspace.parent
-    env = {
-        **os.environ,
-        "LABELGATE_DATABASE_URL": db_url,
-        "LABELGATE_WORKSPACE": str(settings.workspace),
-        "LABELGATE_ENV": "test",
-        "PYTHONUNBUFFERED": "1",
-    }
+@contextmanager
+def api_and_dashboard(env: dict[str, str], logs: Path) -> Iterator[tuple[str, str, Path]]:
+    """The API (uvicorn) and the dashboard as processes on free loopback ports with ``env``, their logs in
+    ``logs``, until the block ends; yields the API's URL, the dashboard's URL and the dashboard's log."""
     api_port, ui_port = _free_port(), _free_port()
     api_url, ui_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
-    api_log, ui_log = tmp_path / "api.log", tmp_path / "dashboard.log"
+    api_log, ui_log = logs / "api.log", logs / "dashboard.log"
     api = _start(
         [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(api_port), "--log-level", "warning"],
@@ -135,11 +128,31 @@ def servers(gate_world: World, db_url: str, settings: Settings) -> Iterator[dict
             ui_log, env,
         )  # fmt: skip
         _wait_ready(f"{ui_url}/_stcore/health", ui, ui_log, "ok")
-        yield {"api": api_url, "ui": ui_url, "tokens": gate_world.tokens, "ui_log": ui_log}
+        yield api_url, ui_url, ui_log
     finally:
         if ui is not None:
             _stop(ui)
         _stop(api)
+
+
+def served_env(workspace: Path, db_url: str) -> dict[str, str]:
+    """The servers' environment: this one, on ``workspace`` and ``db_url``."""
+    return {
+        **os.environ,
+        "LABELGATE_DATABASE_URL": db_url,
+        "LABELGATE_WORKSPACE": str(workspace),
+        "LABELGATE_ENV": "test",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def servers(gate_world: World, db_url: str, settings: Settings) -> Iterator[dict[str, Any]]:
+    """The API and the dashboard as processes on the seeded workspace; yields their URLs and the tokens."""
+    _require_browser()
+    env = served_env(settings.workspace, db_url)
+    with api_and_dashboard(env, settings.workspace.parent) as (api_url, ui_url, ui_log):
+        yield {"api": api_url, "ui": ui_url, "tokens": gate_world.tokens, "ui_log": ui_log}
 
 
 def _pick(page: Any, label: str, option: str) -> None:

@@ -34,11 +34,9 @@ from tests.dashboard.test_browser import (
     LAUNCH_ARGS,
     ROOT,
     UI_TIMEOUT_MS,
-    _free_port,
     _require_browser,
-    _start,
-    _stop,
-    _wait_ready,
+    api_and_dashboard,
+    served_env,
 )
 
 pytestmark = pytest.mark.slow
@@ -87,36 +85,9 @@ def _tokens(state: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def scale_servers(scale_state: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    logs = tmp_path_factory.mktemp("scale-logs")
-    env = {
-        **os.environ,
-        "LABELGATE_DATABASE_URL": scale_state["database_url"],
-        "LABELGATE_WORKSPACE": scale_state["workspace"],
-        "LABELGATE_ENV": "test",
-        "PYTHONUNBUFFERED": "1",
-    }
-    api_port, ui_port = _free_port(), _free_port()
-    api_url, ui_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
-    api_log, ui_log = logs / "api.log", logs / "dashboard.log"
-    api = _start(
-        [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(api_port), "--log-level", "warning"],
-        api_log, env,
-    )  # fmt: skip
-    ui = None
-    try:
-        _wait_ready(f"{api_url}/api/v1/health", api, api_log, '"ok"')
-        ui = _start(
-            [sys.executable, "-m", "service.cli.dashboard", "--host", "127.0.0.1", "--port", str(ui_port),
-             "--api-url", api_url],
-            ui_log, env,
-        )  # fmt: skip
-        _wait_ready(f"{ui_url}/_stcore/health", ui, ui_log, "ok")
-        yield {"ui": ui_url, "tokens": _tokens(scale_state), "ui_log": ui_log, "api_log": api_log}
-    finally:
-        if ui is not None:
-            _stop(ui)
-        _stop(api)
+    env = served_env(Path(scale_state["workspace"]), scale_state["database_url"])
+    with api_and_dashboard(env, tmp_path_factory.mktemp("scale-logs")) as (_, ui_url, ui_log):
+        yield {"ui": ui_url, "tokens": _tokens(scale_state), "ui_log": ui_log}
 
 
 #: A page has settled when no script has run for this long (Streamlit's app element says whether its script
