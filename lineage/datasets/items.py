@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from lineage import progress
 from lineage.datasets import dvcrepo
 from lineage.errors import InvalidInput, NotFound
 from lineage.models import DatasetVersion, Item
@@ -73,12 +74,16 @@ def scan_images(folder: Path, *, known: Mapping[tuple[int, int], KnownImage] | N
         raise InvalidInput(f"no such folder: {folder}", field="source_dir")
     known = known or {}
     found: list[ScannedImage] = []
-    for uri, path, st in _image_files(folder):
-        seen = known.get((st.st_dev, st.st_ino))
-        if seen is not None and seen.size_bytes == st.st_size:
-            found.append(ScannedImage(uri, path, seen.sha256, st.st_size, seen.width, seen.height, seen.md5, st, True))
-        else:
-            found.append(_read_image(uri, path))
+    with progress.phase("read the images") as reading:
+        for uri, path, st in _image_files(folder):
+            seen = known.get((st.st_dev, st.st_ino))
+            if seen is not None and seen.size_bytes == st.st_size:
+                found.append(
+                    ScannedImage(uri, path, seen.sha256, st.st_size, seen.width, seen.height, seen.md5, st, True)
+                )
+            else:
+                found.append(_read_image(uri, path))
+            reading.advance()
     if not found:
         raise InvalidInput(
             f"no images in {folder} (expected files ending in {', '.join(sorted(IMAGE_EXTENSIONS))})",

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
+from lineage import progress
 from lineage.audit.chain import record_event
 from lineage.context import Actor
 from lineage.datasets import dvcrepo
@@ -266,7 +267,9 @@ def _store_content(repo_dir: Path, data_rel: str, scanned: list[ScannedImage], *
     objects = dvcrepo.objects_dir(repo_dir)
     fresh = [dvcrepo.SourceFile(s.md5, s.path, s.stat) for s in scanned if not s.reused and s.stat is not None]
     try:
-        dvcrepo.store_files(objects, fresh, link=link)
+        with progress.phase("store new images in the DVC cache", total=len(fresh)) as storing:
+            dvcrepo.store_files(objects, fresh, link=link)
+            storing.advance(len(fresh))
     except OSError as exc:
         raise dvcrepo.DvcError(f"cannot store the images in the DVC cache {objects}: {exc}") from exc
     entries = {s.uri: s.md5 for s in scanned}
@@ -276,7 +279,8 @@ def _store_content(repo_dir: Path, data_rel: str, scanned: list[ScannedImage], *
     text = dvcrepo.dvc_file_text(name, tree_md5, size=size, nfiles=len(scanned))
     dvc_file = dvcrepo.write_text(repo_dir, f"{data_rel}.dvc", text)
     dvcrepo.ensure_gitignored(repo_dir, data_rel)
-    dvcrepo.push_objects(repo_dir, [*sorted(set(entries.values())), tree_md5], dvc_file=dvc_file)
+    with progress.phase("push to the DVC remote"):
+        dvcrepo.push_objects(repo_dir, [*sorted(set(entries.values())), tree_md5], dvc_file=dvc_file)
     return tree_md5
 
 

@@ -158,3 +158,14 @@ def test_the_cli_shows_progress_on_stderr_when_asked(
     again = CliRunner().invoke(app, ["export", pets, str(tmp_path / "out.json"), "--format", "coco"])
     assert again.exit_code == 0, again.output
     assert "write coco" not in again.stderr and "write coco" not in again.output
+
+
+def test_a_new_version_shows_its_phases(pets: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    images = make_images(tmp_path / "imgs2", {"a.png": (40, 30), "b.png": (20, 10)}, shade=9)
+    monkeypatch.setenv("LABELGATE_PROGRESS", "1")
+    shown = CliRunner().invoke(app, ["dataset", "version", "pets@v2", "--from-dir", str(images)])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stderr.splitlines()
+    assert "  read the images  2  done" in lines, lines
+    assert "  store new images in the DVC cache  2/2 (100%)  done" in lines, lines
+    assert any(line.startswith("  push to the DVC remote") for line in lines), lines
