@@ -114,7 +114,6 @@ def task_world(
     return version_ref(ds, dv), f"{model.name}@{model.version}"
 
 
-
 def _materialise(session: Any, repo_dir: Path, version: Any, folder: Path) -> Path:
     """The version's images as files in ``folder`` (a version has no working copy: its images are read from
     the DVC cache), for the bare loop to read."""
@@ -124,6 +123,7 @@ def _materialise(session: Any, repo_dir: Path, version: Any, folder: Path) -> Pa
         (folder / item.uri).parent.mkdir(parents=True, exist_ok=True)
         (folder / item.uri).write_bytes(read_item(repo_dir=repo_dir, version=version, uri=item.uri))
     return folder
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

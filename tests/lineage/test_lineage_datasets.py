@@ -110,9 +110,10 @@ def test_child_without_folder_keeps_parent_content_and_inherits_labels(
     session.commit()
     assert v2.dvc_hash == v1.dvc_hash and v2.git_revision != v1.git_revision
     assert sorted(items_of(session, v2)) == sorted(SIZES)
-    assert datasets.read_item(repo_dir=workspace.repo_dir, version=v2, uri="a.png") == (
-        tmp_path / "s1" / "a.png"
-    ).read_bytes()
+    assert (
+        datasets.read_item(repo_dir=workspace.repo_dir, version=v2, uri="a.png")
+        == (tmp_path / "s1" / "a.png").read_bytes()
+    )
     copies = session.exec(
         select(Annotation).where(Annotation.dataset_version_id == v2.id).order_by(col(Annotation.id))
     ).all()
