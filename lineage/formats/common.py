@@ -14,7 +14,9 @@ import gc
 import hashlib
 import json
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ __all__ = [
     "AttributesRefused",
     "ExportData",
     "ExportLabel",
+    "FileWriter",
     "IdMap",
     "ImportInvalid",
     "ItemIndex",
@@ -372,3 +375,40 @@ def _json_kind(value: object) -> str:
 def fmt_number(value: float) -> str:
     """An integer-valued float without its ``.0``; any other float as Python's shortest exact repr."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class FileWriter:
+    """Writes an export's files on a few threads, in the order given; ``close`` (or the ``with`` block's end)
+    waits for them all and raises the first failure.
+
+    Creating a file costs far more than writing its bytes on a slow disk (300 to 900 µs each seen here), and
+    a YOLO or VOC export of 100k images is 100k files: the threads overlap those waits (the bytes are made
+    in the caller's thread; writing releases the GIL). At most ``backlog`` files wait in memory."""
+
+    def __init__(self, *, threads: int = 8, backlog: int = 2048) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="labelgate-export-write")
+        self._made: set[Path] = set()
+        self._pending: deque[Future[int]] = deque()
+        self._backlog = backlog
+
+    def write(self, path: Path, data: bytes) -> None:
+        parent = path.parent
+        if parent not in self._made:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(parent)
+        self._pending.append(self._pool.submit(path.write_bytes, data))
+        while len(self._pending) > self._backlog:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from lineage.formats.common import (
     NULL_JSON,
     ExportData,
+    FileWriter,
     ItemIndex,
     ItemRef,
     LabelRow,
@@ -194,36 +195,34 @@ def export_voc(data: ExportData, out_dir: Path, *, image_bytes: Callable[[str], 
     image_set = out_dir / "ImageSets" / "Main" / f"{IMAGE_SET}.txt"
     image_set.parent.mkdir(parents=True, exist_ok=True)
     image_set.write_text("".join(f"{item.uri.rsplit('.', 1)[0]}\n" for item in data.items), encoding="utf-8")
-    for item in data.items:
-        root = ET.Element("annotation")
-        ET.SubElement(root, "folder").text = "JPEGImages"
-        ET.SubElement(root, "filename").text = item.uri.rsplit("/", 1)[-1]
-        size = ET.SubElement(root, "size")
-        ET.SubElement(size, "width").text = str(item.width)
-        ET.SubElement(size, "height").text = str(item.height)
-        ET.SubElement(size, "depth").text = "3"
-        for lbl in (b for b in data.labels.get(item.id, []) if b.geometry_type == "box"):
-            obj = ET.SubElement(root, "object")
-            ET.SubElement(obj, "name").text = lbl.category
-            for flag in _FLAGS:
-                if (lbl.attributes or {}).get(flag):
-                    ET.SubElement(obj, flag).text = "1"
-            bb = ET.SubElement(obj, "bndbox")
-            for tag, value in (
-                ("xmin", lbl.x),
-                ("ymin", lbl.y),
-                ("xmax", lbl.x + lbl.w),
-                ("ymax", lbl.y + lbl.h),
-            ):
-                ET.SubElement(bb, tag).text = fmt_number(value)
-            boxes += 1
-        ET.indent(root)
-        stem = item.uri.rsplit(".", 1)[0]
-        xml_path = out_dir / "Annotations" / f"{stem}.xml"
-        xml_path.parent.mkdir(parents=True, exist_ok=True)
-        ET.ElementTree(root).write(xml_path, encoding="utf-8", xml_declaration=True)
-        if image_bytes is not None:
-            image_path = out_dir / "JPEGImages" / item.uri
-            image_path.parent.mkdir(parents=True, exist_ok=True)
-            image_path.write_bytes(image_bytes(item.uri))
+    with FileWriter() as files:
+        for item in data.items:
+            root = ET.Element("annotation")
+            ET.SubElement(root, "folder").text = "JPEGImages"
+            ET.SubElement(root, "filename").text = item.uri.rsplit("/", 1)[-1]
+            size = ET.SubElement(root, "size")
+            ET.SubElement(size, "width").text = str(item.width)
+            ET.SubElement(size, "height").text = str(item.height)
+            ET.SubElement(size, "depth").text = "3"
+            for lbl in (b for b in data.labels.get(item.id, []) if b.geometry_type == "box"):
+                obj = ET.SubElement(root, "object")
+                ET.SubElement(obj, "name").text = lbl.category
+                for flag in _FLAGS:
+                    if (lbl.attributes or {}).get(flag):
+                        ET.SubElement(obj, flag).text = "1"
+                bb = ET.SubElement(obj, "bndbox")
+                for tag, value in (
+                    ("xmin", lbl.x),
+                    ("ymin", lbl.y),
+                    ("xmax", lbl.x + lbl.w),
+                    ("ymax", lbl.y + lbl.h),
+                ):
+                    ET.SubElement(bb, tag).text = fmt_number(value)
+                boxes += 1
+            ET.indent(root)
+            stem = item.uri.rsplit(".", 1)[0]
+            xml = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+            files.write(out_dir / "Annotations" / f"{stem}.xml", xml)
+            if image_bytes is not None:
+                files.write(out_dir / "JPEGImages" / item.uri, image_bytes(item.uri))
     return boxes

@@ -32,6 +32,7 @@ from lineage.formats._yolo_shapes import kpt_shape, read_shape_line, shape_line
 from lineage.formats.common import (
     NULL_JSON,
     ExportData,
+    FileWriter,
     ItemIndex,
     ItemRef,
     LabelRow,
@@ -311,24 +312,21 @@ def export_yolo(
         encoding="utf-8",
     )
     boxes = 0
-    for item in data.items:
-        lines = []
-        assert item.width and item.height, f"{item.uri}: unknown image size"
-        for lbl in data.labels.get(item.id, []):
-            if lbl.geometry_type != "box":
-                lines += [f"{line}\n" for line in shape_line(lbl, ids[lbl.category], item.width, item.height)]
-                continue
-            values = _line_values(lbl.x, lbl.y, lbl.w, lbl.h, item.width, item.height)
-            lines.append(f"{ids[lbl.category]} {' '.join(values)}\n")
-        stem = item.uri.rsplit(".", 1)[0]
-        label_path = out_dir / "labels" / f"{stem}.txt"
-        label_path.parent.mkdir(parents=True, exist_ok=True)
-        label_path.write_text("".join(lines), encoding="utf-8")
-        boxes += len(lines)
-        if image_bytes is not None:
-            image_path = out_dir / "images" / item.uri
-            image_path.parent.mkdir(parents=True, exist_ok=True)
-            image_path.write_bytes(image_bytes(item.uri))
+    with FileWriter() as files:
+        for item in data.items:
+            lines = []
+            assert item.width and item.height, f"{item.uri}: unknown image size"
+            for lbl in data.labels.get(item.id, []):
+                if lbl.geometry_type != "box":
+                    lines += [f"{line}\n" for line in shape_line(lbl, ids[lbl.category], item.width, item.height)]
+                    continue
+                values = _line_values(lbl.x, lbl.y, lbl.w, lbl.h, item.width, item.height)
+                lines.append(f"{ids[lbl.category]} {' '.join(values)}\n")
+            stem = item.uri.rsplit(".", 1)[0]
+            files.write(out_dir / "labels" / f"{stem}.txt", "".join(lines).encode("utf-8"))
+            boxes += len(lines)
+            if image_bytes is not None:
+                files.write(out_dir / "images" / item.uri, image_bytes(item.uri))
     return boxes
 
 
