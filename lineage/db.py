@@ -45,8 +45,21 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(
-        url, echo=echo, pool_pre_ping=True, json_serializer=column_json, json_deserializer=column_value
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        json_serializer=column_json,
+        json_deserializer=column_value,
+        # As many connections as the API's thread pool has threads (anyio's 40): a request thread never waits
+        # for a connection that only another request's exit (which needs a thread) would give back. Two API
+        # workers hold at most 80 of PostgreSQL's default 100.
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
     )
+
+
+POOL_SIZE = 10
+POOL_OVERFLOW = 30
 
 
 def column_json(value: Any) -> str:

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import QueuePool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lineage.db import make_engine
@@ -47,18 +46,6 @@ request in the server's log and audit trail.
 """
 
 
-def _match_threads_to_connections(engine: Engine) -> None:
-    """Run no more requests at once than the pool has connections (routes run in anyio's thread pool, 40
-    threads by default, against 15 pooled connections): the rest queue for a thread, not for a connection,
-    so none waits out the pool's timeout and fails. SQLite's pool (NullPool) sets no bound."""
-    pool = engine.pool
-    if isinstance(pool, QueuePool):
-        import anyio.to_thread
-
-        limiter = anyio.to_thread.current_default_thread_limiter()
-        limiter.total_tokens = max(1, min(limiter.total_tokens, pool.size() + pool._max_overflow))
-
-
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the API. ``engine`` lets tests share one database; otherwise it comes from the settings."""
     settings = settings or get_settings()
@@ -68,7 +55,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         owned = app.state.engine is None
         if owned:
             app.state.engine = make_engine(settings.database_url)
-        _match_threads_to_connections(app.state.engine)
         yield
         if owned:
             app.state.engine.dispose()
