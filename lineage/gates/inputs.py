@@ -45,7 +45,7 @@ from lineage.schema_classes import Task, schema_task
 from lineage.schemas import version_classes, version_options
 from quality_gates import GateInputs, LabelSet, ReviewCoverage
 
-__all__ = ["build_inputs", "current_data_hashes", "image_numbering", "review_coverage_of"]
+__all__ = ["build_inputs", "current_data_hashes", "image_numbering", "matching_inputs", "review_coverage_of"]
 
 
 def image_numbering(*item_sets: Iterable[Item]) -> list[str]:
@@ -165,6 +165,32 @@ def build_inputs(
         "the labels of this version (or its golden set) kept changing while the gate read them; "
         "check it again once the imports and reviews in progress are done",
         field="version",
+    )
+
+
+def matching_inputs(session: Session, version: DatasetVersion, *, golden: GoldenSet) -> GateInputs:
+    """The part of the gate inputs that matches predictions to the golden set (class names, task, golden
+    labels, the version's model labels, OKS sigmas), numbered as :func:`build_inputs` numbers them: what the
+    items behind a confusion-matrix cell are recomputed from. The version's other labels (a million
+    imported ones, say) are not read: only its ``model`` rows, selected in SQL."""
+    items = _items(session, version.id or 0)
+    golden_items = _items(session, golden.dataset_version_id)
+    image_id = {sha: n for n, sha in enumerate(image_numbering(items.values(), golden_items.values()))}
+    image_of = {iid: image_id[i.sha256] for iid, i in items.items() if iid is not None}
+    golden_image_of = {iid: image_id[i.sha256] for iid, i in golden_items.items() if iid is not None}
+    names = _class_names(session, version, set(_category_counts(session, version.id or 0)))
+    known = {iid: i for iid, i in (*items.items(), *golden_items.items()) if iid is not None}
+    shape = _Shape.of(session, version, names, known)
+    live = live_labels(version.id or 0).where(col(Annotation.kind) == "model").subquery()
+    stmt = sa_select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
+    model_rows: list[Any] = list(session.connection().execute(stmt))
+    return GateInputs(
+        class_names=names,
+        task=shape.task,
+        golden=shape.labels(_labels(session, golden.dataset_version_id), golden_image_of, scored=False),
+        golden_images=np.array(sorted(set(golden_image_of.values())), dtype=np.int64),
+        predictions=shape.labels(model_rows, image_of, scored=True) if model_rows else None,
+        oks_sigmas=shape.sigmas(session, version),
     )
 
 

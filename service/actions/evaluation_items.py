@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from lineage import datasets
 from lineage import gates as records
 from lineage.errors import InvalidInput, NotFound
-from lineage.gates.inputs import image_numbering
+from lineage.gates.inputs import image_numbering, matching_inputs
 from lineage.labels.labelset import live_labels
 from lineage.models import Annotation, Dataset, DatasetVersion, Item
 from quality_gates import parse_policy
@@ -77,7 +77,7 @@ def confusion_cell_items(
     if g == p == len(labels) - 1:
         raise InvalidInput(f"{BACKGROUND} → {BACKGROUND} is no cell of the matrix", field="predicted")
     policy = parse_policy(view.policy.yaml_text)
-    inputs = records.build_inputs(s, view.version, golden=golden)
+    inputs = matching_inputs(s, view.version, golden=golden)
     if inputs.task == "classify":
         raise InvalidInput(
             "the items behind a cell are listed for detection, segmentation and pose evaluations; "
