@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 
 from lineage.errors import Conflict
 from lineage.gates.shapes import box_set, class_labels, keypoint_set, mask_set, pose_sigmas
-from lineage.labels.labelset import MANIFEST_COLUMNS, live_labels, manifest_hash
+from lineage.labels.labelset import MANIFEST_COLUMNS, label_mark, live_labels, manifest_hash
 from lineage.models import (
     Annotation,
     DatasetVersion,
@@ -117,9 +117,7 @@ _LABEL_COLUMNS = ("id", "item_id", *MANIFEST_COLUMNS)
 
 def _labels(session: Session, version_id: int) -> list[Any]:
     """The version's live labels ordered by id, as read-only rows with an ``Annotation``'s attribute names."""
-    live = live_labels(version_id).subquery()
-    stmt = sa_select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
-    return list(session.connection().execute(stmt))
+    return list(_label_stream(session, version_id))
 
 
 def _items(session: Session, version_id: int) -> dict[int, Any]:
@@ -157,9 +155,9 @@ def build_inputs(
     the inputs are read again (``READ_ATTEMPTS``), then the check is refused with 409."""
     versions = [version.id or 0] + ([golden.dataset_version_id] if golden is not None else [])
     for _ in range(READ_ATTEMPTS):
-        mark = _label_mark(session, versions)
+        mark = [label_mark(session, v) for v in versions]
         inputs = _read_inputs(session, version, golden=golden, acknowledged=acknowledged)
-        if _label_mark(session, versions) == mark:
+        if [label_mark(session, v) for v in versions] == mark:
             return inputs
     raise Conflict(
         "the labels of this version (or its golden set) kept changing while the gate read them; "
@@ -168,22 +166,39 @@ def build_inputs(
     )
 
 
+@dataclass(frozen=True)
+class _Numbered:
+    """The items of a version and of its golden set's version, and each one's image id (its content hash's
+    place in :func:`image_numbering`)."""
+
+    items: dict[int, Any]
+    golden_items: dict[int, Any]
+    image_id: dict[str, int]
+
+    @classmethod
+    def of(cls, session: Session, version_id: int, golden_version_id: int | None) -> _Numbered:
+        items = _items(session, version_id)
+        golden_items = _items(session, golden_version_id) if golden_version_id is not None else {}
+        image_id = {sha: n for n, sha in enumerate(image_numbering(items.values(), golden_items.values()))}
+        return cls(items, golden_items, image_id)
+
+    def image_of(self, items: Mapping[int, Any]) -> dict[int, int]:
+        return {iid: self.image_id[i.sha256] for iid, i in items.items()}
+
+    def known(self) -> dict[int, Any]:
+        return {**self.items, **self.golden_items}
+
+
 def matching_inputs(session: Session, version: DatasetVersion, *, golden: GoldenSet) -> GateInputs:
     """The part of the gate inputs that matches predictions to the golden set (class names, task, golden
     labels, the version's model labels, OKS sigmas), numbered as :func:`build_inputs` numbers them: what the
     items behind a confusion-matrix cell are recomputed from. The version's other labels (a million
     imported ones, say) are not read: only its ``model`` rows, selected in SQL."""
-    items = _items(session, version.id or 0)
-    golden_items = _items(session, golden.dataset_version_id)
-    image_id = {sha: n for n, sha in enumerate(image_numbering(items.values(), golden_items.values()))}
-    image_of = {iid: image_id[i.sha256] for iid, i in items.items() if iid is not None}
-    golden_image_of = {iid: image_id[i.sha256] for iid, i in golden_items.items() if iid is not None}
+    numbered = _Numbered.of(session, version.id or 0, golden.dataset_version_id)
+    image_of, golden_image_of = numbered.image_of(numbered.items), numbered.image_of(numbered.golden_items)
     names = _class_names(session, version, set(_category_counts(session, version.id or 0)))
-    known = {iid: i for iid, i in (*items.items(), *golden_items.items()) if iid is not None}
-    shape = _Shape.of(session, version, names, known)
-    live = live_labels(version.id or 0).where(col(Annotation.kind) == "model").subquery()
-    stmt = sa_select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
-    model_rows: list[Any] = list(session.connection().execute(stmt))
+    shape = _Shape.of(session, version, names, numbered.known())
+    model_rows: list[Any] = list(_label_stream(session, version.id or 0, kind="model"))
     return GateInputs(
         class_names=names,
         task=shape.task,
@@ -194,16 +209,6 @@ def matching_inputs(session: Session, version: DatasetVersion, *, golden: Golden
     )
 
 
-def _label_mark(session: Session, version_ids: list[int]) -> list[tuple[int, int, int]]:
-    """Per version: its annotation rows' count and largest id (any label change moves one of them)."""
-    stmt = (
-        sa_select(col(Annotation.dataset_version_id), func.count(), func.max(col(Annotation.id)))
-        .where(col(Annotation.dataset_version_id).in_(version_ids))
-        .group_by(col(Annotation.dataset_version_id))
-    )
-    return sorted((int(v), int(n), int(m or 0)) for v, n, m in session.connection().execute(stmt))
-
-
 def _read_inputs(
     session: Session, version: DatasetVersion, *, golden: GoldenSet | None, acknowledged: tuple[str, ...] = ()
 ) -> GateInputs:
@@ -212,22 +217,15 @@ def _read_inputs(
     The version's labels are read once, as a stream: each becomes a row of the expectations' frame, and
     only the model and human labels (the predictions and the annotators' sets) are kept as rows, so a
     million imported labels cost their frame columns, not a million objects."""
-    items = _items(session, version.id or 0)
-    golden_labels: list[Any] = []
-    golden_items: dict[int, Any] = {}
-    if golden is not None:
-        golden_labels = _labels(session, golden.dataset_version_id)
-        golden_items = _items(session, golden.dataset_version_id)
-    by_sha = image_numbering(items.values(), golden_items.values())
-    image_id = {sha: n for n, sha in enumerate(by_sha)}
-    image_of = {iid: image_id[i.sha256] for iid, i in items.items() if iid is not None}
-    golden_image_of = {iid: image_id[i.sha256] for iid, i in golden_items.items() if iid is not None}
+    numbered = _Numbered.of(session, version.id or 0, golden.dataset_version_id if golden is not None else None)
+    items, golden_items, image_id = numbered.items, numbered.golden_items, numbered.image_id
+    golden_labels = _labels(session, golden.dataset_version_id) if golden is not None else []
+    image_of, golden_image_of = numbered.image_of(items), numbered.image_of(golden_items)
     users = {u.id: u.username for u in session.exec(select(User))}
     models = {m.id: f"{m.name}@{m.version}" for m in session.exec(select(ModelVersion))}
     read = _read_labels(session, version.id or 0, items, image_of, users, models)
     names = _class_names(session, version, read.categories)
-    known = {iid: i for iid, i in (*items.items(), *golden_items.items()) if iid is not None}
-    shape = _Shape.of(session, version, names, known)
+    shape = _Shape.of(session, version, names, numbered.known())
     if shape.task == "classify":
         uris = {image_id[i.sha256]: i.uri for i in golden_items.values()}
         uris.update({image_id[i.sha256]: i.uri for i in items.values()})
@@ -345,11 +343,14 @@ def _read_labels(
     return _Read(frame, model_rows, human_rows, categories)
 
 
-def _label_stream(session: Session, version_id: int) -> Any:
-    """The version's live labels ordered by id, one row at a time (see ``_labels``)."""
-    live = live_labels(version_id).subquery()
-    stmt = sa_select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
-    return session.connection().execute(stmt.execution_options(yield_per=10_000))
+def _label_stream(session: Session, version_id: int, *, kind: str | None = None) -> Any:
+    """The version's live labels (of ``kind`` only, when given) ordered by id, one row at a time."""
+    stmt = live_labels(version_id)
+    if kind is not None:
+        stmt = stmt.where(col(Annotation.kind) == kind)
+    live = stmt.subquery()
+    ordered = sa_select(*(live.c[name] for name in _LABEL_COLUMNS)).order_by(live.c.id)
+    return session.connection().execute(ordered.execution_options(yield_per=10_000))
 
 
 def _category_counts(session: Session, version_id: int) -> dict[str, int]:
