@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,17 +13,11 @@ from sqlmodel import Session, col, select
 from lineage.audit.deep import deep_verify
 from lineage.db import make_engine
 from lineage.models import Annotation, AutoLabelRun, GoldenSet, Item, ModelVersion
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench import load_bench
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("scale_workspace", BENCH / "scale_workspace.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("scale_workspace")
 
 
 gen = _generator()

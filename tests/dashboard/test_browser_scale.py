@@ -11,11 +11,9 @@ the same walk runs on it; either way each page's time, from the click in the nav
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from dashboard.access import PAGES
 from lineage import identity
 from lineage.db import make_engine
 from lineage.models import User
+from tests.bench import load_bench
 from tests.dashboard.test_browser import (
     CHROMIUM,
     LAUNCH_ARGS,
@@ -47,12 +46,7 @@ VISITS = int(os.environ.get("LABELGATE_SCALE_VISITS", "2"))  # visits of each pa
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("scale_workspace", ROOT / "bench" / "scale_workspace.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("scale_workspace")
 
 
 @pytest.fixture(scope="module")
